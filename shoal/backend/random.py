@@ -1,0 +1,75 @@
+"""PRNG keys for layers that need randomness (Dropout, noise, initializers).
+
+Inside a pure step the trainer opens `RngScope(key)`; each `draw_key()` folds
+a counter into that key, so a traced function gets fresh, deterministic
+randomness from the step's key. Outside any scope keys come from a global
+stream seeded by `set_seed` (what `shoal.utils.set_random_seed` calls).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import jax
+import numpy as np
+
+_LOCAL = threading.local()
+_GLOBAL = {"seed": None, "count": 0}
+
+
+def set_seed(seed: int) -> None:
+    if not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"`seed` must be an integer; got {seed!r}")
+    _GLOBAL["seed"] = int(seed)
+    _GLOBAL["count"] = 0
+
+
+def _scopes() -> list:
+    if not hasattr(_LOCAL, "scopes"):
+        _LOCAL.scopes = []
+    return _LOCAL.scopes
+
+
+class RngScope:
+    def __init__(self, key):
+        self.key = key
+        self.count = 0
+
+    def next(self):
+        self.count += 1
+        return jax.random.fold_in(self.key, self.count)
+
+    def __enter__(self):
+        _scopes().append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _scopes().pop()
+        return False
+
+
+def global_key():
+    """A fresh key from the global, seedable stream (never inside a trace)."""
+    if _GLOBAL["seed"] is None:
+        _GLOBAL["seed"] = int(np.random.SeedSequence().entropy % (2**31))
+    _GLOBAL["count"] += 1
+    return jax.random.fold_in(jax.random.key(_GLOBAL["seed"]), _GLOBAL["count"])
+
+
+def draw_key(seed=None):
+    """A key for one random op: from the active RngScope, else global."""
+    scopes = _scopes()
+    if scopes:
+        key = scopes[-1].next()
+        if seed is not None:
+            key = jax.random.fold_in(key, int(seed))
+        return key
+    if seed is not None and not _GLOBAL["seed"] is None:
+        return jax.random.fold_in(global_key(), int(seed))
+    if seed is not None:
+        return jax.random.key(int(seed))
+    return global_key()
+
+
+def in_rng_scope() -> bool:
+    return bool(_scopes())

@@ -1,0 +1,176 @@
+"""`Variable`: a named, mutable holder of one array, with Keras semantics.
+
+Outside a stateless scope a variable holds its value directly; inside one
+(see `scope.py`) reads and writes go through the scope, so the same layer
+code runs eagerly and inside pure, jitted functions.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from shoal.backend import dtypes
+from shoal.backend.scope import current_stateless_scope
+
+_UIDS = itertools.count()
+
+
+class Variable:
+    def __init__(
+        self,
+        initializer,
+        shape=None,
+        dtype=None,
+        trainable: bool = True,
+        name: str | None = None,
+        aggregation: str = "mean",
+        synchronization: str = "auto",
+    ):
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"Variable `name` must be a string; got {name!r}")
+        if name is not None and "/" in name:
+            raise ValueError(f"Variable `name` must not contain '/'; got {name!r}")
+        self.name = name or f"variable_{next(_UIDS)}"
+        self.path = self.name
+        self.trainable = bool(trainable)
+        self.aggregation = aggregation
+        self.synchronization = synchronization
+        self._uid = next(_UIDS)
+        self.constraint = None
+        self.regularizer = None
+        if callable(initializer) and not hasattr(initializer, "shape"):
+            if shape is None:
+                raise ValueError(
+                    f"Variable {self.name!r}: `shape` is required when `initializer` is callable"
+                )
+            self._dtype = dtypes.standardize_dtype(dtype)
+            value = initializer(tuple(int(d) for d in shape), dtype=self._dtype)
+        else:
+            value = initializer
+            self._dtype = dtypes.standardize_dtype(
+                dtype if dtype is not None else getattr(value, "dtype", None)
+            )
+        self._value = jnp.asarray(value, dtype=self._dtype)
+        if shape is not None and tuple(self._value.shape) != tuple(shape):
+            raise ValueError(
+                f"Variable {self.name!r}: initial value has shape {tuple(self._value.shape)}, "
+                f"expected {tuple(shape)}"
+            )
+
+    # -- value access ------------------------------------------------------
+    @property
+    def value(self):
+        scope = current_stateless_scope()
+        if scope is not None:
+            v = scope.get_value(self)
+            if v is not None:
+                return v
+        return self._value
+
+    def assign(self, value):
+        value = jnp.asarray(value, dtype=self._dtype)
+        if tuple(value.shape) != self.shape:
+            raise ValueError(
+                f"Variable {self.path!r}: cannot assign a value of shape {tuple(value.shape)} "
+                f"to a variable of shape {self.shape}"
+            )
+        scope = current_stateless_scope()
+        if scope is not None:
+            scope.assign(self, value)
+        else:
+            self._value = value
+        return value
+
+    def assign_add(self, value):
+        return self.assign(self.value + value)
+
+    def assign_sub(self, value):
+        return self.assign(self.value - value)
+
+    def numpy(self) -> np.ndarray:
+        return np.asarray(self.value)
+
+    @property
+    def shape(self) -> tuple:
+        return tuple(self._value.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def dtype(self) -> str:
+        return self._dtype
+
+    def __hash__(self):
+        return hash(self._uid)
+
+    def __eq__(self, other):  # identity semantics, as dict keys
+        return self is other
+
+    def __repr__(self):
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.value, dtype=dtype)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, idx):
+        return self.value[idx]
+
+    def __bool__(self):
+        return bool(self.value)
+
+    def __float__(self):
+        return float(self.value)
+
+    def __int__(self):
+        return int(self.value)
+
+
+def _binary(op, reverse=False):
+    def method(self, other):
+        if isinstance(other, Variable):
+            other = other.value
+        a, b = (other, self.value) if reverse else (self.value, other)
+        return op(a, b)
+
+    return method
+
+
+for _name, _op in {
+    "add": jnp.add,
+    "sub": jnp.subtract,
+    "mul": jnp.multiply,
+    "truediv": jnp.true_divide,
+    "floordiv": jnp.floor_divide,
+    "mod": jnp.mod,
+    "pow": jnp.power,
+    "matmul": jnp.matmul,
+    "and": jnp.logical_and,
+    "or": jnp.logical_or,
+}.items():
+    setattr(Variable, f"__{_name}__", _binary(_op))
+    setattr(Variable, f"__r{_name}__", _binary(_op, reverse=True))
+for _name, _op in {
+    "lt": jnp.less,
+    "le": jnp.less_equal,
+    "gt": jnp.greater,
+    "ge": jnp.greater_equal,
+}.items():
+    setattr(Variable, f"__{_name}__", _binary(_op))
+Variable.__neg__ = lambda self: -self.value
+Variable.__pos__ = lambda self: self.value
+Variable.__abs__ = lambda self: jnp.abs(self.value)
+Variable.T = property(lambda self: self.value.T)
+
+
+def unwrap(x):
+    """The array a Variable stands for; any other value unchanged."""
+    return x.value if isinstance(x, Variable) else x
