@@ -1,0 +1,48 @@
+"""The small functional core: variables, dtypes, random keys, symbolic tensors, scopes."""
+
+from shoal.backend.config import (
+    backend,
+    epsilon,
+    floatx,
+    image_data_format,
+    set_epsilon,
+    set_floatx,
+    set_image_data_format,
+    standardize_data_format,
+)
+from shoal.backend.dtype_policy import DTypePolicy
+from shoal.backend.dtypes import standardize_dtype
+from shoal.backend.naming import reset_uids
+from shoal.backend.operation import Operation
+from shoal.backend.scope import StatelessScope
+from shoal.backend.symbolic import KerasTensor, is_keras_tensor
+from shoal.backend.tensors import convert_to_numpy, convert_to_tensor, is_tensor
+from shoal.backend.variables import Variable
+
+
+def clear_session() -> None:
+    """Reset default layer names, as `keras.backend.clear_session()` does."""
+    reset_uids()
+
+
+__all__ = [
+    "DTypePolicy",
+    "KerasTensor",
+    "Operation",
+    "StatelessScope",
+    "Variable",
+    "backend",
+    "clear_session",
+    "convert_to_numpy",
+    "convert_to_tensor",
+    "epsilon",
+    "floatx",
+    "image_data_format",
+    "is_keras_tensor",
+    "is_tensor",
+    "set_epsilon",
+    "set_floatx",
+    "set_image_data_format",
+    "standardize_data_format",
+    "standardize_dtype",
+]

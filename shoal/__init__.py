@@ -1,0 +1,62 @@
+"""shoal: the Keras 3 API on JAX, built for parallel training.
+
+`import shoal as keras` runs ordinary Keras 3 programs. Submodules and the
+top-level names are imported on first use, so `import shoal` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = {
+    "activations",
+    "backend",
+    "callbacks",
+    "constraints",
+    "datasets",
+    "distribution",
+    "initializers",
+    "layers",
+    "losses",
+    "metrics",
+    "mixed_precision",
+    "models",
+    "ops",
+    "optimizers",
+    "random",
+    "regularizers",
+    "saving",
+    "utils",
+}
+
+_NAMES = {
+    "Input": "shoal.layers",
+    "InputSpec": "shoal.layers",
+    "Layer": "shoal.layers",
+    "Model": "shoal.models",
+    "Sequential": "shoal.models",
+    "Variable": "shoal.backend",
+    "KerasTensor": "shoal.backend",
+    "DTypePolicy": "shoal.backend",
+    "Operation": "shoal.backend",
+}
+
+__all__ = sorted(_SUBMODULES | set(_NAMES))
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        module = importlib.import_module(f"shoal.{name}")
+        globals()[name] = module
+        return module
+    if name in _NAMES:
+        value = getattr(importlib.import_module(_NAMES[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'shoal' has no attribute {name!r}")
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,29 @@
+"""Unique default names ("dense", "dense_1", ...) as Keras assigns them."""
+
+from __future__ import annotations
+
+import collections
+import re
+
+_COUNTS: collections.Counter = collections.Counter()
+
+
+def to_snake_case(name: str) -> str:
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+    return name.replace("__", "_")
+
+
+def uniquify(prefix: str) -> str:
+    count = _COUNTS[prefix]
+    _COUNTS[prefix] += 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def auto_name(cls_name: str) -> str:
+    return uniquify(to_snake_case(cls_name))
+
+
+def reset_uids() -> None:
+    """Forget issued names (what `keras.backend.clear_session` does to names)."""
+    _COUNTS.clear()

@@ -1,0 +1,203 @@
+"""Symbolic tensors and graph nodes for the Functional API.
+
+A `KerasTensor` is a shape and a dtype with a history: the operation (layer
+or op) and node that produced it. Calling an operation on KerasTensors adds a
+`Node`; functional models walk those nodes.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from shoal.backend import dtypes
+
+
+class KerasTensor:
+    def __init__(self, shape, dtype="float32", sparse=False, name=None, record_history=True):
+        self.shape = tuple(None if d is None else int(d) for d in shape)
+        self.dtype = dtypes.standardize_dtype(dtype)
+        self.sparse = bool(sparse)
+        self.name = name
+        self._keras_history = None
+        self._keras_mask = None  # a KerasTensor when the producing layer emits a mask
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def reshape(self, newshape):
+        from shoal import ops
+
+        return ops.reshape(self, newshape)
+
+    def __repr__(self):
+        return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"
+
+    def __iter__(self):
+        raise NotImplementedError(
+            "Iterating over a symbolic KerasTensor is not supported: its length is not known "
+            "until the model runs. Use shoal.ops (e.g. ops.unstack) instead."
+        )
+
+    def __bool__(self):
+        raise TypeError("A symbolic KerasTensor cannot be used as a Python bool.")
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(
+            "A symbolic KerasTensor cannot be converted to a NumPy array: it holds no values. "
+            "Build a Model from your Inputs and outputs, then call it on data."
+        )
+
+    def __getitem__(self, key):
+        from shoal import ops
+
+        return ops.get_item(self, key)
+
+
+def _symbolic_binary(name, reverse=False):
+    def method(self, other):
+        from shoal import ops
+
+        fn = getattr(ops, name)
+        return fn(other, self) if reverse else fn(self, other)
+
+    return method
+
+
+for _dunder, _op in {
+    "add": "add",
+    "sub": "subtract",
+    "mul": "multiply",
+    "truediv": "divide",
+    "floordiv": "floor_divide",
+    "mod": "mod",
+    "pow": "power",
+    "matmul": "matmul",
+}.items():
+    setattr(KerasTensor, f"__{_dunder}__", _symbolic_binary(_op))
+    setattr(KerasTensor, f"__r{_dunder}__", _symbolic_binary(_op, reverse=True))
+for _dunder, _op in {
+    "lt": "less",
+    "le": "less_equal",
+    "gt": "greater",
+    "ge": "greater_equal",
+}.items():
+    setattr(KerasTensor, f"__{_dunder}__", _symbolic_binary(_op))
+
+
+def _unary(name):
+    def method(self):
+        from shoal import ops
+
+        return getattr(ops, name)(self)
+
+    return method
+
+
+KerasTensor.__neg__ = _unary("negative")
+KerasTensor.__abs__ = _unary("abs")
+
+
+def is_keras_tensor(x) -> bool:
+    return isinstance(x, KerasTensor)
+
+
+def any_symbolic(args, kwargs=None) -> bool:
+    leaves = jax.tree_util.tree_leaves((args, kwargs or {}), is_leaf=is_keras_tensor)
+    return any(isinstance(x, KerasTensor) for x in leaves)
+
+
+class Node:
+    """One call of an operation on symbolic inputs."""
+
+    def __init__(self, operation, call_args=(), call_kwargs=None, outputs=None):
+        self.operation = operation
+        self.call_args = tuple(call_args)
+        self.call_kwargs = dict(call_kwargs or {})
+        self.outputs = outputs
+        leaves = jax.tree_util.tree_leaves(
+            (self.call_args, self.call_kwargs), is_leaf=is_keras_tensor
+        )
+        self.input_tensors = [x for x in leaves if isinstance(x, KerasTensor)]
+        self.output_tensors = [
+            x
+            for x in jax.tree_util.tree_leaves(outputs, is_leaf=is_keras_tensor)
+            if isinstance(x, KerasTensor)
+        ]
+        self.is_input = not self.input_tensors
+        operation._inbound_nodes.append(self)
+        node_index = len(operation._inbound_nodes) - 1
+        for i, t in enumerate(self.output_tensors):
+            t._keras_history = (operation, node_index, i)
+        for t in self.input_tensors:
+            if t._keras_history is not None:
+                t._keras_history[0]._outbound_nodes.append(self)
+
+    @property
+    def parent_nodes(self) -> list:
+        parents = []
+        for t in self.input_tensors:
+            if t._keras_history is not None:
+                op, index, _ = t._keras_history
+                parents.append(op._inbound_nodes[index])
+        return parents
+
+    def map_arguments(self, values: dict):
+        """Rebuild (args, kwargs) with each input KerasTensor replaced by values[id(tensor)]."""
+
+        def swap(x):
+            return values[id(x)] if isinstance(x, KerasTensor) else x
+
+        args, kwargs = jax.tree_util.tree_map(
+            swap, (self.call_args, self.call_kwargs), is_leaf=is_keras_tensor
+        )
+        return args, kwargs
+
+
+def spec_to_struct(x, fill: int):
+    """A KerasTensor as a jax.ShapeDtypeStruct with unknown dims set to `fill`."""
+    shape = tuple(fill if d is None else d for d in x.shape)
+    return jax.ShapeDtypeStruct(shape, np.dtype(x.dtype) if x.dtype != "bfloat16" else x.dtype)
+
+
+def eval_output_spec(fn, *args, **kwargs):
+    """Output KerasTensors of fn(*args, **kwargs) with KerasTensor inputs, by abstract tracing.
+
+    Unknown dimensions are traced at two sizes; output dims that differ are unknown.
+    """
+
+    def trace(fill):
+        def convert(x):
+            return spec_to_struct(x, fill) if isinstance(x, KerasTensor) else x
+
+        sargs, skwargs = jax.tree_util.tree_map(convert, (args, kwargs), is_leaf=is_keras_tensor)
+        tensor_leaves, treedef = jax.tree_util.tree_flatten(
+            (sargs, skwargs), is_leaf=lambda x: isinstance(x, jax.ShapeDtypeStruct)
+        )
+        positions = [i for i, x in enumerate(tensor_leaves) if isinstance(x, jax.ShapeDtypeStruct)]
+        structs = [tensor_leaves[i] for i in positions]
+
+        def wrapped(*arrays):
+            leaves = list(tensor_leaves)
+            for i, a in zip(positions, arrays, strict=True):
+                leaves[i] = a
+            a, k = jax.tree_util.tree_unflatten(treedef, leaves)
+            return fn(*a, **k)
+
+        return jax.eval_shape(wrapped, *structs)
+
+    has_unknown = any(
+        isinstance(x, KerasTensor) and None in x.shape
+        for x in jax.tree_util.tree_leaves((args, kwargs), is_leaf=is_keras_tensor)
+    )
+    first = trace(83)
+    second = trace(89) if has_unknown else first
+
+    def merge(a, b):
+        if a is None:
+            return None
+        shape = tuple(da if da == db else None for da, db in zip(a.shape, b.shape, strict=True))
+        return KerasTensor(shape, dtype=dtypes.standardize_dtype(a.dtype))
+
+    return jax.tree_util.tree_map(merge, first, second, is_leaf=lambda x: x is None)

@@ -1,0 +1,73 @@
+"""`CallbackList`: fans each hook out to the user's callbacks plus History and the progress bar."""
+
+from __future__ import annotations
+
+from shoal.callbacks.callback import Callback
+from shoal.callbacks.history import History
+from shoal.callbacks.progbar_logger import ProgbarLogger
+
+_HOOKS = [
+    "on_batch_begin", "on_batch_end", "on_epoch_begin", "on_epoch_end",
+    "on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
+    "on_predict_batch_begin", "on_predict_batch_end", "on_train_begin", "on_train_end",
+    "on_test_begin", "on_test_end", "on_predict_begin", "on_predict_end",
+]
+
+
+class CallbackList(Callback):
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None,
+                 **params):
+        super().__init__()
+        callbacks = list(callbacks or [])
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(
+                    f"Argument `callbacks` must hold shoal.callbacks.Callback instances; got "
+                    f"{cb!r} of type {type(cb).__name__}"
+                )
+        self.callbacks = callbacks
+        if add_progbar and not any(isinstance(c, ProgbarLogger) for c in callbacks):
+            self.callbacks.append(ProgbarLogger())
+        if add_history and not any(isinstance(c, History) for c in callbacks):
+            self.callbacks.append(History())
+        if model is not None:
+            self.set_model(model)
+        if params:
+            self.set_params(params)
+
+    def set_params(self, params):
+        super().set_params(params)
+        for cb in self.callbacks:
+            cb.set_params(params)
+
+    def set_model(self, model):
+        super().set_model(model)
+        for cb in self.callbacks:
+            cb.set_model(model)
+
+    @property
+    def history(self):
+        return next((c for c in self.callbacks if isinstance(c, History)), None)
+
+
+def _fan_out(name):
+    # Keras passes `logs` positionally to every hook, even when it is None: LambdaCallback
+    # functions and user overrides may take it as a required positional argument.
+    if "batch" in name or "epoch" in name:
+
+        def hook(self, index, logs=None):
+            for cb in self.callbacks:
+                getattr(cb, name)(index, logs)
+
+    else:
+
+        def hook(self, logs=None):
+            for cb in self.callbacks:
+                getattr(cb, name)(logs)
+
+    hook.__name__ = name
+    return hook
+
+
+for _name in _HOOKS:
+    setattr(CallbackList, _name, _fan_out(_name))

@@ -1,0 +1,66 @@
+"""`ProgbarLogger`: the Keras progress bar for fit / evaluate / predict."""
+
+from __future__ import annotations
+
+from shoal.callbacks.callback import Callback
+from shoal.trainers.progress import Progbar
+
+
+class ProgbarLogger(Callback):
+    def __init__(self):
+        super().__init__()
+        self.progbar = None
+        self.seen = 0
+
+    @property
+    def verbose(self):
+        return self.params.get("verbose", 1)
+
+    def _start(self, target):
+        self.seen = 0
+        self.progbar = Progbar(target=target, verbose=self.verbose) if self.verbose else None
+
+    def on_train_begin(self, logs=None):
+        self.epochs = self.params.get("epochs", 1)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.verbose:
+            print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
+        self._start(self.params.get("steps"))
+
+    def on_test_begin(self, logs=None):
+        if not self.model._in_fit:
+            self._start(self.params.get("steps"))
+
+    def on_predict_begin(self, logs=None):
+        self._start(self.params.get("steps"))
+
+    def _batch(self, batch, logs):
+        self.seen = batch + 1
+        if self.progbar is not None and self.verbose == 1:
+            self.progbar.update(self.seen, sorted((logs or {}).items()), finalize=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batch(batch, logs)
+
+    def on_test_batch_end(self, batch, logs=None):
+        if not self.model._in_fit:
+            self._batch(batch, logs)
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self._batch(batch, None)
+
+    def _finish(self, logs):
+        if self.progbar is not None:
+            self.progbar.target = self.progbar.target or self.seen
+            self.progbar.update(self.seen, sorted((logs or {}).items()), finalize=True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._finish(logs)
+
+    def on_test_end(self, logs=None):
+        if not self.model._in_fit:
+            self._finish(logs)
+
+    def on_predict_end(self, logs=None):
+        self._finish(None)

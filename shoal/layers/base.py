@@ -1,0 +1,622 @@
+"""`Layer`: Keras 3 layer semantics over a functional core.
+
+A layer owns Variables (created by `add_weight` in `build`) and sub-layers
+(found through its attributes). Called on arrays it runs eagerly; called on
+symbolic `KerasTensor`s it records a graph node. Inside a stateless scope the
+same `call` code reads and writes the scope's values instead of its
+variables, which is how models become pure functions.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from shoal.backend import dtype_policy as dtype_policies
+from shoal.backend import dtypes
+from shoal.backend import random as shoal_random
+from shoal.backend.operation import Operation
+from shoal.backend.scope import StatelessScope, current_stateless_scope
+from shoal.backend.symbolic import KerasTensor, any_symbolic, eval_output_spec, is_keras_tensor
+from shoal.backend.variables import Variable
+from shoal.layers.input_spec import assert_input_compatibility
+
+_CONTEXT = threading.local()
+
+
+def _training_stack() -> list:
+    if not hasattr(_CONTEXT, "training"):
+        _CONTEXT.training = []
+    return _CONTEXT.training
+
+
+def _is_array(x) -> bool:
+    return isinstance(x, (jax.Array, np.ndarray, KerasTensor, Variable)) or hasattr(x, "shape")
+
+
+def _shape_of(x):
+    return tuple(x.shape)
+
+
+def _shapes(structure):
+    """Nested structure of arrays -> same structure of shape tuples (tuple leaves)."""
+    if isinstance(structure, (list, tuple)) and not _is_array(structure):
+        return type(structure)(_shapes(s) for s in structure)
+    if isinstance(structure, dict):
+        return {k: _shapes(v) for k, v in structure.items()}
+    if _is_array(structure):
+        return _shape_of(structure)
+    return structure
+
+
+_LAYER_KWARGS = {
+    "input_shape",
+    "input_dim",
+    "batch_input_shape",
+    "batch_size",
+    "weights",
+    "autocast",
+}
+
+
+class Layer(Operation):
+    """Base class of all layers (Keras 3 semantics).
+
+    Subclass it as in Keras: create weights in `build(input_shape)` with
+    `add_weight`, compute in `call(inputs, training=None, mask=None)`.
+
+    Example:
+        >>> class Scale(Layer):
+        ...     def build(self, input_shape):
+        ...         self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+        ...     def call(self, x):
+        ...         return x * self.w
+    """
+
+    def __init__(
+        self,
+        *,
+        activity_regularizer=None,
+        trainable: bool = True,
+        dtype=None,
+        autocast: bool = True,
+        name: str | None = None,
+        **kwargs,
+    ):
+        unknown = set(kwargs) - _LAYER_KWARGS
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}: unrecognized keyword argument(s) {sorted(unknown)}; "
+                "check the argument names against the layer's documentation."
+            )
+        object.__setattr__(self, "_tracking_ready", False)
+        super().__init__(name=name)
+        self._trainable = bool(trainable)
+        self.built = False
+        self.autocast = autocast
+        self.dtype_policy = dtype_policies.get(dtype)
+        self.input_spec = None
+        self.supports_masking = getattr(self, "supports_masking", False)
+        self._trainable_variables: list[Variable] = []
+        self._non_trainable_variables: list[Variable] = []
+        self._losses: list = []
+        self._explicit_layers: list | None = None
+        self._call_signature = inspect.signature(self.call)
+        params = self._call_signature.parameters
+        self._call_has_training = "training" in params
+        self._call_has_mask = "mask" in params
+        from shoal import regularizers
+
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        batch_shape = kwargs.get("batch_input_shape")
+        if batch_shape is None and kwargs.get("input_shape") is not None:
+            batch_shape = (kwargs.get("batch_size"),) + tuple(kwargs["input_shape"])
+        if batch_shape is None and kwargs.get("input_dim") is not None:
+            batch_shape = (kwargs.get("batch_size"), int(kwargs["input_dim"]))
+        self._batch_input_shape = None if batch_shape is None else tuple(batch_shape)
+        self._initial_weights = kwargs.get("weights")
+        self._build_shapes = None
+        object.__setattr__(self, "_tracking_ready", True)
+
+    # -- attribute tracking ------------------------------------------------
+    def __setattr__(self, name, value):
+        if getattr(self, "_tracking_ready", False) and isinstance(value, Variable):
+            self._track_variable(value)
+        object.__setattr__(self, name, value)
+
+    def _track_variable(self, variable: Variable) -> None:
+        bucket = self._trainable_variables if variable.trainable else self._non_trainable_variables
+        if not any(v is variable for v in bucket):
+            bucket.append(variable)
+
+    @property
+    def _layers(self) -> list:
+        """Direct sub-layers, in attribute-assignment order (or as set explicitly)."""
+        if self._explicit_layers is not None:
+            return list(self._explicit_layers)
+        found, seen = [], set()
+
+        def visit(value, depth=0):
+            if isinstance(value, Layer):
+                if id(value) not in seen and value is not self:
+                    seen.add(id(value))
+                    found.append(value)
+            elif depth < 3 and isinstance(value, (list, tuple)):
+                for v in value:
+                    visit(v, depth + 1)
+            elif depth < 3 and isinstance(value, dict):
+                for v in value.values():
+                    visit(v, depth + 1)
+
+        for key, value in vars(self).items():
+            if key == "_explicit_layers":
+                continue
+            visit(value)
+        return found
+
+    @_layers.setter
+    def _layers(self, layers) -> None:
+        self._explicit_layers = list(layers)
+
+    # -- properties --------------------------------------------------------
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        for layer in self._layers:
+            layer.trainable = value
+
+    @property
+    def dtype(self) -> str:
+        return self.dtype_policy.variable_dtype
+
+    @property
+    def variable_dtype(self) -> str:
+        return self.dtype_policy.variable_dtype
+
+    @property
+    def compute_dtype(self) -> str:
+        return self.dtype_policy.compute_dtype
+
+    @property
+    def path(self) -> str:
+        return self.name
+
+    def _own_weights(self) -> list:
+        return self._trainable_variables + self._non_trainable_variables
+
+    @property
+    def weights(self) -> list:
+        out, seen = [], set()
+        for w in self._own_weights() + [w for layer in self._layers for w in layer.weights]:
+            if id(w) not in seen:
+                seen.add(id(w))
+                out.append(w)
+        return out
+
+    variables = weights
+
+    @property
+    def trainable_weights(self) -> list:
+        if not self.trainable:
+            return []
+        own = [v for v in self._trainable_variables]
+        subs = [w for layer in self._layers for w in layer.trainable_weights]
+        return _dedupe(own + subs)
+
+    trainable_variables = trainable_weights
+
+    @property
+    def non_trainable_weights(self) -> list:
+        if not self.trainable:
+            return self.weights
+        own = list(self._non_trainable_variables)
+        subs = [w for layer in self._layers for w in layer.non_trainable_weights]
+        return _dedupe(own + subs)
+
+    non_trainable_variables = non_trainable_weights
+
+    # -- weights -----------------------------------------------------------
+    def add_weight(
+        self,
+        shape=None,
+        initializer=None,
+        dtype=None,
+        trainable: bool = True,
+        autocast: bool = True,
+        regularizer=None,
+        constraint=None,
+        aggregation: str = "none",
+        overwrite_with_gradient: bool = False,
+        name: str | None = None,
+    ) -> Variable:
+        from shoal import constraints, initializers, regularizers
+
+        shape = () if shape is None else tuple(shape)
+        for d in shape:
+            if d is None or int(d) < 0:
+                raise ValueError(
+                    f"Layer '{self.name}': add_weight(name={name!r}) needs a fully known, "
+                    f"non-negative shape; got {shape}"
+                )
+        dtype = dtypes.standardize_dtype(dtype or self.variable_dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if dtypes.is_float_dtype(dtype) else "zeros"
+        init = initializers.get(initializer)
+        # Weights may be created while a model is being traced (a sub-layer built lazily
+        # inside compute_output_spec): evaluate the initializer eagerly, from the global key.
+        with jax.ensure_compile_time_eval(), _no_rng_scope():
+            value = init(shape, dtype=dtype)
+        variable = Variable(
+            value, shape=shape, dtype=dtype, trainable=trainable, name=name or "variable"
+        )
+        variable.path = f"{self.path}/{variable.name}"
+        variable.regularizer = regularizers.get(regularizer)
+        variable.constraint = constraints.get(constraint)
+        variable.overwrite_with_gradient = overwrite_with_gradient
+        self._track_variable(variable)
+        return variable
+
+    def get_weights(self) -> list:
+        return [np.asarray(w.value) for w in self.weights]
+
+    def set_weights(self, weights) -> None:
+        own = self.weights
+        weights = list(weights)
+        if len(weights) != len(own):
+            raise ValueError(
+                f"Layer '{self.name}': set_weights expected a list of {len(own)} arrays "
+                f"(shapes {[w.shape for w in own]}), but received {len(weights)} arrays."
+            )
+        for variable, value in zip(own, weights, strict=True):
+            value_shape = tuple(np.shape(value))
+            if value_shape != variable.shape:
+                raise ValueError(
+                    f"Layer '{self.name}': weight '{variable.name}' has shape {variable.shape}, "
+                    f"but set_weights received an array of shape {value_shape}."
+                )
+        for variable, value in zip(own, weights, strict=True):
+            variable.assign(value)
+
+    def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(
+                f"Layer '{self.name}' is not built yet, so its weights do not exist: call it "
+                "on data or build it with `build(input_shape)` before count_params()."
+            )
+        return int(sum(int(np.prod(w.shape)) for w in self.weights))
+
+    # -- losses ------------------------------------------------------------
+    def add_loss(self, loss) -> None:
+        scope = current_stateless_scope()
+        if scope is not None:
+            if scope.collect_losses:
+                scope.add_loss(loss)
+            return
+        self._losses.append(loss)
+
+    def _regularization_losses(self) -> list:
+        out = []
+        for v in self._trainable_variables + self._non_trainable_variables:
+            if getattr(v, "regularizer", None) is not None:
+                out.append(v.regularizer(v.value))
+        return out
+
+    @property
+    def losses(self) -> list:
+        out = list(self._losses) + self._regularization_losses()
+        for layer in self._layers:
+            out.extend(layer.losses)
+        return out
+
+    def _clear_losses(self) -> None:
+        self._losses = []
+        for layer in self._layers:
+            layer._clear_losses()
+
+    # -- build -------------------------------------------------------------
+    def build(self, input_shape=None) -> None:
+        self.built = True
+
+    def _maybe_build(self, args, kwargs) -> None:
+        if self.built:
+            return
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        build_params = [
+            p
+            for p in inspect.signature(self.build).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(build_params) > 1:
+            # build(query_shape, value_shape, ...) style: match call arguments by position/name.
+            names = list(self._call_signature.parameters)
+            bound = dict(zip(names, args, strict=False))
+            bound.update(kwargs)
+            shape_args = {}
+            for p in build_params:
+                key = p.name[: -len("_shape")] if p.name.endswith("_shape") else p.name
+                if key in bound and bound[key] is not None:
+                    shape_args[p.name] = _shapes(bound[key])
+            self._build_shapes = shape_args
+            self.build(**shape_args)
+        else:
+            shape = _shapes(first)
+            self._build_shapes = shape
+            self.build(shape)
+        self.built = True
+        if self._initial_weights is not None:
+            self.set_weights(self._initial_weights)
+            self._initial_weights = None
+
+    # -- calling -----------------------------------------------------------
+    def call(self, *args, **kwargs):
+        raise NotImplementedError(
+            f"Layer {type(self).__name__} does not implement call(); subclasses must define it."
+        )
+
+    def __call__(self, *args, **kwargs):
+        if not args and not kwargs:
+            raise ValueError(f"Layer '{self.name}' was called without any inputs.")
+        args, kwargs = self._convert_inputs(args, kwargs)
+        inputs = args[0] if args else next(iter(kwargs.values()))
+        if self.input_spec is not None:
+            assert_input_compatibility(self.input_spec, inputs, self.name)
+        self._maybe_build(args, kwargs)
+        if self.input_spec is not None:
+            assert_input_compatibility(self.input_spec, inputs, self.name)
+        if any_symbolic(args, kwargs):
+            return self._symbolic_layer_call(args, kwargs)
+        return self._eager_call(args, kwargs)
+
+    def _convert_inputs(self, args, kwargs):
+        def convert(x):
+            if isinstance(x, np.ndarray) or isinstance(x, Variable):
+                x = jnp.asarray(x.value if isinstance(x, Variable) else x)
+            if (
+                self.autocast
+                and isinstance(x, jax.Array)
+                and jnp.issubdtype(x.dtype, jnp.floating)
+                and x.dtype != self.compute_dtype
+            ):
+                x = x.astype(self.compute_dtype)
+            return x
+
+        if args:
+            first = jax.tree_util.tree_map(convert, args[0], is_leaf=is_keras_tensor)
+            args = (first,) + tuple(args[1:])
+        return args, kwargs
+
+    def _resolve_training(self, kwargs) -> None:
+        if not self._call_has_training:
+            kwargs.pop("training", None)
+            return
+        training = kwargs.get("training")
+        if training is None:
+            stack = _training_stack()
+            if stack and stack[-1] is not None:
+                training = stack[-1]
+        if training is not None:
+            kwargs["training"] = bool(training) if isinstance(training, (bool, int)) else training
+        else:
+            kwargs.pop("training", None)
+
+    def _eager_call(self, args, kwargs):
+        kwargs = dict(kwargs)
+        self._resolve_training(kwargs)
+        if not self._call_has_mask:
+            kwargs.pop("mask", None)
+        if current_stateless_scope() is None:
+            self._losses = []
+        _training_stack().append(kwargs.get("training"))
+        try:
+            outputs = self.call(*args, **kwargs)
+        finally:
+            _training_stack().pop()
+        if self.activity_regularizer is not None:
+            for out in jax.tree_util.tree_leaves(outputs):
+                self.add_loss(self.activity_regularizer(out))
+        return outputs
+
+    def _symbolic_layer_call(self, args, kwargs):
+        kwargs = dict(kwargs)
+        if not self._call_has_mask:
+            kwargs.pop("mask", None)
+        outputs = self.symbolic_call(*args, **kwargs)
+        mask_in = kwargs.get("mask")
+        if mask_in is None and args:
+            mask_in = jax.tree_util.tree_map(
+                lambda t: getattr(t, "_keras_mask", None), args[0], is_leaf=is_keras_tensor
+            )
+            leaves = [m for m in jax.tree_util.tree_leaves(mask_in) if m is not None]
+            if not leaves:
+                mask_in = None
+        out_mask = self.compute_mask(args[0] if args else None, mask_in)
+        if out_mask is not None:
+            for t, m in zip(
+                jax.tree_util.tree_leaves(outputs, is_leaf=is_keras_tensor),
+                _broadcast_masks(out_mask, outputs),
+                strict=False,
+            ):
+                if isinstance(t, KerasTensor) and m is not None:
+                    t._keras_mask = m if isinstance(m, KerasTensor) else KerasTensor(
+                        t.shape[:-1], dtype="bool"
+                    )
+        return outputs
+
+    def compute_output_spec(self, *args, **kwargs):
+        if type(self).compute_output_shape is not Layer.compute_output_shape:
+            inputs = args[0] if args else next(iter(kwargs.values()))
+            shapes = self.compute_output_shape(_shapes(inputs))
+            return _shapes_to_specs(shapes, self.compute_dtype)
+        kwargs = {k: v for k, v in kwargs.items() if k != "training"}
+        return eval_output_spec(self.call, *args, **kwargs)
+
+    def compute_output_shape(self, input_shape):
+        raise NotImplementedError(
+            f"Layer '{self.name}' ({type(self).__name__}) does not implement compute_output_shape."
+        )
+
+    def compute_mask(self, inputs, previous_mask=None):
+        if not self.supports_masking:
+            return None
+        return previous_mask
+
+    # -- pure calls --------------------------------------------------------
+    def stateless_call(
+        self,
+        trainable_variables,
+        non_trainable_variables,
+        *args,
+        return_losses: bool = False,
+        **kwargs,
+    ):
+        """Run `call` with the given variable values; return (outputs, non_trainable values).
+
+        Pure: the layer's variables are not touched. Values come in the order of
+        `trainable_variables` / `non_trainable_variables`. With `return_losses=True`
+        returns (outputs, non_trainable values, losses) where losses holds the
+        activity/add_loss losses of this call and the weight-regularization losses.
+        """
+        trainable = self.trainable_variables
+        non_trainable = self.non_trainable_variables
+        for kind, given, own in (
+            ("trainable_variables", trainable_variables, trainable),
+            ("non_trainable_variables", non_trainable_variables, non_trainable),
+        ):
+            if len(given) != len(own):
+                raise ValueError(
+                    f"Layer '{self.name}': stateless_call expected {len(own)} "
+                    f"{kind}, but received {len(given)}."
+                )
+        mapping = list(zip(trainable, trainable_variables, strict=True))
+        mapping += list(zip(non_trainable, non_trainable_variables, strict=True))
+        with StatelessScope(mapping, collect_losses=return_losses) as scope:
+            outputs = self(*args, **kwargs)
+            losses = list(scope.losses) + self._all_regularization_losses() if return_losses else []
+        new_non_trainable = [scope.get_value(v) for v in non_trainable]
+        if return_losses:
+            return outputs, new_non_trainable, losses
+        return outputs, new_non_trainable
+
+    def _all_regularization_losses(self) -> list:
+        out = self._regularization_losses()
+        for layer in self._layers:
+            out.extend(layer._all_regularization_losses())
+        return out
+
+    # -- config ------------------------------------------------------------
+    def get_config(self) -> dict:
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": _policy_config(self.dtype_policy),
+        }
+        if self._batch_input_shape is not None:
+            config["batch_input_shape"] = list(self._batch_input_shape)
+        if self.activity_regularizer is not None:
+            from shoal import regularizers
+
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("dtype"), dict):
+            config["dtype"] = dtype_policies.get(config["dtype"])
+        return cls(**config)
+
+    def get_build_config(self):
+        if self._build_shapes is None:
+            return None
+        if isinstance(self._build_shapes, dict):
+            return {"shapes_dict": _jsonable(self._build_shapes)}
+        return {"input_shape": _jsonable(self._build_shapes)}
+
+    def build_from_config(self, config) -> None:
+        if not config:
+            return
+        if "input_shape" in config:
+            shape = _tuplify(config["input_shape"])
+            self._build_shapes = shape
+            self.build(shape)
+        elif "shapes_dict" in config:
+            shapes = {k: _tuplify(v) for k, v in config["shapes_dict"].items()}
+            self._build_shapes = shapes
+            self.build(**shapes)
+        self.built = True
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _dedupe(variables):
+    out, seen = [], set()
+    for v in variables:
+        if id(v) not in seen:
+            seen.add(id(v))
+            out.append(v)
+    return out
+
+
+def _policy_config(policy):
+    return {
+        "module": "keras",
+        "class_name": "DTypePolicy",
+        "config": {"name": policy.name},
+        "registered_name": None,
+    }
+
+
+def _is_shape(x) -> bool:
+    return isinstance(x, (tuple, list)) and all(d is None or isinstance(d, int) for d in x)
+
+
+def _shapes_to_specs(shapes, dtype):
+    if _is_shape(shapes):
+        return KerasTensor(tuple(shapes), dtype=dtype)
+    if isinstance(shapes, dict):
+        return {k: _shapes_to_specs(v, dtype) for k, v in shapes.items()}
+    return type(shapes)(_shapes_to_specs(s, dtype) for s in shapes)
+
+
+def _broadcast_masks(mask, outputs):
+    leaves = jax.tree_util.tree_leaves(outputs, is_leaf=is_keras_tensor)
+    if isinstance(mask, (list, tuple)):
+        return list(mask) + [None] * (len(leaves) - len(mask))
+    return [mask] * len(leaves)
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def _tuplify(x):
+    if isinstance(x, list) and all(d is None or isinstance(d, int) for d in x):
+        return tuple(x)
+    if isinstance(x, list):
+        return [_tuplify(v) for v in x]
+    return x
+
+
+class _no_rng_scope:
+    """Temporarily hide any active RngScope (weights are initialised from the global stream)."""
+
+    def __enter__(self):
+        self._saved = list(shoal_random._scopes())
+        shoal_random._scopes().clear()
+
+    def __exit__(self, *exc):
+        shoal_random._scopes().extend(self._saved)
+        return False

@@ -1,0 +1,274 @@
+"""Core layers: InputLayer / Input, Dense, Identity, Lambda."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from shoal import activations, constraints, initializers, regularizers
+from shoal.backend import dtypes
+from shoal.backend.symbolic import KerasTensor, Node, eval_output_spec
+from shoal.layers.base import Layer
+from shoal.layers.input_spec import InputSpec
+
+
+def _serialize(module, obj):
+    return None if obj is None else module.serialize(obj)
+
+
+class InputLayer(Layer):
+    """The entry point of a functional graph: holds one symbolic input tensor."""
+
+    def __init__(
+        self,
+        shape=None,
+        batch_size=None,
+        dtype=None,
+        sparse=None,
+        batch_shape=None,
+        input_tensor=None,
+        optional=False,
+        name=None,
+        **kwargs,
+    ):
+        # Keras 2-style spelling accepted by Keras 3 configs.
+        if batch_shape is None and "batch_input_shape" in kwargs:
+            batch_shape = kwargs.pop("batch_input_shape")
+        kwargs.pop("input_shape", None)
+        super().__init__(name=name, dtype=dtype)
+        if shape is not None and batch_shape is not None:
+            raise ValueError(
+                f"InputLayer '{self.name}': pass either `shape` or `batch_shape`, not both "
+                f"(got shape={shape}, batch_shape={batch_shape})."
+            )
+        if input_tensor is not None:
+            batch_shape = input_tensor.shape
+        elif batch_shape is None:
+            if shape is None:
+                raise ValueError(
+                    f"InputLayer '{self.name}': argument `shape` is required, e.g. "
+                    "Input(shape=(28, 28, 1)); got shape=None."
+                )
+            if isinstance(shape, int):
+                shape = (shape,)
+            if not isinstance(shape, (tuple, list)):
+                raise ValueError(
+                    f"InputLayer '{self.name}': argument `shape` must be a tuple of integers "
+                    f"or None; got {shape!r}"
+                )
+            batch_shape = (batch_size,) + tuple(shape)
+        for d in batch_shape:
+            if d is not None and (not isinstance(d, int) or isinstance(d, bool) or d < 0):
+                raise ValueError(
+                    f"InputLayer '{self.name}': every dimension of `shape` must be a "
+                    f"non-negative integer or None; got {tuple(batch_shape)}"
+                )
+        self._batch_shape = tuple(batch_shape)
+        self._dtype = dtypes.standardize_dtype(dtype)
+        self.sparse = bool(sparse)
+        self.optional = optional
+        self.built = True
+        tensor = KerasTensor(self._batch_shape, dtype=self._dtype, name=self.name)
+        Node(self, call_args=(), outputs=tensor)
+        self.output = tensor
+
+    @property
+    def batch_shape(self):
+        return self._batch_shape
+
+    @property
+    def dtype(self):
+        return self._dtype
+
+    def call(self, inputs):
+        return inputs
+
+    def get_config(self):
+        return {
+            "batch_shape": list(self._batch_shape),
+            "dtype": self._dtype,
+            "sparse": self.sparse,
+            "optional": self.optional,
+            "name": self.name,
+        }
+
+
+def Input(
+    shape=None,
+    batch_size=None,
+    dtype=None,
+    sparse=None,
+    batch_shape=None,
+    name=None,
+    tensor=None,
+    optional=False,
+):
+    """A symbolic input tensor, the start of a Functional model."""
+    layer = InputLayer(
+        shape=shape,
+        batch_size=batch_size,
+        dtype=dtype,
+        sparse=sparse,
+        batch_shape=batch_shape,
+        name=name,
+        input_tensor=tensor,
+        optional=optional,
+    )
+    return layer.output
+
+
+def _positive_int(layer, arg, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(
+            f"{type(layer).__name__}: argument '{arg}' must be a positive integer, got {value!r}"
+        )
+    return value
+
+
+class Dense(Layer):
+    """`output = activation(dot(input, kernel) + bias)` over the last axis."""
+
+    def __init__(
+        self,
+        units,
+        activation=None,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        **kwargs,
+    ):
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.units = _positive_int(self, "units", units)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        self.input_spec = InputSpec(min_ndim=2)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"Dense '{self.name}': the last dimension of the input must be known; "
+                f"got input shape {tuple(input_shape)}"
+            )
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(input_dim, self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(self.units,),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        else:
+            self.bias = None
+        self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
+        self.built = True
+
+    def call(self, inputs):
+        x = jnp.matmul(inputs, self.kernel.value)
+        if self.bias is not None:
+            x = x + self.bias.value
+        return self.activation(x) if self.activation is not None else x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize(regularizers, self.kernel_regularizer),
+            "bias_regularizer": _serialize(regularizers, self.bias_regularizer),
+            "kernel_constraint": _serialize(constraints, self.kernel_constraint),
+            "bias_constraint": _serialize(constraints, self.bias_constraint),
+        }
+
+
+class Identity(Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+        self.built = True
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+class Lambda(Layer):
+    """Wraps a Python function as a layer. Not loadable from files unless safe_mode=False."""
+
+    def __init__(self, function, output_shape=None, mask=None, arguments=None, **kwargs):
+        super().__init__(**kwargs)
+        if not callable(function):
+            raise TypeError(
+                f"Lambda '{self.name}': argument 'function' must be callable, got {function!r}"
+            )
+        self.function = function
+        self.arguments = dict(arguments or {})
+        self._output_shape = output_shape
+        self._mask = mask
+        self.supports_masking = mask is not None
+        self.built = True
+
+    def call(self, inputs, mask=None):
+        return self.function(inputs, **self.arguments)
+
+    def compute_output_shape(self, input_shape):
+        if self._output_shape is None:
+            raise NotImplementedError
+        if callable(self._output_shape):
+            return self._output_shape(input_shape)
+        return (input_shape[0],) + tuple(self._output_shape)
+
+    def compute_output_spec(self, *args, **kwargs):
+        if self._output_shape is None:
+            kwargs = {k: v for k, v in kwargs.items() if k != "training"}
+            return eval_output_spec(self.call, *args, **kwargs)
+        return super().compute_output_spec(*args, **kwargs)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        if callable(self._mask):
+            return self._mask(inputs, previous_mask)
+        return self._mask
+
+    def get_config(self):
+        from shoal.saving.lambda_code import serialize_function
+
+        return {
+            **super().get_config(),
+            "function": serialize_function(self.function),
+            "output_shape": self._output_shape if not callable(self._output_shape) else None,
+            "arguments": self.arguments,
+        }
+
+    @classmethod
+    def from_config(cls, config, safe_mode=None):
+        from shoal.saving.lambda_code import deserialize_function
+
+        config = dict(config)
+        config["function"] = deserialize_function(config["function"], safe_mode=safe_mode)
+        return super().from_config(config)

@@ -1,0 +1,136 @@
+"""`Model`: a Layer that can be trained, evaluated, summarised and saved.
+
+`Model(inputs, outputs)` builds a Functional model; subclassing `Model` gives
+a model whose `call` is Python code over layers held as attributes.
+"""
+
+from __future__ import annotations
+
+from shoal.backend.symbolic import KerasTensor, eval_output_spec
+from shoal.layers.base import Layer
+from shoal.trainers.trainer import Trainer
+
+
+class Model(Trainer, Layer):
+    def __new__(cls, *args, **kwargs):
+        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
+            from shoal.models.functional import Functional
+
+            return Functional.__new__(Functional)
+        return super().__new__(cls)
+
+    def __init__(self, *args, **kwargs):
+        if args or "inputs" in kwargs or "outputs" in kwargs:
+            raise TypeError(
+                f"{type(self).__name__}: `inputs`/`outputs` are only accepted by "
+                "Model(inputs, outputs), which builds a Functional model."
+            )
+        Layer.__init__(self, **{k: v for k, v in kwargs.items() if k in _MODEL_KWARGS})
+        Trainer.__init__(self)
+        extra = set(kwargs) - _MODEL_KWARGS
+        if extra:
+            raise TypeError(f"Model: unrecognized keyword argument(s) {sorted(extra)}")
+
+    # -- structure ---------------------------------------------------------
+    @property
+    def layers(self) -> list:
+        return self._layers
+
+    def get_layer(self, name=None, index=None):
+        if (name is None) == (index is None):
+            raise ValueError(
+                f"Model '{self.name}': get_layer needs exactly one of `name` or `index`; "
+                f"got name={name!r}, index={index!r}"
+            )
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(
+                    f"Model '{self.name}': get_layer index {index} is out of range; the model "
+                    f"has {len(layers)} layers."
+                )
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(
+            f"Model '{self.name}': no layer named {name!r}; layers are "
+            f"{[layer.name for layer in layers]}"
+        )
+
+    def build(self, input_shape=None):
+        """Create the weights of a subclassed model by tracing `call` on `input_shape`."""
+        if self.built or input_shape is None:
+            self.built = True
+            return
+        spec = _shape_to_spec(input_shape)
+        eval_output_spec(self.call, spec)
+        self._build_shapes = input_shape
+        self.built = True
+
+    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
+                show_trainable=False, layer_range=None):
+        from shoal.models.summary import print_summary
+
+        print_summary(
+            self,
+            line_length=line_length,
+            positions=positions,
+            print_fn=print_fn,
+            expand_nested=expand_nested,
+            show_trainable=show_trainable,
+            layer_range=layer_range,
+        )
+
+    # -- saving ------------------------------------------------------------
+    def save(self, filepath, overwrite=True, zipped=None, **kwargs):
+        from shoal.saving.api import save_model
+
+        save_model(self, filepath, overwrite=overwrite, **kwargs)
+
+    def save_weights(self, filepath, overwrite=True):
+        from shoal.saving.api import save_weights
+
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath, skip_mismatch=False, **kwargs):
+        from shoal.saving.api import load_weights
+
+        load_weights(self, filepath, skip_mismatch=skip_mismatch, **kwargs)
+
+    def to_json(self, **kwargs) -> str:
+        import json
+
+        from shoal.saving.serialization import serialize_keras_object
+
+        return json.dumps(serialize_keras_object(self), **kwargs)
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from shoal.models.functional import Functional
+
+        if "layers" in config and "input_layers" in config and cls in (Model, Functional):
+            return Functional.from_config(config, custom_objects=custom_objects)
+        try:
+            return cls(**config)
+        except TypeError as err:
+            raise TypeError(
+                f"Unable to revive model {cls.__name__} from config: {err}. A subclassed "
+                "Model must implement get_config() and from_config() to be serialized."
+            ) from err
+
+
+_MODEL_KWARGS = {"name", "trainable", "dtype"}
+
+
+def _shape_to_spec(shape):
+    if isinstance(shape, (list, tuple)) and all(d is None or isinstance(d, int) for d in shape):
+        return KerasTensor(tuple(shape))
+    if isinstance(shape, dict):
+        return {k: _shape_to_spec(v) for k, v in shape.items()}
+    return type(shape)(_shape_to_spec(s) for s in shape)
+

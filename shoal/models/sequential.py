@@ -1,0 +1,173 @@
+"""`Sequential`: a linear stack of layers, run as a Functional graph once its input is known."""
+
+from __future__ import annotations
+
+from shoal.backend.symbolic import KerasTensor
+from shoal.layers.base import Layer
+from shoal.layers.core import InputLayer
+from shoal.models.model import Model
+
+
+class Sequential(Model):
+    def __init__(self, layers=None, trainable=True, name=None, **kwargs):
+        super().__init__(name=name, trainable=trainable, **kwargs)
+        self._stack: list[Layer] = []
+        self._functional = None
+        self._input_layer = None
+        self._layers = []
+        for layer in layers or []:
+            self.add(layer, rebuild=False)
+        self._maybe_rebuild()
+
+    # -- stack editing -----------------------------------------------------
+    def add(self, layer, rebuild=True):
+        if isinstance(layer, KerasTensor) and isinstance(
+            getattr(layer, "_keras_history", (None,))[0], InputLayer
+        ):
+            layer = layer._keras_history[0]
+        if not isinstance(layer, Layer):
+            raise ValueError(
+                f"Sequential '{self.name}': only Layer instances can be added; got {layer!r} "
+                f"of type {type(layer).__name__}"
+            )
+        if isinstance(layer, InputLayer):
+            if self._input_layer is not None or self._stack:
+                raise ValueError(
+                    f"Sequential '{self.name}': an InputLayer can only be the first layer."
+                )
+            self._input_layer = layer
+        else:
+            if any(existing.name == layer.name for existing in self._stack):
+                raise ValueError(
+                    f"Sequential '{self.name}': all layers must have unique names; "
+                    f"'{layer.name}' is already in the model."
+                )
+            if self._input_layer is None and not self._stack and layer._batch_input_shape:
+                self._input_layer = InputLayer(
+                    batch_shape=layer._batch_input_shape, dtype=layer.dtype
+                )
+            self._stack.append(layer)
+        self._layers = list(self._stack)
+        self.built = False
+        if rebuild:
+            self._maybe_rebuild()
+
+    def pop(self, rebuild=True):
+        if not self._stack:
+            raise ValueError(f"Sequential '{self.name}': there is no layer to pop.")
+        layer = self._stack.pop()
+        self._layers = list(self._stack)
+        self._functional = None
+        self.built = False
+        if rebuild:
+            self._maybe_rebuild()
+        return layer
+
+    def _maybe_rebuild(self):
+        if self._input_layer is not None and self._stack:
+            self._build_graph(self._input_layer.batch_shape, self._input_layer.dtype)
+
+    def _build_graph(self, batch_shape, dtype):
+        from shoal.models.functional import Functional
+
+        if self._input_layer is None or self._input_layer.batch_shape != tuple(batch_shape):
+            self._input_layer = InputLayer(batch_shape=batch_shape, dtype=dtype)
+        x = self._input_layer.output
+        for layer in self._stack:
+            x = layer(x)
+        self._functional = Functional(self._input_layer.output, x, name=f"{self.name}_graph")
+        self._build_shapes = tuple(batch_shape)
+        self.built = True
+
+    # -- Layer API -----------------------------------------------------------
+    @property
+    def layers(self) -> list:
+        return list(self._stack)
+
+    def build(self, input_shape=None):
+        if input_shape is None:
+            if self._input_layer is None:
+                raise ValueError(
+                    f"Sequential '{self.name}' cannot be built without an input shape: add an "
+                    "Input, or call the model on data, or call build(input_shape)."
+                )
+            input_shape = self._input_layer.batch_shape
+        if not self._stack:
+            raise ValueError(f"Sequential '{self.name}' has no layers; add one before building.")
+        self._build_graph(tuple(input_shape), "float32")
+
+    def _maybe_build(self, args, kwargs):
+        if self._functional is not None:
+            return
+        first = args[0] if args else next(iter(kwargs.values()))
+        shape = (None,) + tuple(first.shape[1:])
+        dtype = str(getattr(first, "dtype", "float32"))
+        if self._input_layer is not None:
+            shape, dtype = self._input_layer.batch_shape, self._input_layer.dtype
+        self._build_graph(shape, dtype if dtype != "float64" else "float32")
+
+    def call(self, inputs, training=None, mask=None):
+        if self._functional is None:
+            raise ValueError(f"Sequential '{self.name}' is not built; call it on data first.")
+        return self._functional.call(inputs, training=training, mask=mask)
+
+    def compute_output_spec(self, inputs, training=None, mask=None):
+        return self._functional.compute_output_spec(inputs)
+
+    def compute_output_shape(self, input_shape):
+        return self._functional.compute_output_shape(input_shape)
+
+    @property
+    def inputs(self):
+        return self._functional.inputs if self._functional else None
+
+    @property
+    def outputs(self):
+        return self._functional.outputs if self._functional else None
+
+    @property
+    def input_shape(self):
+        return self._functional.input_shape if self._functional else None
+
+    @property
+    def output_shape(self):
+        return self._functional.output_shape if self._functional else None
+
+    @property
+    def output_names(self):
+        return self._functional.output_names if self._functional else [self._stack[-1].name]
+
+    @property
+    def input_names(self):
+        return self._functional.input_names if self._functional else []
+
+    # -- config --------------------------------------------------------------
+    def get_config(self):
+        from shoal.saving.serialization import serialize_keras_object
+
+        layers = []
+        if self._input_layer is not None:
+            layers.append(serialize_keras_object(self._input_layer))
+        for layer in self._stack:
+            entry = serialize_keras_object(layer)
+            build = layer.get_build_config()
+            if build is not None:
+                entry["build_config"] = build
+            layers.append(entry)
+        config = {"name": self.name, "trainable": self.trainable, "layers": layers}
+        if self._build_shapes is not None:
+            config["build_input_shape"] = list(self._build_shapes)
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from shoal.saving.serialization import deserialize_keras_object
+
+        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        for entry in config["layers"]:
+            layer = deserialize_keras_object(entry, custom_objects=custom_objects)
+            model.add(layer, rebuild=False)
+        model._maybe_rebuild()
+        if model._functional is None and config.get("build_input_shape"):
+            model.build(tuple(config["build_input_shape"]))
+        return model

@@ -1,0 +1,88 @@
+"""The `keras.ops.image` namespace (a small part of it): resizing."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from shoal.backend import config
+from shoal.ops.dispatch import keras_op, public_names
+from shoal.ops.numpy import _t
+
+_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
+
+
+def _hw_axes(images, data_format):
+    """Indices of the height and width axes of a rank-3 or rank-4 image tensor."""
+    if images.ndim not in (3, 4):
+        raise ValueError(
+            "resize: 'images' must have rank 3 (one image) or 4 (a batch); "
+            f"got shape {images.shape}"
+        )
+    first = images.ndim - 3 if data_format == "channels_last" else images.ndim - 2
+    return first, first + 1
+
+
+def _crop_to_aspect(images, axes, target):
+    h, w = images.shape[axes[0]], images.shape[axes[1]]
+    th, tw = target
+    ch = max(min(h, int(w * th / tw)), 1)
+    cw = max(min(w, int(h * tw / th)), 1)
+    images = jax.lax.slice_in_dim(images, (h - ch) // 2, (h - ch) // 2 + ch, axis=axes[0])
+    return jax.lax.slice_in_dim(images, (w - cw) // 2, (w - cw) // 2 + cw, axis=axes[1])
+
+
+def _pad_to_aspect(images, axes, target, fill_value):
+    h, w = images.shape[axes[0]], images.shape[axes[1]]
+    th, tw = target
+    # As Keras: the same margin on both sides, so an odd deficit leaves the result one short.
+    dh = (max(h, int(w * th / tw)) - h) // 2
+    dw = (max(w, int(h * tw / th)) - w) // 2
+    widths = [(0, 0)] * images.ndim
+    if dh > 0:
+        widths[axes[0]] = (dh, dh)
+    elif dw > 0:
+        widths[axes[1]] = (dw, dw)
+    return jnp.pad(images, widths, constant_values=jnp.asarray(fill_value, images.dtype))
+
+
+@keras_op
+def resize(
+    images,
+    size,
+    interpolation="bilinear",
+    antialias=False,
+    crop_to_aspect_ratio=False,
+    pad_to_aspect_ratio=False,
+    fill_mode="constant",
+    fill_value=0.0,
+    data_format=None,
+):
+    """Resize images to `size` = (height, width).
+
+    `crop_to_aspect_ratio` first center-crops to the target aspect ratio;
+    `pad_to_aspect_ratio` instead pads with `fill_value`.
+    """
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(
+            f"resize: argument 'interpolation' must be one of {_INTERPOLATIONS}, "
+            f"got {interpolation!r}"
+        )
+    if fill_mode != "constant":
+        raise ValueError(f"resize: argument 'fill_mode' must be 'constant', got {fill_mode!r}")
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError("resize: only one of 'crop_to_aspect_ratio' and 'pad_to_aspect_ratio'")
+    if len(size) != 2:
+        raise ValueError(f"resize: argument 'size' must be (height, width), got {size!r}")
+    images = _t(images)
+    axes = _hw_axes(images, config.standardize_data_format(data_format))
+    if crop_to_aspect_ratio:
+        images = _crop_to_aspect(images, axes, size)
+    elif pad_to_aspect_ratio:
+        images = _pad_to_aspect(images, axes, size, fill_value)
+    shape = list(images.shape)
+    shape[axes[0]], shape[axes[1]] = int(size[0]), int(size[1])
+    return jax.image.resize(images, tuple(shape), method=interpolation, antialias=antialias)
+
+
+__all__ = public_names(globals())

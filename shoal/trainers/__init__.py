@@ -1,0 +1,1 @@
+"""Training machinery: state pytree, pure steps, the fit/evaluate/predict loops."""

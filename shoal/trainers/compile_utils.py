@@ -1,0 +1,232 @@
+"""What `compile(loss=..., metrics=...)` turns into: per-output losses and metrics.
+
+Losses and metrics may be given as one object for every output, a list in
+output order, or a dict keyed by output name, as in Keras 3. The results are
+named as Keras names them ("loss", "dense_1_loss", "dense_1_accuracy", ...).
+"""
+
+from __future__ import annotations
+
+import jax
+
+
+def flatten_outputs(y, output_names):
+    """Outputs / targets as a flat list in the model's output order."""
+    if isinstance(y, dict):
+        missing = [n for n in output_names if n not in y]
+        unknown = sorted(set(y) - set(output_names))
+        if missing or unknown:
+            raise ValueError(
+                f"The dict of targets/outputs must have one key per model output "
+                f"{list(output_names)}; got keys {sorted(y)} "
+                f"(unknown: {unknown}, missing: {missing})."
+            )
+        return [y[n] for n in output_names]
+    if isinstance(y, (list, tuple)):
+        return list(y)
+    return [y]
+
+
+def _per_output(spec, output_names, argument):
+    """Spread a loss/metrics spec over outputs: returns a list aligned with output_names."""
+    n = len(output_names)
+    if isinstance(spec, dict):
+        unknown = sorted(set(spec) - set(output_names))
+        if unknown:
+            raise ValueError(
+                f"compile(): argument `{argument}` has keys {unknown} that match no model "
+                f"output; the outputs are {list(output_names)}."
+            )
+        return [spec.get(name) for name in output_names]
+    if n > 1 and isinstance(spec, (list, tuple)) and argument in ("loss", "loss_weights"):
+        if len(spec) != n:
+            raise ValueError(
+                f"compile(): argument `{argument}` is a list of {len(spec)} entries, but the "
+                f"model has {n} outputs {list(output_names)}."
+            )
+        return list(spec)
+    if n > 1 and isinstance(spec, (list, tuple)) and argument.endswith("metrics"):
+        if len(spec) == n and all(isinstance(s, (list, tuple)) or s is None for s in spec):
+            return list(spec)
+    return [spec] * n
+
+
+def _is_binary_or_sparse(y_true, y_pred):
+    t_rank, p_rank = len(y_true.shape), len(y_pred.shape)
+    is_binary = y_pred.shape[-1] == 1
+    is_sparse = t_rank < p_rank or (y_true.shape[-1] == 1 and y_pred.shape[-1] > 1)
+    return is_binary, is_sparse
+
+
+def _resolve_metric(identifier, y_true, y_pred):
+    from shoal import metrics as metrics_module
+
+    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
+        binary, sparse = _is_binary_or_sparse(y_true, y_pred)
+        cls = (
+            metrics_module.BinaryAccuracy
+            if binary
+            else metrics_module.SparseCategoricalAccuracy
+            if sparse
+            else metrics_module.CategoricalAccuracy
+        )
+        return cls(name=identifier)
+    metric = metrics_module.get(identifier)
+    if not isinstance(metric, metrics_module.Metric):
+        fn = metric
+        metric = metrics_module.MeanMetricWrapper(fn, name=getattr(fn, "__name__", "metric"))
+    if isinstance(identifier, str):
+        metric.name = identifier
+    return metric
+
+
+def _as_loss(fn):
+    """Loss functions ("mse" resolves to one) take no sample_weight: wrap them as Keras does."""
+    from shoal import losses as losses_module
+
+    if isinstance(fn, losses_module.Loss):
+        return fn
+    return losses_module.LossFunctionWrapper(fn, name=getattr(fn, "__name__", None))
+
+
+class CompileLoss:
+    def __init__(self, loss, loss_weights, output_names):
+        from shoal import losses as losses_module
+
+        self.output_names = list(output_names)
+        specs = _per_output(loss, self.output_names, "loss")
+        weights = _per_output(loss_weights, self.output_names, "loss_weights")
+        self.losses = [None if s is None else _as_loss(losses_module.get(s)) for s in specs]
+        self.weights = [1.0 if w is None else float(w) for w in weights]
+        if all(fn is None for fn in self.losses):
+            raise ValueError(
+                f"compile(): argument `loss` gives no loss for any output {self.output_names}; "
+                f"got loss={loss!r}"
+            )
+        from shoal.metrics import Mean
+
+        multi = len(self.output_names) > 1
+        self.trackers = [
+            Mean(name=f"{name}_loss") if multi and fn is not None else None
+            for name, fn in zip(self.output_names, self.losses, strict=True)
+        ]
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """Total weighted loss and the per-output losses."""
+        y_true = flatten_outputs(y_true, self.output_names)
+        y_pred = flatten_outputs(y_pred, self.output_names)
+        if len(y_true) != len(y_pred):
+            raise ValueError(
+                f"The model has {len(y_pred)} outputs {self.output_names}, but {len(y_true)} "
+                "target arrays were given."
+            )
+        sws = (
+            flatten_outputs(sample_weight, self.output_names)
+            if isinstance(sample_weight, (dict, list, tuple))
+            else [sample_weight] * len(y_pred)
+        )
+        total, parts = 0.0, []
+        for fn, w, yt, yp, sw in zip(self.losses, self.weights, y_true, y_pred, sws, strict=True):
+            if fn is None:
+                parts.append(None)
+                continue
+            value = fn(yt, yp, sample_weight=sw)
+            parts.append(value)
+            total = total + w * value
+        return total, parts
+
+    @property
+    def metrics(self):
+        return [t for t in self.trackers if t is not None]
+
+
+class CompileMetrics:
+    def __init__(self, metrics, weighted_metrics, output_names):
+        self.output_names = list(output_names)
+        self._specs = _per_output(metrics, self.output_names, "metrics")
+        self._weighted_specs = _per_output(weighted_metrics, self.output_names, "weighted_metrics")
+        self.built = False
+        self.unweighted: list[list] = []
+        self.weighted: list[list] = []
+        self._validate()
+
+    def _validate(self):
+        from shoal import metrics as metrics_module
+
+        for spec in self._specs + self._weighted_specs:
+            for item in _as_list(spec):
+                if isinstance(item, str) and item.lower() in ("accuracy", "acc"):
+                    continue
+                metrics_module.get(item)  # raises ValueError on unknown names
+
+    def build(self, y_true, y_pred):
+        y_true = flatten_outputs(y_true, self.output_names)
+        y_pred = flatten_outputs(y_pred, self.output_names)
+        self.unweighted = [
+            [_resolve_metric(m, yt, yp) for m in _as_list(spec)]
+            for spec, yt, yp in zip(self._specs, y_true, y_pred, strict=True)
+        ]
+        self.weighted = [
+            [_resolve_metric(m, yt, yp) for m in _as_list(spec)]
+            for spec, yt, yp in zip(self._weighted_specs, y_true, y_pred, strict=True)
+        ]
+        self._names = self._result_names()
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [m for group in self.unweighted + self.weighted for m in group]
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = flatten_outputs(y_true, self.output_names)
+        y_pred = flatten_outputs(y_pred, self.output_names)
+        sws = (
+            flatten_outputs(sample_weight, self.output_names)
+            if isinstance(sample_weight, (dict, list, tuple))
+            else [sample_weight] * len(y_pred)
+        )
+        for group, yt, yp in zip(self.unweighted, y_true, y_pred, strict=True):
+            for m in group:
+                m.update_state(yt, yp)
+        for group, yt, yp, sw in zip(self.weighted, y_true, y_pred, sws, strict=True):
+            for m in group:
+                m.update_state(yt, yp, sample_weight=sw)
+
+    def _result_names(self):
+        multi = len(self.output_names) > 1
+        names, seen = [], {}
+        for kind, groups in (("", self.unweighted), ("weighted_", self.weighted)):
+            for out_name, group in zip(self.output_names, groups, strict=True):
+                for m in group:
+                    name = m.name
+                    if name in seen and kind:
+                        name = f"weighted_{name}"
+                    if multi:
+                        name = f"{out_name}_{name}"
+                    if name in seen:
+                        seen[name] += 1
+                        name = f"{name}_{seen[name] - 1}"
+                    else:
+                        seen[name] = 1
+                    seen.setdefault(m.name, 1)
+                    names.append(name)
+        return names
+
+    def results(self) -> dict:
+        return {
+            name: m.result() for name, m in zip(self._names, self.metrics, strict=True)
+        }
+
+
+def _as_list(spec):
+    if spec is None:
+        return []
+    if isinstance(spec, (list, tuple)):
+        return [s for s in spec if s is not None]
+    return [spec]
+
+
+def batch_size_of(x) -> int:
+    leaves = jax.tree_util.tree_leaves(x)
+    return int(leaves[0].shape[0]) if leaves else 0
+

@@ -1,0 +1,250 @@
+"""Turn what users pass to fit/evaluate/predict into batches of arrays.
+
+Accepted: NumPy / JAX arrays (and nested lists / dicts of them), Python
+generators or iterators yielding `x`, `(x, y)` or `(x, y, sample_weight)`,
+`shoal.utils.PyDataset`, and any iterable of batches (a `tf.data.Dataset` or
+a `torch.utils.data.DataLoader` work this way when those packages are
+installed). Bad data raises ValueError/TypeError naming the argument before
+anything is compiled.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+
+def _leaves(structure):
+    return jax.tree_util.tree_leaves(structure)
+
+
+def _to_numpy(value, argument):
+    if isinstance(value, jax.Array):
+        return value
+    array = np.asarray(value)
+    if array.dtype.kind in "USO":
+        raise TypeError(
+            f"Argument `{argument}` must hold numbers; got an array of dtype {array.dtype}"
+            + (f" (first element {array.flat[0]!r})" if array.size else "")
+        )
+    if array.dtype == np.float64:
+        array = array.astype(np.float32)
+    return array
+
+
+def is_array_data(x) -> bool:
+    leaves = _leaves(x)
+    return bool(leaves) and all(
+        isinstance(v, (np.ndarray, jax.Array, list, tuple, int, float)) for v in leaves
+    ) and not _is_iterator_like(x)
+
+
+def _is_iterator_like(x) -> bool:
+    if isinstance(x, (np.ndarray, jax.Array, list, tuple, dict)):
+        return False
+    return hasattr(x, "__iter__") or hasattr(x, "__next__") or hasattr(x, "__getitem__")
+
+
+def standardize_arrays(x, y=None, sample_weight=None):
+    """Convert nested array data to NumPy, check sample counts; returns (x, y, sw, n)."""
+    if x is None:
+        raise ValueError("Argument `x` is required; got None.")
+    x = jax.tree_util.tree_map(lambda v: _to_numpy(v, "x"), x)
+    y = None if y is None else jax.tree_util.tree_map(lambda v: _to_numpy(v, "y"), y)
+    if sample_weight is not None:
+        sample_weight = jax.tree_util.tree_map(
+            lambda v: _to_numpy(v, "sample_weight"), sample_weight
+        )
+    sizes = {}
+    for name, value in (("x", x), ("y", y), ("sample_weight", sample_weight)):
+        if value is None:
+            continue
+        for leaf in _leaves(value):
+            if np.ndim(leaf) == 0:
+                raise ValueError(
+                    f"Argument `{name}` must have a leading sample dimension; got a scalar."
+                )
+            sizes.setdefault(name, []).append(int(leaf.shape[0]))
+    counts = {n for v in sizes.values() for n in v}
+    if len(counts) > 1:
+        detail = ", ".join(f"'{k}' sizes: {v}" for k, v in sizes.items())
+        raise ValueError(
+            "Data cardinality is ambiguous: x, y and sample_weight must all have the same "
+            f"number of samples. Got {detail}"
+        )
+    n = counts.pop() if counts else 0
+    if n == 0:
+        raise ValueError("Argument `x` is empty: it has 0 samples; fit/evaluate need data.")
+    return x, y, sample_weight, n
+
+
+def check_batch_size(batch_size, argument="batch_size"):
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
+        batch_size <= 0
+    ):
+        raise ValueError(f"Argument `{argument}` must be a positive integer; got {batch_size!r}")
+    return int(batch_size)
+
+
+def split_validation(x, y, sample_weight, validation_split):
+    """Hold out the last `validation_split` fraction (before shuffling), as Keras does."""
+    if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+        raise ValueError(
+            f"Argument `validation_split` must be a float in [0, 1); got {validation_split!r}"
+        )
+    x, y, sample_weight, n = standardize_arrays(x, y, sample_weight)
+    split = int(math.floor(n * (1.0 - validation_split)))
+    if split == 0 or split == n:
+        raise ValueError(
+            f"Argument `validation_split`={validation_split} leaves an empty training or "
+            f"validation set for {n} samples."
+        )
+
+    def take(value, lo, hi):
+        return None if value is None else jax.tree_util.tree_map(lambda v: v[lo:hi], value)
+
+    train = (take(x, 0, split), take(y, 0, split), take(sample_weight, 0, split))
+    val = (take(x, split, n), take(y, split, n), take(sample_weight, split, n))
+    return train, val
+
+
+def class_weight_to_sample_weight(y, class_weight):
+    if not isinstance(class_weight, dict):
+        raise ValueError(
+            f"Argument `class_weight` must be a dict mapping class index to weight; got "
+            f"{type(class_weight).__name__}"
+        )
+    if isinstance(y, (list, tuple, dict)):
+        raise ValueError("Argument `class_weight` is only supported for single-output models.")
+    y = np.asarray(y)
+    labels = np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y), -1)[:, 0]
+    labels = np.rint(labels).astype(np.int64)
+    table = np.ones(int(max(max(class_weight), labels.max())) + 1, np.float32)
+    for k, w in class_weight.items():
+        table[int(k)] = w
+    return table[labels]
+
+
+class ArrayData:
+    """In-memory arrays, batched with optional per-epoch shuffling."""
+
+    def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False,
+                 steps=None, class_weight=None):
+        self.x, self.y, self.sample_weight, self.num_samples = standardize_arrays(
+            x, y, sample_weight
+        )
+        if class_weight is not None:
+            if self.y is None:
+                raise ValueError("Argument `class_weight` needs targets `y`.")
+            cw = class_weight_to_sample_weight(self.y, class_weight)
+            self.sample_weight = cw if self.sample_weight is None else self.sample_weight * cw
+        self.batch_size = batch_size or 32
+        self.shuffle = shuffle
+        full = math.ceil(self.num_samples / self.batch_size)
+        self.num_batches = full if steps is None else int(steps)
+        self._epoch_rng = np.random.default_rng(int(np.random.randint(2**31)))
+
+    def epoch(self):
+        n, bs = self.num_samples, self.batch_size
+        order = None
+        if self.shuffle is True:
+            order = self._epoch_rng.permutation(n)
+        elif self.shuffle == "batch":
+            blocks = self._epoch_rng.permutation(math.ceil(n / bs))
+            order = np.concatenate([np.arange(b * bs, min(n, (b + 1) * bs)) for b in blocks])
+        for step in range(self.num_batches):
+            lo = (step * bs) % n
+            hi = min(lo + bs, n)
+            idx = slice(lo, hi) if order is None else order[lo:hi]
+
+            def take(value, idx=idx):
+                if value is None:
+                    return None
+                return jax.tree_util.tree_map(lambda v: v[idx], value)
+
+            yield take(self.x), take(self.y), take(self.sample_weight)
+
+
+def unpack(batch):
+    """A batch from an iterator: x, (x, y) or (x, y, sample_weight)."""
+    if isinstance(batch, tuple):
+        if len(batch) == 1:
+            return batch[0], None, None
+        if len(batch) == 2:
+            return batch[0], batch[1], None
+        if len(batch) == 3:
+            return batch
+        raise ValueError(
+            f"Data batches must be x, (x, y) or (x, y, sample_weight); got a tuple of {len(batch)}"
+        )
+    return batch, None, None
+
+
+class IteratorData:
+    """Generators, PyDatasets and other iterables of batches."""
+
+    def __init__(self, data, steps=None):
+        self.data = data
+        self.is_py_dataset = hasattr(data, "__getitem__") and hasattr(data, "__len__") and (
+            hasattr(data, "on_epoch_end")
+        )
+        if steps is not None:
+            self.num_batches = int(steps)
+        elif self.is_py_dataset or hasattr(data, "__len__"):
+            self.num_batches = len(data)
+        else:
+            self.num_batches = None
+        self._iterator = None
+
+    def _fresh_iterator(self):
+        if self.is_py_dataset:
+            return (self.data[i] for i in range(len(self.data)))
+        if hasattr(self.data, "__next__"):
+            return self.data
+        return iter(self.data)
+
+    def epoch(self):
+        if self.is_py_dataset and hasattr(self.data, "on_epoch_begin"):
+            self.data.on_epoch_begin()
+        if self._iterator is None or not hasattr(self.data, "__next__"):
+            self._iterator = self._fresh_iterator()
+        count = 0
+        while self.num_batches is None or count < self.num_batches:
+            try:
+                batch = next(self._iterator)
+            except StopIteration:
+                self._iterator = None
+                break
+            count += 1
+            x, y, sw = unpack(batch)
+            yield (
+                jax.tree_util.tree_map(lambda v: _to_numpy(v, "x"), x),
+                None if y is None else jax.tree_util.tree_map(lambda v: _to_numpy(v, "y"), y),
+                None if sw is None else jax.tree_util.tree_map(np.asarray, sw),
+            )
+        if self.is_py_dataset:
+            self.data.on_epoch_end()
+
+
+def make_data(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None,
+              class_weight=None):
+    batch_size = check_batch_size(batch_size)
+    if steps is not None and (not isinstance(steps, (int, np.integer)) or steps <= 0):
+        raise ValueError(f"Argument `steps`/`steps_per_epoch` must be a positive integer; got "
+                         f"{steps!r}")
+    if x is not None and not isinstance(x, (np.ndarray, jax.Array, list, tuple, dict)) and (
+        _is_iterator_like(x)
+    ):
+        for name, value in (("y", y), ("sample_weight", sample_weight)):
+            if value is not None:
+                raise ValueError(
+                    f"Argument `{name}` must not be given when `x` is a dataset, generator or "
+                    f"PyDataset (got {type(x).__name__}); yield it from `x` instead."
+                )
+        return IteratorData(x, steps=steps)
+    return ArrayData(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle, steps=steps,
+                     class_weight=class_weight)

@@ -1,0 +1,255 @@
+"""The epoch / batch loops behind fit, evaluate, predict and the *_on_batch calls."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from shoal.backend import random as shoal_random
+from shoal.trainers import data_adapter, preflight
+
+
+def _verbose(verbose):
+    if verbose == "auto":
+        return 1
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"Argument `verbose` must be 'auto', 0, 1 or 2; got {verbose!r}")
+    return verbose
+
+
+def _to_device(batch):
+    return jax.tree_util.tree_map(lambda v: v if isinstance(v, jax.Array) else jnp.asarray(v),
+                                  batch)
+
+
+def _pythonify(logs, model=None):
+    """Host floats, ordered as Keras orders them: loss, per-output losses, then metrics."""
+    order = model._log_names() if model is not None else list(logs)
+    keys = [k for k in order if k in logs] + [k for k in logs if k not in order]
+    return {k: float(np.asarray(logs[k])) for k in keys}
+
+
+def _executions(model, data, kind):
+    """Yield (first_step_index, n_steps, device_batch); fuses K array batches when possible."""
+    k = model.steps_per_execution
+    pending, start, step = [], 0, 0
+    for batch in data.epoch():
+        if k > 1 and pending and _shapes(batch) != _shapes(pending[0]):
+            for i, b in enumerate(pending):
+                yield start + i, 1, False, _to_device(b)
+            pending, start = [], step
+        pending.append(batch)
+        step += 1
+        if len(pending) == k:
+            if k == 1:
+                yield start, 1, False, _to_device(pending[0])
+            else:
+                stacked = jax.tree_util.tree_map(lambda *v: np.stack(v), *pending)
+                yield start, k, True, _to_device(stacked)
+            pending, start = [], step
+    for i, b in enumerate(pending):
+        yield start + i, 1, False, _to_device(b)
+
+
+def _shapes(batch):
+    return [np.shape(v) for v in jax.tree_util.tree_leaves(batch)]
+
+
+class _Runner:
+    """Runs one kind of compiled function over batches, keeping state between executions."""
+
+    def __init__(self, model, kind):
+        self.model, self.kind = model, kind
+        self.key = shoal_random.global_key()
+        self.count = 0
+
+    def __call__(self, batch, fused):
+        fn = self.model._function(self.kind, fused)
+        state = self.model._read_state(self.kind)
+        self.count += 1
+        out, state = fn(state, jax.random.fold_in(self.key, self.count), batch)
+        self.model._write_state(self.kind, state)
+        return out
+
+
+def _first_batch(data):
+    for batch in data.epoch():
+        return batch
+    raise ValueError("The dataset yielded no batches; fit/evaluate/predict need data.")
+
+
+def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+        validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+        validation_batch_size=None, validation_freq=1):
+    from shoal.callbacks.callback_list import CallbackList
+
+    verbose = _verbose(verbose)
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"Argument `epochs` must be a non-negative integer; got {epochs!r}")
+    data_adapter.check_batch_size(batch_size)
+    data_adapter.check_batch_size(validation_batch_size, "validation_batch_size")
+    if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
+        raise ValueError(
+            f"Argument `validation_split` must be a float in [0, 1); got {validation_split!r}"
+        )
+    if validation_split and validation_data is None:
+        if not data_adapter.is_array_data(x):
+            raise ValueError(
+                "Argument `validation_split` is only supported for array inputs; got x of type "
+                f"{type(x).__name__}"
+            )
+        (x, y, sample_weight), validation_data = data_adapter.split_validation(
+            x, y, sample_weight, validation_split
+        )
+    data = data_adapter.make_data(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
+                                  steps=steps_per_epoch, class_weight=class_weight)
+    first = _first_batch(data)
+    preflight.check(model, first[0], getattr(data, "y", first[1]))
+    model._build_for_data(first[0], first[1])
+    val_data = None
+    if validation_data is not None:
+        val_data = _validation_tuple(validation_data)
+
+    cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=model,
+                       verbose=verbose, epochs=epochs, steps=data.num_batches)
+    runner = _Runner(model, "train")
+    model.stop_training = False
+    model._in_fit = True
+    cbs.on_train_begin()
+    # A callback (BackupAndRestore) may resume from a later epoch; consumed by this fit only.
+    initial_epoch = getattr(model, "_initial_epoch", None) or initial_epoch
+    model._initial_epoch = None
+    epoch_logs = {}
+    try:
+        for epoch in range(initial_epoch, epochs):
+            model.reset_metrics()
+            cbs.on_epoch_begin(epoch)
+            logs = {}
+            for start, n, fused, batch in _executions(model, data, "train"):
+                for i in range(n):
+                    cbs.on_train_batch_begin(start + i)
+                logs = runner(batch, fused)
+                for i in range(n):
+                    cbs.on_train_batch_end(start + i, logs)
+                if model.stop_training:
+                    break
+            if not logs:
+                raise ValueError(
+                    "fit(): the training data yielded no batches in this epoch; if `x` is a "
+                    "generator, pass `steps_per_epoch` or make it repeat."
+                )
+            epoch_logs = _pythonify(logs, model)
+            if val_data is not None and _should_validate(epoch, validation_freq):
+                val_x, val_y, val_sw = val_data
+                val_logs = evaluate(model, val_x, val_y, sample_weight=val_sw,
+                                    batch_size=validation_batch_size or batch_size,
+                                    steps=validation_steps, callbacks=cbs, verbose=0,
+                                    return_dict=True)
+                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+            cbs.on_epoch_end(epoch, epoch_logs)
+            if model.stop_training:
+                break
+        if hasattr(model.optimizer, "finalize_variable_values"):
+            model.optimizer.finalize_variable_values(model.trainable_variables)
+    finally:
+        model._in_fit = False
+    cbs.on_train_end(epoch_logs)
+    return cbs.history
+
+
+def _validation_tuple(validation_data):
+    if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
+        return validation_data if len(validation_data) == 3 else (*validation_data, None)
+    if data_adapter.is_array_data(validation_data):
+        raise ValueError(
+            "Argument `validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
+            f"sample_weight), or a dataset; got {type(validation_data).__name__}"
+        )
+    return (validation_data, None, None)
+
+
+def _should_validate(epoch, freq):
+    if isinstance(freq, int):
+        return (epoch + 1) % freq == 0
+    return epoch + 1 in freq
+
+
+def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+             steps=None, callbacks=None, return_dict=False):
+    from shoal.callbacks.callback_list import CallbackList
+
+    verbose = _verbose(verbose)
+    data = data_adapter.make_data(x, y, sample_weight, batch_size=batch_size, steps=steps)
+    first = _first_batch(data)
+    preflight.check(model, first[0], first[1])
+    model._build_for_data(first[0], first[1])
+    if isinstance(callbacks, CallbackList):
+        cbs = callbacks
+    else:
+        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose,
+                           epochs=1, steps=data.num_batches)
+    runner = _Runner(model, "test")
+    model.reset_metrics()
+    cbs.on_test_begin()
+    logs = {}
+    for start, n, fused, batch in _executions(model, data, "test"):
+        for i in range(n):
+            cbs.on_test_batch_begin(start + i)
+        logs = runner(batch, fused)
+        for i in range(n):
+            cbs.on_test_batch_end(start + i, logs)
+    logs = _pythonify(logs, model)
+    cbs.on_test_end(logs)
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values
+
+
+def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
+            single_batch=False):
+    from shoal.callbacks.callback_list import CallbackList
+
+    verbose = _verbose(verbose)
+    if single_batch:
+        x, _, _, n = data_adapter.standardize_arrays(x)
+        batch_size = n
+    data = data_adapter.make_data(x, None, None, batch_size=batch_size, steps=steps)
+    first = _first_batch(data)
+    preflight.check(model, first[0], None)
+    model._build_for_data(first[0])
+    cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose,
+                       epochs=1, steps=data.num_batches)
+    runner = _Runner(model, "predict")
+    cbs.on_predict_begin()
+    outputs = []
+    for start, n, fused, batch in _executions(model, data, "predict"):
+        for i in range(n):
+            cbs.on_predict_batch_begin(start + i)
+        out = runner(batch, fused)
+        if fused:
+            out = jax.tree_util.tree_map(lambda v: v.reshape((-1,) + v.shape[2:]), out)
+        outputs.append(jax.tree_util.tree_map(np.asarray, out))
+        for i in range(n):
+            cbs.on_predict_batch_end(start + i, {"outputs": out})
+    cbs.on_predict_end()
+    if not outputs:
+        raise ValueError("predict(): the input yielded no batches.")
+    return jax.tree_util.tree_map(lambda *v: np.concatenate(v, axis=0), *outputs)
+
+
+def on_batch(model, kind, x, y, sample_weight, class_weight, return_dict):
+    x, y, sample_weight, n = data_adapter.standardize_arrays(x, y, sample_weight)
+    if class_weight is not None:
+        cw = data_adapter.class_weight_to_sample_weight(y, class_weight)
+        sample_weight = cw if sample_weight is None else sample_weight * cw
+    preflight.check(model, x, y)
+    model._build_for_data(x, y)
+    model.reset_metrics()
+    logs = _pythonify(_Runner(model, kind)(_to_device((x, y, sample_weight)), False), model)
+    if return_dict:
+        return logs
+    values = list(logs.values())
+    return values[0] if len(values) == 1 else values

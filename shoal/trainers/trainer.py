@@ -1,0 +1,332 @@
+"""`Trainer`: compile / fit / evaluate / predict over pure, jitted steps.
+
+State is one pytree, `(trainable, non_trainable, optimizer, metrics)` lists of
+arrays in the order of the corresponding Variables. `train_step(state, data)
+-> (logs, state)` is pure (Keras 3's JAX signature, so users may override it);
+K steps are fused with `lax.scan` when `steps_per_execution=K`. After each
+execution the new state is written back to the Variables by reference, so
+`get_weights()` and callbacks see current values, and callbacks that change
+Variables (learning rate, weights) are seen by the next execution.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from shoal.backend import random as shoal_random
+from shoal.backend.scope import StatelessScope
+from shoal.trainers import data_adapter, fit_loop
+from shoal.trainers.compile_utils import CompileLoss, CompileMetrics, batch_size_of
+
+
+class Trainer:
+    def __init__(self):
+        self.compiled = False
+        self.optimizer = None
+        self._compile_loss = None
+        self._compile_metrics = None
+        self._loss_tracker = None
+        self.stop_training = False
+        self.history = None
+        self._in_fit = False
+        self._functions: dict = {}
+        self._losses_override = None
+        self.steps_per_execution = 1
+        self._run_eagerly = False
+        self._jit_compile = True
+        self._compile_config = None
+
+    # -- compile -----------------------------------------------------------
+    def compile(
+        self,
+        optimizer="rmsprop",
+        loss=None,
+        loss_weights=None,
+        metrics=None,
+        weighted_metrics=None,
+        run_eagerly=False,
+        steps_per_execution=1,
+        jit_compile="auto",
+        auto_scale_loss=True,
+    ):
+        from shoal import optimizers
+        from shoal.metrics import Mean
+
+        if isinstance(steps_per_execution, bool) or not isinstance(
+            steps_per_execution, (int, np.integer)
+        ) or steps_per_execution <= 0:
+            raise ValueError(
+                "compile(): argument `steps_per_execution` must be a positive integer; got "
+                f"{steps_per_execution!r}"
+            )
+        self.optimizer = optimizers.get(optimizer)
+        output_names = self._output_names_for_compile()
+        self._compile_loss = None if loss is None else CompileLoss(loss, loss_weights,
+                                                                    output_names)
+        self._compile_metrics = CompileMetrics(metrics, weighted_metrics, output_names)
+        self._loss_tracker = Mean(name="loss")
+        self.steps_per_execution = int(steps_per_execution)
+        self._run_eagerly = bool(run_eagerly)
+        self._jit_compile = jit_compile is not False and not run_eagerly
+        self._functions = {}
+        self._compile_config = {
+            "optimizer": optimizer if isinstance(optimizer, str) else None,
+            "loss": loss if isinstance(loss, (str, dict, list)) else None,
+            "loss_weights": loss_weights,
+            "metrics": metrics if isinstance(metrics, (str, list, dict)) else None,
+            "weighted_metrics": weighted_metrics
+            if isinstance(weighted_metrics, (str, list, dict))
+            else None,
+            "run_eagerly": run_eagerly,
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": jit_compile,
+        }
+        self.compiled = True
+
+    def _output_names_for_compile(self):
+        names = getattr(self, "output_names", None)
+        if names:
+            return list(names)
+        return ["output"]
+
+    def get_compile_config(self):
+        return self._compile_config
+
+    # -- metrics -----------------------------------------------------------
+    @property
+    def metrics(self) -> list:
+        out = []
+        if self._loss_tracker is not None:
+            out.append(self._loss_tracker)
+        if self._compile_loss is not None:
+            out.extend(self._compile_loss.metrics)
+        if self._compile_metrics is not None and self._compile_metrics.built:
+            out.extend(self._compile_metrics.metrics)
+        return out
+
+    @property
+    def metrics_names(self) -> list:
+        return [m.name for m in self.metrics]
+
+    @property
+    def metrics_variables(self) -> list:
+        return [v for m in self.metrics for v in m.variables]
+
+    def reset_metrics(self) -> None:
+        for m in self.metrics:
+            m.reset_state()
+
+    def _log_names(self) -> list:
+        names = ["loss"]
+        if self._compile_loss is not None:
+            names += [t.name for t in self._compile_loss.trackers if t is not None]
+        if self._compile_metrics is not None and self._compile_metrics.built:
+            names += list(self._compile_metrics._names)
+        return names
+
+    def get_metrics_result(self) -> dict:
+        logs = {"loss": self._loss_tracker.result()} if self._loss_tracker else {}
+        if self._compile_loss is not None:
+            for name, tracker in zip(self._compile_loss.output_names,
+                                     self._compile_loss.trackers, strict=True):
+                if tracker is not None:
+                    logs[f"{name}_loss"] = tracker.result()
+        if self._compile_metrics is not None and self._compile_metrics.built:
+            logs.update(self._compile_metrics.results())
+        return logs
+
+    # -- losses ------------------------------------------------------------
+    @property
+    def losses(self):
+        if self._losses_override is not None:
+            return list(self._losses_override)
+        return super().losses
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        total = jnp.zeros((), jnp.float32)
+        if self._compile_loss is not None and y is not None:
+            value, parts = self._compile_loss(y, y_pred, sample_weight)
+            total = total + value
+            for tracker, part in zip(self._compile_loss.trackers, parts, strict=True):
+                if tracker is not None and part is not None:
+                    tracker.update_state(part, sample_weight=batch_size_of(y_pred))
+        for extra in self.losses:
+            total = total + jnp.sum(extra).astype(jnp.float32)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if self._compile_metrics is not None and y is not None:
+            self._compile_metrics.update_state(y, y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    # -- pure steps (Keras 3 JAX signatures) --------------------------------
+    def _metric_mapping(self, metrics_variables):
+        return list(zip(self.metrics_variables, metrics_variables, strict=True))
+
+    def compute_loss_and_updates(self, trainable_variables, non_trainable_variables,
+                                 metrics_variables, x, y, sample_weight, training=False,
+                                 optimizer_variables=None):
+        kwargs = {"training": training} if self._call_has_training else {}
+        y_pred, non_trainable_variables, losses = self.stateless_call(
+            trainable_variables, non_trainable_variables, x, return_losses=True, **kwargs
+        )
+        mapping = list(zip(self.trainable_variables, trainable_variables, strict=True))
+        mapping += list(zip(self.non_trainable_variables, non_trainable_variables, strict=True))
+        mapping += self._metric_mapping(metrics_variables)
+        self._losses_override = losses
+        try:
+            with StatelessScope(mapping) as scope:
+                loss = self.compute_loss(x, y, y_pred, sample_weight, training=training)
+        finally:
+            self._losses_override = None
+        metrics_variables = [scope.get_value(v) for v in self.metrics_variables]
+        return loss, (y_pred, non_trainable_variables, metrics_variables)
+
+    def _update_metrics(self, metrics_variables, loss, x, y, y_pred, sample_weight):
+        with StatelessScope(self._metric_mapping(metrics_variables)) as scope:
+            self._loss_tracker.update_state(loss, sample_weight=batch_size_of(x))
+            logs = self.compute_metrics(x, y, y_pred, sample_weight)
+        return logs, [scope.get_value(v) for v in self.metrics_variables]
+
+    def train_step(self, state, data):
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        x, y, sample_weight = data_adapter.unpack(data)
+        grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
+        (loss, (y_pred, non_trainable, metrics_vars)), grads = grad_fn(
+            trainable, non_trainable, metrics_vars, x, y, sample_weight, training=True,
+            optimizer_variables=optimizer_vars,
+        )
+        trainable, optimizer_vars = self.optimizer.stateless_apply(
+            optimizer_vars, grads, trainable
+        )
+        trainable = [
+            v.constraint(t) if getattr(v, "constraint", None) is not None else t
+            for v, t in zip(self.trainable_variables, trainable, strict=True)
+        ]
+        logs, metrics_vars = self._update_metrics(metrics_vars, loss, x, y, y_pred, sample_weight)
+        return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+    def test_step(self, state, data):
+        trainable, non_trainable, metrics_vars = state
+        x, y, sample_weight = data_adapter.unpack(data)
+        loss, (y_pred, non_trainable, metrics_vars) = self.compute_loss_and_updates(
+            trainable, non_trainable, metrics_vars, x, y, sample_weight, training=False
+        )
+        logs, metrics_vars = self._update_metrics(metrics_vars, loss, x, y, y_pred, sample_weight)
+        return logs, (trainable, non_trainable, metrics_vars)
+
+    def predict_step(self, state, data):
+        trainable, non_trainable = state
+        x, _, _ = data_adapter.unpack(data)
+        kwargs = {"training": False} if self._call_has_training else {}
+        outputs, non_trainable = self.stateless_call(trainable, non_trainable, x, **kwargs)
+        return outputs, non_trainable
+
+    # -- state <-> variables -------------------------------------------------
+    def _state_variables(self, kind):
+        groups = {
+            "train": (self.trainable_variables, self.non_trainable_variables,
+                      self.optimizer.variables, self.metrics_variables),
+            "test": (self.trainable_variables, self.non_trainable_variables,
+                     self.metrics_variables),
+            "predict": (self.trainable_variables, self.non_trainable_variables),
+        }
+        return groups[kind]
+
+    def _read_state(self, kind):
+        return tuple([v.value for v in group] for group in self._state_variables(kind))
+
+    def _write_state(self, kind, state):
+        for group, values in zip(self._state_variables(kind), state, strict=True):
+            for variable, value in zip(group, values, strict=True):
+                variable._value = value
+
+    # -- compiled functions ----------------------------------------------------
+    def _function(self, kind, fused: bool):
+        key = (kind, fused)
+        if key in self._functions:
+            return self._functions[key]
+        step = {"train": self.train_step, "test": self.test_step}.get(kind)
+
+        def one(state, rng, data):
+            with shoal_random.RngScope(rng):
+                if kind == "predict":
+                    outputs, non_trainable = self.predict_step(state, data)
+                    return outputs, (state[0], non_trainable)
+                return step(state, data)
+
+        def many(state, rng, stacked):
+            def body(carry, data):
+                state, i = carry
+                out, state = one(state, jax.random.fold_in(rng, i), data)
+                return (state, i + 1), out
+
+            (state, _), outs = jax.lax.scan(body, (state, 0), stacked)
+            if kind == "predict":
+                return outs, state
+            return jax.tree_util.tree_map(lambda v: v[-1], outs), state
+
+        fn = many if fused else one
+        if self._jit_compile:
+            fn = jax.jit(fn)
+        self._functions[key] = fn
+        return fn
+
+    def make_train_function(self, force=False):
+        return self._function("train", False)
+
+    # -- building ------------------------------------------------------------
+    def _build_for_data(self, x, y=None):
+        """Create weights, compile metrics and optimizer slots from one batch's shapes."""
+        structs = jax.tree_util.tree_map(
+            lambda v: jax.ShapeDtypeStruct(np.shape(v), jnp.asarray(v[:1]).dtype), x
+        )
+        with StatelessScope({}):
+            y_pred = jax.eval_shape(lambda a: self(a), structs)
+        self.built = True
+        if self._compile_metrics is not None and not self._compile_metrics.built and y is not None:
+            self._compile_metrics.build(y, y_pred)
+        if self.optimizer is not None:
+            self.optimizer.build(self.trainable_variables)
+        return y_pred
+
+    def _assert_compiled(self, what):
+        if not self.compiled:
+            raise RuntimeError(
+                f"You must call compile() on model '{self.name}' before {what}(); e.g. "
+                "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')."
+            )
+
+    # -- public loops ----------------------------------------------------------
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            validation_batch_size=None, validation_freq=1):
+        self._assert_compiled("fit")
+        return fit_loop.fit(self, **{k: v for k, v in locals().items() if k != "self"})
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
+                 steps=None, callbacks=None, return_dict=False, **kwargs):
+        self._assert_compiled("evaluate")
+        return fit_loop.evaluate(self, x=x, y=y, batch_size=batch_size, verbose=verbose,
+                                 sample_weight=sample_weight, steps=steps, callbacks=callbacks,
+                                 return_dict=return_dict, **kwargs)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        return fit_loop.predict(self, x=x, batch_size=batch_size, verbose=verbose, steps=steps,
+                                callbacks=callbacks)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
+                       return_dict=False):
+        self._assert_compiled("train_on_batch")
+        return fit_loop.on_batch(self, "train", x, y, sample_weight, class_weight, return_dict)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        self._assert_compiled("test_on_batch")
+        return fit_loop.on_batch(self, "test", x, y, sample_weight, None, return_dict)
+
+    def predict_on_batch(self, x):
+        return fit_loop.predict(self, x=x, batch_size=None, verbose=0, steps=None,
+                                callbacks=None, single_batch=True)

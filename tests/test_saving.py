@@ -1,0 +1,531 @@
+"""shoal.saving: configs, the .keras archive, .weights.h5 files, safety, and Keras interchange."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import h5py
+import numpy as np
+import pytest
+
+import shoal
+from shoal import layers
+from shoal.models import Model, Sequential, clone_model
+from shoal.saving import (
+    custom_object_scope,
+    deserialize_keras_object,
+    get_registered_name,
+    get_registered_object,
+    load_model,
+    load_weights,
+    model_from_json,
+    register_keras_serializable,
+    save_model,
+    save_weights,
+    serialize_keras_object,
+)
+
+keras = pytest.importorskip("keras")
+
+
+def _x(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def _close(a, b):
+    a = a if isinstance(a, (list, tuple)) else [a]
+    b = b if isinstance(b, (list, tuple)) else [b]
+    assert len(a) == len(b)
+    for p, q in zip(a, b, strict=True):
+        np.testing.assert_allclose(np.asarray(p), np.asarray(q), rtol=1e-5, atol=1e-6)
+
+
+def _mlp(lib=shoal):
+    return lib.Sequential(
+        [lib.Input((4,)), lib.layers.Dense(5, activation="relu"), lib.layers.Dense(2)]
+    )
+
+
+def _functional(lib):
+    """Dict inputs, list outputs, a layer shared twice, nested Sequential and Functional."""
+    L = lib.layers
+    a = lib.Input((4,), name="a")
+    b = lib.Input((3,), name="b")
+    inner = lib.Sequential([lib.Input((4,)), L.Dense(2, name="inner_d")], name="inner")
+    i2 = lib.Input((2,), name="i2")
+    innerf = lib.Model(i2, L.Dense(3, name="innerf_d")(i2), name="innerf")
+    shared = L.Dense(4, name="shared")
+    x = shared(a)
+    y = shared(x)
+    z = L.Concatenate(name="cat")([innerf(inner(y)), b])
+    out1 = L.Dense(1, name="o1")(z)
+    out2 = L.Dense(2, name="o2")(z)
+    return lib.Model({"a": a, "b": b}, [out1, out2, innerf(inner(x))], name="fm")
+
+
+def _convnet(lib):
+    L = lib.layers
+    return lib.Sequential(
+        [
+            lib.Input((8, 8, 1)),
+            L.Conv2D(4, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dropout(0.5),
+            L.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+FX = {"a": _x(2, 4), "b": _x(2, 3, seed=1)}
+
+
+# -- round trips ---------------------------------------------------------------------------
+
+
+def test_sequential_round_trip(tmp_path):
+    model = _mlp()
+    x = _x(3, 4)
+    path = tmp_path / "mlp.keras"
+    model.save(path)
+    restored = load_model(path)
+    assert isinstance(restored, Sequential)
+    _close(restored(x), model(x))
+    assert [w.shape for w in restored.weights] == [w.shape for w in model.weights]
+    assert restored.get_config() == model.get_config()
+
+
+def test_functional_round_trip_shared_nested_dict(tmp_path):
+    model = _functional(shoal)
+    path = tmp_path / "f.keras"
+    save_model(model, path)
+    restored = load_model(path)
+    assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
+    _close(restored(FX), model(FX))
+    # The shared layer is one layer with two nodes, and keeps a single set of weights.
+    assert len(restored.get_layer("shared").weights) == 2
+    assert len(restored.weights) == len(model.weights)
+
+
+def _ops_model():
+    a = shoal.Input((4,), name="a")
+    h = layers.Dense(3)(a)
+    out = shoal.ops.reshape(h * 2.0 + a[:, :3], (-1, 3, 1))
+    return Model(a, out)
+
+
+def test_functional_with_graph_ops_config_round_trip(tmp_path):
+    model = _ops_model()
+    config = model.get_config()
+    assert [entry["class_name"] for entry in config["layers"]] == [
+        "InputLayer", "Dense", "Multiply", "GetItem", "Add", "Reshape"
+    ]
+    model.save(tmp_path / "ops.keras")
+    restored = load_model(tmp_path / "ops.keras")
+    assert restored.get_config() == config
+    assert restored.output.shape == (None, 3, 1)
+
+
+@pytest.mark.xfail(
+    raises=TypeError,
+    strict=False,
+    reason="Functional.call calls graph ops (OpNode) directly, and Operation has no __call__",
+)
+def test_functional_with_graph_ops_outputs(tmp_path):
+    model = _ops_model()
+    model.save(tmp_path / "ops.keras")
+    restored = load_model(tmp_path / "ops.keras")
+    x = _x(2, 4)
+    _close(restored(x), model(x))
+
+
+def test_weights_file_round_trip(tmp_path):
+    model, other = _mlp(), _mlp()
+    x = _x(3, 4)
+    path = tmp_path / "m.weights.h5"
+    model.save_weights(path)
+    other.load_weights(path)
+    _close(other(x), model(x))
+    # .keras archives are also a weights source.
+    third = _mlp()
+    model.save(tmp_path / "m.keras")
+    third.load_weights(tmp_path / "m.keras")
+    _close(third(x), model(x))
+
+
+def test_compiled_model_keeps_optimizer_state(tmp_path):
+    model = _mlp()
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(_x(8, 4), _x(8, 2, seed=3), epochs=1, batch_size=4, verbose=0)
+    model.save(tmp_path / "c.keras")
+    restored = load_model(tmp_path / "c.keras")
+    assert restored.compiled
+    assert len(restored.optimizer.variables) == len(model.optimizer.variables)
+    for a, b in zip(restored.optimizer.variables, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.asarray(a.value), np.asarray(b.value))
+    uncompiled = load_model(tmp_path / "c.keras", compile=False)
+    assert not uncompiled.compiled
+
+
+def test_to_json_and_model_from_json():
+    model = _functional(shoal)
+    text = model.to_json()
+    rebuilt = model_from_json(text)
+    assert json.loads(rebuilt.to_json())["config"] == json.loads(text)["config"]
+    assert rebuilt(FX)[0].shape == (2, 1)
+    with pytest.raises(ValueError, match="json_string"):
+        model_from_json("{not json")
+
+
+def test_serialized_dict_shape_matches_keras():
+    ours = serialize_keras_object(layers.Dense(3, name="d"))
+    theirs = keras.saving.serialize_keras_object(keras.layers.Dense(3, name="d"))
+    assert {k: ours[k] for k in ("module", "class_name", "registered_name")} == {
+        k: theirs[k] for k in ("module", "class_name", "registered_name")
+    }
+    assert deserialize_keras_object(theirs).get_config()["units"] == 3
+    model = _mlp()
+    assert serialize_keras_object(model)["module"] == "keras"
+    f = _functional(shoal)
+    entry = serialize_keras_object(f)
+    assert (entry["module"], entry["class_name"], entry["registered_name"]) == (
+        "keras.src.models.functional",
+        "Functional",
+        "Functional",
+    )
+
+
+# -- the h5 layout is Keras' ------------------------------------------------------------------
+
+
+def _h5_layout(path):
+    found = {}
+    with h5py.File(path, "r") as f:
+        f.visititems(
+            lambda name, obj: found.__setitem__(name, getattr(obj, "shape", None))
+        )
+    return found
+
+
+def test_weights_layout_equals_keras(tmp_path):
+    ours, theirs = _functional(shoal), _functional(keras)
+    ours.save_weights(tmp_path / "ours.weights.h5")
+    theirs.save_weights(tmp_path / "theirs.weights.h5")
+    assert _h5_layout(tmp_path / "ours.weights.h5") == _h5_layout(tmp_path / "theirs.weights.h5")
+
+
+# -- Keras interchange ------------------------------------------------------------------------
+
+
+def test_keras_sequential_loads_in_shoal(tmp_path):
+    kmodel = _convnet(keras)
+    x = _x(2, 8, 8, 1)
+    kmodel.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    _close(ours(x), kmodel(x))
+
+
+def test_shoal_sequential_loads_in_keras(tmp_path):
+    model = _convnet(shoal)
+    x = _x(2, 8, 8, 1)
+    model.save(tmp_path / "s.keras")
+    kmodel = keras.saving.load_model(tmp_path / "s.keras")
+    _close(kmodel(x), model(x))
+
+
+def test_functional_interchange_both_ways(tmp_path):
+    kmodel = _functional(keras)
+    kmodel.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    _close(ours(FX), kmodel(FX))
+    ours.save(tmp_path / "back.keras")
+    again = keras.saving.load_model(tmp_path / "back.keras")
+    _close(again(FX), kmodel(FX))
+
+
+def test_weights_files_interchange(tmp_path):
+    kmodel, ours = _mlp(keras), _mlp(shoal)
+    x = _x(3, 4)
+    kmodel.save_weights(tmp_path / "k.weights.h5")
+    ours.load_weights(tmp_path / "k.weights.h5")
+    _close(ours(x), kmodel(x))
+    fresh = _mlp(shoal)
+    fresh.save_weights(tmp_path / "s.weights.h5")
+    kmodel.load_weights(tmp_path / "s.weights.h5")
+    _close(kmodel(x), fresh(x))
+
+
+def test_keras_compiled_model_loads_compiled(tmp_path):
+    kmodel = _mlp(keras)
+    kmodel.compile(optimizer="adam", loss="mse")
+    kmodel.fit(_x(8, 4), _x(8, 2, seed=3), epochs=1, batch_size=4, verbose=0)
+    kmodel.save(tmp_path / "k.keras")
+    ours = load_model(tmp_path / "k.keras")
+    assert ours.compiled
+    for a, b in zip(ours.optimizer.variables, kmodel.optimizer.variables, strict=True):
+        np.testing.assert_allclose(np.asarray(a.value), np.asarray(b.value))
+
+
+# -- safety ---------------------------------------------------------------------------------------
+
+
+def _lambda_model():
+    inp = shoal.Input((3,))
+    out = layers.Lambda(lambda t: t * 3.0 + 1.0)(layers.Dense(3)(inp))
+    return Model(inp, out)
+
+
+def test_lambda_refused_by_default_and_accepted_when_opted_in(tmp_path):
+    model = _lambda_model()
+    x = _x(2, 3)
+    path = tmp_path / "lam.keras"
+    model.save(path)
+    with pytest.raises(ValueError, match="safe_mode=False"):
+        load_model(path)
+    restored = load_model(path, safe_mode=False)
+    _close(restored(x), model(x))
+    shoal.saving.enable_unsafe_deserialization()
+    try:
+        _close(load_model(path)(x), model(x))
+    finally:
+        shoal.saving.disable_unsafe_deserialization()
+    with pytest.raises(ValueError, match="enable_unsafe_deserialization"):
+        load_model(path)
+
+
+def test_keras_lambda_archive_interchange(tmp_path):
+    inp = keras.Input((3,))
+    kmodel = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2.0 - 1.0)(inp))
+    kmodel.save(tmp_path / "k.keras")
+    x = _x(2, 3)
+    with pytest.raises(ValueError, match="lambda"):
+        load_model(tmp_path / "k.keras")
+    _close(load_model(tmp_path / "k.keras", safe_mode=False)(x), kmodel(x))
+    _lambda_model().save(tmp_path / "s.keras")
+    with pytest.raises(ValueError):
+        keras.saving.load_model(tmp_path / "s.keras")
+
+
+class Scale(layers.Layer):
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="w")
+
+    def call(self, x):
+        return x * self.w.value * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def _scale_model():
+    inp = shoal.Input((3,))
+    return Model(inp, Scale(3.0, name="scale")(inp))
+
+
+def test_unknown_class_refused_with_instructions(tmp_path):
+    model = _scale_model()
+    path = tmp_path / "custom.keras"
+    model.save(path)
+    with pytest.raises(ValueError, match="'Scale'.*register_keras_serializable"):
+        load_model(path)
+    with pytest.raises(TypeError, match="Scale"):  # also a TypeError, as in Keras
+        load_model(path)
+    x = _x(2, 3)
+    _close(load_model(path, custom_objects={"Scale": Scale})(x), model(x))
+    with custom_object_scope({"Scale": Scale}):
+        _close(load_model(path)(x), model(x))
+
+
+def test_registered_class_round_trip(tmp_path):
+    @register_keras_serializable(package="TestPkg")
+    class Doubler(layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    assert get_registered_name(Doubler) == "TestPkg>Doubler"
+    assert get_registered_object("TestPkg>Doubler") is Doubler
+    inp = shoal.Input((2,))
+    model = Model(inp, Doubler()(layers.Dense(2)(inp)))
+    entry = serialize_keras_object(model)["config"]["layers"][-1]
+    assert entry["registered_name"] == "TestPkg>Doubler"
+    model.save(tmp_path / "r.keras")
+    x = _x(2, 2)
+    _close(load_model(tmp_path / "r.keras")(x), model(x))
+    with pytest.raises(ValueError, match="get_config"):
+        register_keras_serializable()(type("NoConfig", (), {}))
+
+
+def _rewrite_archive(src, dst, edit):
+    with zipfile.ZipFile(src) as zin:
+        members = {name: zin.read(name) for name in zin.namelist()}
+    members = edit(members)
+    with zipfile.ZipFile(dst, "w") as zout:
+        for name, data in members.items():
+            zout.writestr(name, data)
+
+
+def test_crafted_archives_are_refused(tmp_path):
+    good = tmp_path / "good.keras"
+    _mlp().save(good)
+
+    evil = tmp_path / "evil.keras"
+    _rewrite_archive(good, evil, lambda m: {**m, "../evil": b"x"})
+    with pytest.raises(ValueError, match=r"'\.\./evil'"):
+        load_model(evil)
+
+    absolute = tmp_path / "abs.keras"
+    _rewrite_archive(good, absolute, lambda m: {**m, "/etc/passwd": b"x"})
+    with pytest.raises(ValueError, match="/etc/passwd"):
+        load_model(absolute)
+
+    truncated = tmp_path / "trunc.keras"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    with pytest.raises(ValueError, match="trunc.keras.*(truncated|corrupt)"):
+        load_model(truncated)
+
+    no_config = tmp_path / "noconfig.keras"
+    _rewrite_archive(good, no_config, lambda m: {k: v for k, v in m.items() if k != "config.json"})
+    with pytest.raises(ValueError, match="noconfig.keras.*config.json"):
+        load_model(no_config)
+
+    bad_h5 = tmp_path / "badh5.keras"
+    _rewrite_archive(good, bad_h5, lambda m: {**m, "model.weights.h5": b"not hdf5"})
+    with pytest.raises(ValueError, match="badh5.keras.*model.weights.h5"):
+        load_model(bad_h5)
+
+    bad_json = tmp_path / "badjson.keras"
+    _rewrite_archive(good, bad_json, lambda m: {**m, "config.json": b"{"})
+    with pytest.raises(ValueError, match="config.json"):
+        load_model(bad_json)
+
+
+def test_archive_with_wrong_weights_is_refused(tmp_path):
+    small = tmp_path / "small.keras"
+    _mlp().save(small)
+    big = shoal.Sequential([shoal.Input((4,)), layers.Dense(7), layers.Dense(2)])
+    big.save_weights(tmp_path / "big.weights.h5")
+    with open(tmp_path / "big.weights.h5", "rb") as f:
+        big_weights = f.read()
+    mixed = tmp_path / "mixed.keras"
+    _rewrite_archive(small, mixed, lambda m: {**m, "model.weights.h5": big_weights})
+    with pytest.raises(ValueError, match=r"mixed.keras.*Dense 'dense.*\(4, 5\).*\(4, 7\)"):
+        load_model(mixed)
+
+
+def test_weight_mismatch_messages_and_skip(tmp_path):
+    _mlp().save_weights(tmp_path / "a.weights.h5")
+    other = shoal.Sequential(
+        [shoal.Input((4,)), layers.Dense(6, name="wide"), layers.Dense(2, name="last")]
+    )
+    before = [np.asarray(w.value) for w in other.weights]
+    with pytest.raises(ValueError, match=r"Dense 'wide'.*\(4, 6\).*\(4, 5\)") as err:
+        other.load_weights(tmp_path / "a.weights.h5")
+    assert "a.weights.h5" in str(err.value)
+    # A failed load changes nothing.
+    for w, b in zip(other.weights, before, strict=True):
+        np.testing.assert_array_equal(np.asarray(w.value), b)
+    with pytest.warns(UserWarning, match="wide"):
+        other.load_weights(tmp_path / "a.weights.h5", skip_mismatch=True)
+    fewer = shoal.Sequential([shoal.Input((4,)), layers.Dense(5, use_bias=False), layers.Dense(2)])
+    with pytest.raises(ValueError, match="1 variable"):
+        fewer.load_weights(tmp_path / "a.weights.h5")
+    one_layer = shoal.Sequential([shoal.Input((4,)), layers.Dense(5)])
+    with pytest.raises(ValueError, match="no layer of the model uses: layers/dense_1/vars"):
+        one_layer.load_weights(tmp_path / "a.weights.h5")
+
+
+def test_h5_links_are_refused(tmp_path):
+    model = _mlp()
+    path = tmp_path / "link.weights.h5"
+    model.save_weights(path)
+    with h5py.File(path, "a") as f:
+        del f["layers/dense/vars/0"]
+        f["layers/dense/vars/0"] = h5py.SoftLink("/layers/dense_1/vars/0")
+    with pytest.raises(ValueError, match="link"):
+        _mlp().load_weights(path)
+
+
+# -- file handling ----------------------------------------------------------------------------------
+
+
+def test_filepath_checks(tmp_path):
+    model = _mlp()
+    with pytest.raises(ValueError, match="filepath.*'.keras'"):
+        model.save(tmp_path / "model.h5")
+    with pytest.raises(ValueError, match="filepath.*'.weights.h5'"):
+        model.save_weights(tmp_path / "model.h5")
+    with pytest.raises(ValueError, match="filepath"):
+        load_model(tmp_path / "model.zip")
+    with pytest.raises(ValueError, match="filepath"):
+        load_weights(model, tmp_path / "model.bin")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_model(tmp_path / "missing.keras")
+
+
+def test_overwrite_false_and_atomic_save(tmp_path, monkeypatch):
+    model = _mlp()
+    path = tmp_path / "m.keras"
+    model.save(path)
+    original = path.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        model.save(path, overwrite=False)
+    existing = tmp_path / "m.weights.h5"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(ValueError, match="overwrite"):  # also a ValueError
+        save_weights(model, existing, overwrite=False)
+    assert existing.read_bytes() == b"keep me"
+
+    from shoal.saving import archive
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(archive, "weights_to_bytes", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        model.save(path)
+    assert path.read_bytes() == original
+    assert sorted(os.listdir(tmp_path)) == ["m.keras", "m.weights.h5"]
+
+
+def test_archive_layout_is_keras(tmp_path):
+    _mlp().save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras") as zf:
+        assert zf.namelist() == ["metadata.json", "config.json", "model.weights.h5"]
+        meta = json.loads(zf.read("metadata.json"))
+        assert set(meta) >= {"keras_version", "date_saved"}
+        with h5py.File(io.BytesIO(zf.read("model.weights.h5")), "r") as f:
+            assert "name" in f["vars"].attrs
+            assert f["layers/dense/vars/0"].shape == (4, 5)
+            assert f["layers/dense_1/vars/1"].shape == (2,)
+
+
+# -- cloning --------------------------------------------------------------------------------------
+
+
+def test_clone_model_fresh_weights_same_architecture():
+    model = _functional(shoal)
+    clone = clone_model(model)
+    assert [type(layer) for layer in clone.layers] == [type(layer) for layer in model.layers]
+    assert [w.shape for w in clone.weights] == [w.shape for w in model.weights]
+    assert all(a is not b for a, b in zip(clone.weights, model.weights, strict=True))
+    assert not np.allclose(clone.weights[0].numpy(), model.weights[0].numpy())
+    clone.set_weights(model.get_weights())
+    _close(clone(FX), model(FX))
+    seq = _mlp()
+    seq_clone = clone_model(seq)
+    assert isinstance(seq_clone, Sequential)
+    assert seq_clone.layers[0] is not seq.layers[0]
+    renamed = clone_model(
+        seq,
+        clone_function=lambda layer: layer.__class__.from_config(
+            {**layer.get_config(), "name": "c_" + layer.name}
+        ),
+    )
+    assert [layer.name for layer in renamed.layers] == ["c_" + x.name for x in seq.layers]
