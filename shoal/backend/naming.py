@@ -9,9 +9,9 @@ _COUNTS: collections.Counter = collections.Counter()
 
 
 def to_snake_case(name: str) -> str:
+    name = re.sub(r"\W+", "", name)
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
-    return name.replace("__", "_")
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def uniquify(prefix: str) -> str:

@@ -226,14 +226,12 @@ class Trainer:
 
     # -- state <-> variables -------------------------------------------------
     def _state_variables(self, kind):
-        groups = {
-            "train": (self.trainable_variables, self.non_trainable_variables,
-                      self.optimizer.variables, self.metrics_variables),
-            "test": (self.trainable_variables, self.non_trainable_variables,
-                     self.metrics_variables),
-            "predict": (self.trainable_variables, self.non_trainable_variables),
-        }
-        return groups[kind]
+        groups = [self.trainable_variables, self.non_trainable_variables]
+        if kind == "train":
+            groups.append(self.optimizer.variables)
+        if kind in ("train", "test"):
+            groups.append(self.metrics_variables)
+        return groups
 
     def _read_state(self, kind):
         return tuple([v.value for v in group] for group in self._state_variables(kind))
