@@ -1,0 +1,347 @@
+"""compile / fit / evaluate / predict: behaviour, Keras parity and bad-input errors."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import shoal
+from shoal import layers, models
+
+
+def _data(n=64, d=4, classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype("float32")
+    y = rng.integers(0, classes, n)
+    return x, y
+
+
+def _mlp(d=4, classes=3, seed=0):
+    shoal.utils.set_random_seed(seed)
+    inputs = shoal.Input((d,), name="features")
+    h = layers.Dense(8, activation="relu")(inputs)
+    outputs = layers.Dense(classes, activation="softmax")(h)
+    return models.Model(inputs, outputs)
+
+
+# -- the seed snippets -------------------------------------------------------------
+
+
+def test_seed_snippets_build_and_run():
+    from shoal import layers as L
+    from shoal import models as M
+
+    model = M.Sequential([L.Dense(32, activation="relu"), L.Dense(32)])
+    assert model(np.ones((2, 7), "float32")).shape == (2, 32)
+    keras = shoal
+    model = keras.Sequential([keras.layers.Dense(1)])
+    assert model(np.ones((3, 5), "float32")).shape == (3, 1)
+    assert len(model.weights) == 2 and model.count_params() == 6
+
+
+# -- fit / evaluate / predict --------------------------------------------------------
+
+
+def test_fit_reduces_loss_and_history_keys():
+    x, y = _data()
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=16, epochs=3, verbose=0, validation_split=0.25)
+    assert list(history.history) == ["accuracy", "loss", "val_accuracy", "val_loss"] or set(
+        history.history
+    ) == {"accuracy", "loss", "val_accuracy", "val_loss"}
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    loss, acc = model.evaluate(x, y, verbose=0)
+    assert 0 <= acc <= 1 and loss > 0
+    assert set(model.evaluate(x, y, verbose=0, return_dict=True)) == {"loss", "accuracy"}
+    pred = model.predict(x, batch_size=10, verbose=0)  # 10 does not divide 64: partial batch
+    assert pred.shape == (64, 3)
+    np.testing.assert_allclose(pred, np.asarray(model(x)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pred.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_fit_matches_keras_training_exactly():
+    """Same weights, same data, no shuffling: weights after 2 epochs equal Keras 3's."""
+    import keras
+
+    x, y = _data(n=48)
+    model = _mlp()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+                               keras.layers.Dense(3, activation="softmax")])
+    kmodel.set_weights(model.get_weights())
+    kmodel.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    h = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    kh = kmodel.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-5)
+
+
+OPTIMIZERS = [
+    ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("RMSprop", {}),
+    ("Adam", {}),
+    ("AdamW", {}),
+    ("Adamax", {}),
+    ("Nadam", {}),
+    ("Adagrad", {"learning_rate": 0.1}),
+    ("Adadelta", {"learning_rate": 1.0}),
+    ("Adafactor", {}),
+    ("Lion", {}),
+    ("Ftrl", {"learning_rate": 0.1}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", OPTIMIZERS, ids=[o[0] for o in OPTIMIZERS])
+def test_optimizer_parity_one_epoch(name, kwargs):
+    import keras
+
+    x, y = _data(n=32, seed=1)
+    shoal.utils.set_random_seed(3)
+    model = models.Sequential([shoal.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile(optimizer=getattr(shoal.optimizers, name)(**kwargs),
+                  loss="sparse_categorical_crossentropy")
+    kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    kmodel.set_weights(model.get_weights())
+    kmodel.compile(optimizer=getattr(keras.optimizers, name)(**kwargs),
+                   loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    kmodel.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    for a, b in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_multi_input_multi_output_dict_losses_and_keras_history_names():
+    import keras
+
+    rng = np.random.default_rng(0)
+    xa = rng.standard_normal((32, 3)).astype("float32")
+    xb = rng.standard_normal((32, 2)).astype("float32")
+    y_cls = rng.integers(0, 4, 32)
+    y_reg = rng.standard_normal((32, 1)).astype("float32")
+
+    def build(lib):
+        a = lib.Input((3,), name="a")
+        b = lib.Input((2,), name="b")
+        h = lib.layers.Concatenate()([a, b])
+        h = lib.layers.Dense(8, activation="relu")(h)
+        cls = lib.layers.Dense(4, activation="softmax", name="cls")(h)
+        reg = lib.layers.Dense(1, name="reg")(h)
+        model = lib.Model({"a": a, "b": b}, {"cls": cls, "reg": reg})
+        model.compile(
+            optimizer="adam",
+            loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+            loss_weights={"cls": 1.0, "reg": 0.5},
+            metrics={"cls": ["accuracy"], "reg": ["mae"]},
+        )
+        return model
+
+    model, kmodel = build(shoal), build(keras)
+    kmodel.set_weights(model.get_weights())
+    data = ({"a": xa, "b": xb}, {"cls": y_cls, "reg": y_reg})
+    h = model.fit(*data, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    kh = kmodel.fit(*data, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    assert set(h.history) == set(kh.history)
+    for key in kh.history:
+        np.testing.assert_allclose(h.history[key], kh.history[key], rtol=1e-4, atol=1e-6,
+                                   err_msg=key)
+
+
+def test_steps_per_execution_fused_equals_unfused():
+    x, y = _data(n=72)
+    results = []
+    for k in (1, 4):
+        model = _mlp(seed=5)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      steps_per_execution=k)
+        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+        results.append(model.get_weights())
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_dropout_is_deterministic_given_seed():
+    x, y = _data()
+
+    def run():
+        shoal.utils.set_random_seed(42)
+        model = models.Sequential([shoal.Input((4,)), layers.Dense(16), layers.Dropout(0.5),
+                                   layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+        return model.get_weights()
+
+    for a, b in zip(run(), run(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_regularization_and_add_loss_enter_training_loss():
+    x, y = _data(n=16)
+    shoal.utils.set_random_seed(0)
+    model = models.Sequential([shoal.Input((4,)),
+                               layers.Dense(3, kernel_regularizer=shoal.regularizers.L2(10.0))])
+    model.compile(optimizer="sgd", loss="mse")
+    yy = np.zeros((16, 3), "float32")
+    plain = float(np.mean(np.asarray(model(x)) ** 2))
+    penalty = 10.0 * float(np.sum(model.layers[0].kernel.numpy() ** 2))
+    loss = model.evaluate(x, yy, verbose=0, batch_size=16)
+    np.testing.assert_allclose(loss, plain + penalty, rtol=1e-5)
+
+
+def test_generator_and_pydataset_inputs():
+    x, y = _data(n=40)
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+
+    def gen():
+        while True:
+            for i in range(0, 40, 10):
+                yield x[i:i + 10], y[i:i + 10]
+
+    h = model.fit(gen(), steps_per_epoch=4, epochs=2, verbose=0)
+    assert len(h.history["loss"]) == 2
+
+    class Data(shoal.utils.PyDataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return x[i * 10:(i + 1) * 10], y[i * 10:(i + 1) * 10]
+
+    h = model.fit(Data(), epochs=1, verbose=0)
+    assert np.isfinite(h.history["loss"][0])
+    assert model.predict(Data(), verbose=0).shape == (40, 3)
+
+
+def test_custom_train_step_override():
+    """Keras 3 JAX-style stateless train_step, state in and state out."""
+
+    class Custom(models.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(1)
+            self.calls = 0
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, state, data):
+            self.calls += 1
+            trainable, non_trainable, opt_vars, metric_vars = state
+            x, y = data[0], data[1]
+
+            def loss_fn(tv):
+                pred, _ = self.stateless_call(tv, non_trainable, x)
+                return jnp.mean((pred - y) ** 2)
+
+            loss, grads = jax.value_and_grad(loss_fn)(trainable)
+            trainable, opt_vars = self.optimizer.stateless_apply(opt_vars, grads, trainable)
+            return {"my_loss": loss}, (trainable, non_trainable, opt_vars, metric_vars)
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 2)).astype("float32")
+    y = (x @ np.array([[2.0], [-1.0]], "float32")).astype("float32")
+    model = Custom()
+    model.compile(optimizer=shoal.optimizers.SGD(0.1))
+    h = model.fit(x, y, batch_size=16, epochs=20, verbose=0)
+    assert h.history["my_loss"][-1] < 1e-3
+    np.testing.assert_allclose(model.dense.kernel.numpy(), [[2.0], [-1.0]], atol=0.05)
+    assert model.calls == 1  # traced once, then compiled
+
+
+def test_gradient_of_any_expression_of_weights():
+    model = _mlp()
+    x, _ = _data(n=8)
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+
+    def expr(tv):
+        out, _ = model.stateless_call(tv, non_trainable, x)
+        return shoal.ops.sum(shoal.ops.log(out[:, 0])) + 0.1 * shoal.ops.sum(tv[0] ** 2)
+
+    grads = jax.grad(expr)(trainable)
+    eps = 1e-3
+    bump = [jnp.zeros_like(t) for t in trainable]
+    bump[0] = bump[0].at[0, 0].set(eps)
+    plus = [t + b for t, b in zip(trainable, bump, strict=True)]
+    minus = [t - b for t, b in zip(trainable, bump, strict=True)]
+    numeric = (expr(plus) - expr(minus)) / (2 * eps)
+    np.testing.assert_allclose(grads[0][0, 0], numeric, rtol=1e-2, atol=1e-3)
+
+
+def test_train_and_test_on_batch():
+    x, y = _data(n=16)
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    first = model.train_on_batch(x, y)
+    assert len(first) == 2
+    logs = model.test_on_batch(x, y, return_dict=True)
+    assert set(logs) == {"loss", "accuracy"}
+    assert model.predict_on_batch(x).shape == (16, 3)
+
+
+# -- errors before any compilation -----------------------------------------------------
+
+
+def _compiled():
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return model
+
+
+BAD_FIT = [
+    ("x/y counts differ", dict(x=np.zeros((10, 4), "float32"), y=np.zeros(9)),
+     ValueError, r"cardinality.*'x' sizes: \[10\].*'y' sizes: \[9\]"),
+    ("feature mismatch", dict(x=np.zeros((10, 5), "float32"), y=np.zeros(10)),
+     ValueError, r"`x` does not match input 'features'.*expected shape \(None, 4\).*\(10, 5\)"),
+    ("labels out of range", dict(x=np.zeros((10, 4), "float32"), y=np.full(10, 7)),
+     ValueError, r"labels outside \[0, 2\].*3 classes.*from 7 to 7"),
+    ("string data", dict(x=np.array([["a"] * 4] * 10), y=np.zeros(10)),
+     TypeError, r"`x` must hold numbers; got an array of dtype <U1"),
+    ("empty data", dict(x=np.zeros((0, 4), "float32"), y=np.zeros(0)),
+     ValueError, r"`x` is empty: it has 0 samples"),
+    ("batch_size zero", dict(x=np.zeros((10, 4), "float32"), y=np.zeros(10), batch_size=0),
+     ValueError, r"`batch_size` must be a positive integer; got 0"),
+    ("validation_split", dict(x=np.zeros((10, 4), "float32"), y=np.zeros(10),
+                              validation_split=1.5),
+     ValueError, r"`validation_split` must be a float in \[0, 1\); got 1.5"),
+    ("epochs", dict(x=np.zeros((10, 4), "float32"), y=np.zeros(10), epochs=-1),
+     ValueError, r"`epochs` must be a non-negative integer; got -1"),
+    ("dict key", dict(x={"nope": np.zeros((10, 4), "float32")}, y=np.zeros(10)),
+     ValueError, r"input dict keys must match.*\['features'\].*unknown: \['nope'\]"),
+]
+
+
+@pytest.mark.parametrize("case,kwargs,exc,message", BAD_FIT, ids=[c[0] for c in BAD_FIT])
+def test_fit_bad_inputs(case, kwargs, exc, message):
+    model = _compiled()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(exc, match=message):
+        model.fit(verbose=0, **kwargs)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # nothing trained is lost
+
+
+BAD_COMPILE = [
+    (dict(optimizer="adamm", loss="mse"), r"adamm"),
+    (dict(optimizer="adam", loss="mean_sqared_error"), r"mean_sqared_error"),
+    (dict(optimizer="adam", loss="mse", metrics=["acuracy"]), r"acuracy"),
+    (dict(optimizer="adam", loss={"nope": "mse"}), r"`loss` has keys \['nope'\].*outputs"),
+    (dict(optimizer="adam", loss="mse", steps_per_execution=0),
+     r"`steps_per_execution` must be a positive integer; got 0"),
+]
+
+
+@pytest.mark.parametrize("kwargs,message", BAD_COMPILE)
+def test_compile_bad_names(kwargs, message):
+    model = _mlp()
+    with pytest.raises(ValueError, match=message):
+        model.compile(**kwargs)
+
+
+def test_fit_before_compile_is_clear():
+    with pytest.raises(RuntimeError, match=r"must call compile\(\)"):
+        _mlp().fit(*_data(), verbose=0)
