@@ -72,6 +72,7 @@ def check_gradients(layer, inputs, call_kwargs=None, eps=1e-3, rtol=2e-2, atol=2
         leaves = jax.tree_util.tree_leaves(out)
         return sum(jnp.sum(leaf * p) for leaf, p in zip(leaves, probe, strict=True))
 
+    f = jax.jit(f)
     args0 = (flat_inputs,) if isinstance(inputs, list) else tuple(flat_inputs)
     out, _ = layer.stateless_call(trainable, non_trainable, *args0, **call_kwargs)
     rng = np.random.default_rng(seed)

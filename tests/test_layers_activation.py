@@ -182,3 +182,24 @@ def test_bad_arguments(build, match):
         return
     with pytest.raises(ValueError, match=match):
         build()
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("Activation", {"activation": "relu"}),
+        ("ReLU", {"max_value": 6.0, "threshold": 0.5}),
+        ("LeakyReLU", {"negative_slope": 0.1}),
+        ("PReLU", {"shared_axes": [1]}),
+        ("ELU", {"alpha": 0.5}),
+        ("Softmax", {"axis": [1, 2]}),
+    ],
+)
+def test_configs_interchange_with_keras(name, kwargs):
+    import keras
+
+    keras_config = getattr(keras.layers, name)(**kwargs).get_config()
+    ours = getattr(shoal.layers, name).from_config(keras_config).get_config()
+    getattr(keras.layers, name).from_config(ours)
+    for key, value in keras_config.items():
+        assert ours[key] == value, key

@@ -101,6 +101,10 @@ def test_keras_config_loads():
     config = keras.layers.Embedding(7, 3, mask_zero=True).get_config()
     layer = Embedding.from_config(config)
     assert (layer.input_dim, layer.output_dim, layer.mask_zero) == (7, 3, True)
+    ours = layer.get_config()
+    keras.layers.Embedding.from_config(ours)
+    for key in set(ours) - {"name"}:
+        assert ours[key] == config[key], key
 
 
 @pytest.mark.parametrize(

@@ -367,3 +367,34 @@ X = np.zeros(SHAPE, "float32")
 def test_bad_arguments(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("BatchNormalization", {"axis": 1, "momentum": 0.9, "gamma_initializer": "random_normal"}),
+        ("BatchNormalization", {"renorm": True, "renorm_clipping": {"rmax": 2.0}}),
+        ("LayerNormalization", {"axis": [1, 2], "center": False}),
+        ("GroupNormalization", {"groups": 2, "epsilon": 1e-5}),
+        ("UnitNormalization", {"axis": [1]}),
+    ],
+)
+def test_configs_interchange_with_keras(name, kwargs):
+    import keras
+
+    keras_config = getattr(keras.layers, name)(**kwargs).get_config()
+    ours = getattr(shoal.layers, name).from_config(keras_config).get_config()
+    getattr(keras.layers, name).from_config(ours)
+    for key, value in keras_config.items():
+        assert ours[key] == value, key
+
+
+def test_fit_updates_moving_statistics():
+    """The pure train step returns the recorded assigns; fit writes them back."""
+    x = make_input((16, 5)) * 3 + 2
+    model = shoal.Sequential([shoal.Input((5,)), BatchNormalization(momentum=0.5)])
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros_like(x), epochs=1, batch_size=16, verbose=0)
+    layer = model.layers[0]
+    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.5 * x.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), 0.5 + 0.5 * x.var(0), rtol=1e-5)

@@ -252,3 +252,27 @@ def test_training_flag_reaches_dropout_inside_a_model():
     set_random_seed(0)
     assert np.any(np.asarray(model(ONES, training=True)) == 0)
     np.testing.assert_array_equal(model(ONES), ONES)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("Dropout", {"rate": 0.3, "noise_shape": (None, 1, 4), "seed": 2}),
+        ("SpatialDropout1D", {"rate": 0.2}),
+        ("SpatialDropout2D", {"rate": 0.2, "data_format": "channels_first"}),
+        ("GaussianNoise", {"stddev": 0.1, "seed": 3}),
+        ("GaussianDropout", {"rate": 0.2}),
+        ("ActivityRegularization", {"l1": 0.1, "l2": 0.2}),
+    ],
+)
+def test_configs_interchange_with_keras(name, kwargs):
+    import keras
+
+    import shoal
+
+    keras_config = getattr(keras.layers, name)(**kwargs).get_config()
+    ours = getattr(shoal.layers, name).from_config(keras_config).get_config()
+    getattr(keras.layers, name).from_config(ours)
+    # Keras writes a spatial dropout's dtype as a bare string; we keep the policy dict.
+    for key in set(keras_config) - {"dtype"}:
+        assert ours[key] == keras_config[key], key

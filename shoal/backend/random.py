@@ -15,6 +15,7 @@ import numpy as np
 
 _LOCAL = threading.local()
 _GLOBAL = {"seed": None, "count": 0}
+_SEEDED: dict = {}
 
 
 def set_seed(seed: int) -> None:
@@ -22,6 +23,7 @@ def set_seed(seed: int) -> None:
         raise ValueError(f"`seed` must be an integer; got {seed!r}")
     _GLOBAL["seed"] = int(seed)
     _GLOBAL["count"] = 0
+    _SEEDED.clear()
 
 
 def _scopes() -> list:
@@ -57,18 +59,23 @@ def global_key():
 
 
 def draw_key(seed=None):
-    """A key for one random op: from the active RngScope, else global."""
+    """A key for one random op: from the active RngScope, else global.
+
+    Outside a scope a seeded op advances its own stream (`seed` -> 1st, 2nd,
+    ... key), as a Keras SeedGenerator does, so repeated eager calls differ but
+    are reproducible.
+    """
     scopes = _scopes()
     if scopes:
         key = scopes[-1].next()
         if seed is not None:
             key = jax.random.fold_in(key, int(seed))
         return key
-    if seed is not None and not _GLOBAL["seed"] is None:
-        return jax.random.fold_in(global_key(), int(seed))
-    if seed is not None:
-        return jax.random.key(int(seed))
-    return global_key()
+    if seed is None:
+        return global_key()
+    count = _SEEDED.get(int(seed), 0) + 1
+    _SEEDED[int(seed)] = count
+    return jax.random.fold_in(jax.random.key(int(seed)), count)
 
 
 def in_rng_scope() -> bool:

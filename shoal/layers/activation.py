@@ -71,7 +71,7 @@ class ReLU(_ElementwiseLayer):
         self.threshold = _non_negative(self, "threshold", threshold)
 
     def call(self, inputs):
-        return relu(inputs, self.negative_slope, self.max_value, self.threshold)
+        return _parametric_relu(inputs, self.negative_slope, self.max_value, self.threshold)
 
     def get_config(self):
         return {
@@ -82,7 +82,7 @@ class ReLU(_ElementwiseLayer):
         }
 
 
-def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+def _parametric_relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
     """Keras' parametrised ReLU (same formula, so results match bit for bit)."""
     if negative_slope != 0.0 and max_value is None and threshold == 0.0:
         return jax.nn.leaky_relu(x, negative_slope)

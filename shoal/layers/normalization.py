@@ -235,7 +235,7 @@ class BatchNormalization(_AffineNorm):
         self.renorm = bool(renorm)
         self.renorm_momentum = _number(self, "renorm_momentum", renorm_momentum, low=0, high=1)
         self.renorm_clipping = (
-            self._validate_clipping(renorm_clipping) if self.renorm else (renorm_clipping)
+            self._validate_clipping(renorm_clipping) if self.renorm else renorm_clipping
         )
         self.moving_mean = None
         self.moving_variance = None

@@ -40,7 +40,7 @@ def _seed(layer, seed):
     return None if seed is None else int(seed)
 
 
-def dropout(inputs, rate, noise_shape=None, seed=None):
+def _dropout(inputs, rate, noise_shape=None, seed=None):
     """Zero entries with probability `rate`, scale the kept ones by `1 / (1 - rate)`.
 
     `noise_shape` (None entries mean "as the input") lets entries share a mask.
@@ -105,7 +105,7 @@ class Dropout(_NoiseLayer):
                 f"entry per input dimension; got noise_shape={noise_shape} for input shape "
                 f"{tuple(inputs.shape)}"
             )
-        return dropout(inputs, self.rate, noise_shape, self.seed)
+        return _dropout(inputs, self.rate, noise_shape, self.seed)
 
     def _noise_shape(self, inputs):
         return self.noise_shape
