@@ -231,6 +231,12 @@ def test_function_wrapper_config_round_trip():
     again = L.LossFunctionWrapper.from_config(config)
     y_true, y_pred = _inputs("regression")
     _close(again(y_true, y_pred), wrapper(y_true, y_pred))
+    # Configs interchange with Keras both ways.
+    from keras.src.losses import LossFunctionWrapper as KerasWrapper
+
+    ref = KerasWrapper(keras.losses.huber, name="my_huber", delta=0.3)
+    _close(KerasWrapper.from_config(config)(y_true, y_pred), ref(y_true, y_pred))
+    _close(L.LossFunctionWrapper.from_config(ref.get_config())(y_true, y_pred), ref(y_true, y_pred))
 
 
 def test_bad_identifiers_name_what_was_given():

@@ -248,9 +248,15 @@ def test_mean_metric_wrapper_function_and_mask():
     np.testing.assert_allclose(ours.result(), ref.result(), rtol=1e-6)
     config = ours.get_config()
     assert config["fn"]["config"] == "binary_accuracy" and config["threshold"] == 0.3
-    again = M.MeanMetricWrapper.from_config(config)
-    again.update_state(y_true, y_pred, sample_weight=sw)
-    np.testing.assert_allclose(again.result(), ours.result())
+    for again in (
+        M.MeanMetricWrapper.from_config(config),
+        M.MeanMetricWrapper.from_config(ref.get_config()),
+    ):
+        again.update_state(y_true, y_pred, sample_weight=sw)
+        np.testing.assert_allclose(again.result(), ours.result())
+    from_ours = keras.metrics.MeanMetricWrapper.from_config(config)
+    from_ours.update_state(y_true, y_pred, sample_weight=sw)
+    np.testing.assert_allclose(from_ours.result(), ours.result(), rtol=1e-6)
     # A mask on y_pred zeroes the weight of masked samples.
     mask = np.array([True, False] * (B // 2))
     masked = M.MeanMetricWrapper(M.mean_squared_error)
@@ -330,3 +336,39 @@ def test_resolve_accuracy_follows_keras_compile_rule(y_true_shape, y_pred_shape,
     assert type(metric).__name__ == expected and metric.name == "acc"
     ref = get_metric("acc", np.zeros(y_true_shape), np.zeros(y_pred_shape))
     assert type(ref).__name__ == expected
+
+
+class _Composite(M.Metric):
+    """A user metric holding sub-metrics and a variable of its own."""
+
+    def __init__(self):
+        super().__init__(name="composite")
+        self.parts = [M.Mean(name="a"), M.Sum(name="b")]
+        self.calls = self.add_variable((), "ones", name="calls")
+
+    def update_state(self, values, sample_weight=None):
+        for part in self.parts:
+            part.update_state(values, sample_weight=sample_weight)
+        self.calls.assign(self.calls.value + 1)
+
+    def result(self):
+        return self.parts[0].result() + self.parts[1].result() + self.calls.value
+
+
+def test_custom_metric_with_submetrics_pure_api():
+    metric = _Composite()
+    assert [v.path for v in metric.variables] == [
+        "composite/calls",
+        "a/total",
+        "a/count",
+        "b/total",
+    ]
+    values = [v.value for v in metric.variables]
+    step = jax.jit(lambda vs, x, sw: metric.stateless_update_state(vs, x, sample_weight=sw))
+    batches = [(np.arange(4.0, dtype=np.float32), np.array([1, 0, 2, 1], np.float32))] * 2
+    for x, sw in batches:
+        values = step(values, x, sw)
+    for x, sw in batches:
+        metric.update_state(x, sample_weight=sw)
+    np.testing.assert_allclose(jax.jit(metric.stateless_result)(values), metric.result())
+    assert float(metric([1.0])) == pytest.approx(float(metric.result()))

@@ -38,9 +38,9 @@ class LossFunctionWrapper(Loss):
     def get_config(self) -> dict:
         config = {**super().get_config(), **self._fn_kwargs}
         if type(self) is LossFunctionWrapper:
-            from shoal.losses.registry import serialize
+            from shoal.losses.registry import serialize_object
 
-            config["fn"] = serialize(self.fn)
+            config["fn"] = serialize_object(self.fn)
         return config
 
     @classmethod

@@ -1,8 +1,7 @@
-"""Name lookup and (de)serialization for losses, in Keras 3's dict format.
+"""Name lookup and (de)serialization for losses, as `keras.losses.get/serialize/deserialize`.
 
-`serialize_object` / `deserialize_object` are generic (metrics use them too):
-objects become `{"module", "class_name", "config", "registered_name"}` exactly
-as `keras.saving.serialize_keras_object` writes them.
+(De)serialization goes through `shoal.saving` (Keras 3's dict format, custom
+object registry); `get_object` is shared with `shoal.metrics`.
 """
 
 from __future__ import annotations
@@ -14,26 +13,6 @@ from shoal.losses import functions as F
 from shoal.losses.base import Loss
 
 
-def serialize_object(obj, module: str, known: dict):
-    if obj is None:
-        return None
-    if inspect.isfunction(obj):
-        return {
-            "module": "builtins",
-            "class_name": "function",
-            "config": obj.__name__,
-            "registered_name": "function",
-        }
-    cls = type(obj)
-    ours = known.get(cls.__name__) is cls
-    return {
-        "module": module if ours else cls.__module__,
-        "class_name": cls.__name__,
-        "config": obj.get_config(),
-        "registered_name": None if ours else cls.__name__,
-    }
-
-
 def unknown_identifier(where: str, kind: str, identifier, known: dict) -> ValueError:
     return ValueError(
         f"{where}: unknown {kind} identifier {identifier!r}; expected one of "
@@ -41,39 +20,34 @@ def unknown_identifier(where: str, kind: str, identifier, known: dict) -> ValueE
     )
 
 
-def _plural(kind: str) -> str:
-    return "losses" if kind == "loss" else f"{kind}s"
-
-
-def deserialize_object(config, known: dict, kind: str, custom_objects=None):
-    objects = {**known, **(custom_objects or {})}
-    where = f"shoal.{_plural(kind)}.deserialize"
+def deserialize_object(config, known: dict, where: str, kind: str, custom_objects=None):
+    """A name from `known`, or the object a Keras config dict describes."""
     if isinstance(config, str):
-        if config not in objects:
+        found = (custom_objects or {}).get(config, known.get(config))
+        if found is None:
             raise unknown_identifier(where, kind, config, known)
-        return objects[config]
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise TypeError(
-            f"{where}: expected a name or a config dict with 'class_name'; got {config!r}"
-        )
-    name = config["class_name"]
-    if name == "function":
-        name = config["config"]
-    target = objects.get(name) or objects.get(config.get("registered_name") or "")
-    if target is None:
-        raise unknown_identifier(where, kind, name, known)
-    if inspect.isclass(target):
-        return target.from_config(config.get("config") or {})
-    return target
+        return found
+    if not isinstance(config, dict):
+        raise TypeError(f"{where}: expected a name or a config dict; got {config!r}")
+    from shoal.saving.serialization import deserialize_keras_object  # saving sits above us
+
+    return deserialize_keras_object(
+        config, custom_objects=custom_objects, module_objects=known, printable_module_name=kind
+    )
 
 
-def get_object(identifier, known: dict, kind: str, base: type):
+def serialize_object(obj):
+    from shoal.saving.serialization import serialize_keras_object
+
+    return serialize_keras_object(obj)
+
+
+def get_object(identifier, known: dict, where: str, kind: str, base: type):
     """Keras' `get`: None, a name, a config dict, a class (instantiated) or a callable."""
-    where = f"shoal.{_plural(kind)}.get"
     if identifier is None:
         return None
     if isinstance(identifier, dict):
-        obj = deserialize_object(identifier, known, kind)
+        obj = deserialize_object(identifier, known, where, kind)
     elif isinstance(identifier, str):
         if identifier not in known:
             raise unknown_identifier(where, kind, identifier, known)
@@ -127,12 +101,14 @@ ALL_OBJECTS.update({k.upper(): v for k, v in _ALIASES.items()})
 
 def serialize(loss):
     """A loss object or function as a Keras-format config (dict)."""
-    return serialize_object(loss, "keras.losses", ALL_OBJECTS)
+    return serialize_object(loss)
 
 
 def deserialize(config, custom_objects=None):
     """The loss (instance or function) a name or `serialize` dict describes."""
-    return deserialize_object(config, ALL_OBJECTS, "loss", custom_objects)
+    return deserialize_object(
+        config, ALL_OBJECTS, "shoal.losses.deserialize", "loss", custom_objects
+    )
 
 
 def get(identifier):
@@ -141,4 +117,4 @@ def get(identifier):
     Names follow Keras: function names ("mean_squared_error", "mse", "huber",
     ...) give functions, class names ("MeanSquaredError") give instances.
     """
-    return get_object(identifier, ALL_OBJECTS, "loss", Loss)
+    return get_object(identifier, ALL_OBJECTS, "shoal.losses.get", "loss", Loss)

@@ -17,6 +17,7 @@ before using the pure API.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 
 from shoal.backend import config, dtype_policy, naming
@@ -76,15 +77,17 @@ class Metric:
             )
         shape = tuple(int(d) for d in shape)
         dtype = dtype or config.floatx()
-        variable = Variable(
-            _initial_value(initializer, shape, dtype),
-            shape=shape,
-            dtype=dtype,
-            trainable=False,
-            name=name,
-            aggregation=aggregation,
-            synchronization="on_read",
-        )
+        # Concrete even if a lazily-built metric is first updated inside a trace.
+        with jax.ensure_compile_time_eval():
+            variable = Variable(
+                _initial_value(initializer, shape, dtype),
+                shape=shape,
+                dtype=dtype,
+                trainable=False,
+                name=name,
+                aggregation=aggregation,
+                synchronization="on_read",
+            )
         variable.path = f"{self.name}/{variable.name}"
         self._variables.append(variable)
         return variable

@@ -81,6 +81,7 @@ def _bucketed_counts(y_true, y_pred, thresholds, multi_label, sample_weight, lab
     else:
         tp = _reverse_cumsum(bucket_sum(true_labels, buckets), 0)
         fp = _reverse_cumsum(bucket_sum(false_labels, buckets), 0)
+
     def total(labels):  # per label, shaped to broadcast against (T, labels)
         return jnp.sum(labels, axis=-1)[None] if multi_label else jnp.sum(labels)
 

@@ -95,9 +95,9 @@ class MeanMetricWrapper(Mean):
     def get_config(self) -> dict:
         config = {**super().get_config(), **self._fn_kwargs}
         if type(self) is MeanMetricWrapper:
-            from shoal.losses.registry import serialize
+            from shoal.losses.registry import serialize_object
 
-            config["fn"] = serialize(self._fn)
+            config["fn"] = serialize_object(self._fn)
         return config
 
     @classmethod

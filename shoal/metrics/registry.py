@@ -47,17 +47,20 @@ FUNCTIONS = {fn.__name__: fn for fn in LOSS_FUNCTIONS + _ACCURACY_FUNCTIONS}
 
 def serialize(metric):
     """A metric object (or function) as a Keras-format config (dict)."""
-    return serialize_object(metric, "keras.metrics", ALL_OBJECTS)
+    return serialize_object(metric)
 
 
 def deserialize(config, custom_objects=None):
     """The metric a name or `serialize` dict describes."""
-    return deserialize_object(config, ALL_OBJECTS, "metric", custom_objects)
+    return deserialize_object(
+        config, ALL_OBJECTS, "shoal.metrics.deserialize", "metric", custom_objects
+    )
 
 
 def deserialize_function(config, custom_objects=None):
     """The function (or Loss object) a MeanMetricWrapper wraps, from its name or dict."""
-    return deserialize_object(config, {**LOSS_OBJECTS, **FUNCTIONS}, "metric", custom_objects)
+    known = {**LOSS_OBJECTS, **FUNCTIONS}
+    return deserialize_object(config, known, "MeanMetricWrapper", "function", custom_objects)
 
 
 def get(identifier):
@@ -68,7 +71,7 @@ def get(identifier):
     "mape", "msle", "bce". "accuracy"/"acc" in `compile` depend on the data
     (see `resolve_accuracy`); here "accuracy" is `Accuracy` (exact equality).
     """
-    return get_object(identifier, ALL_OBJECTS, "metric", Metric)
+    return get_object(identifier, ALL_OBJECTS, "shoal.metrics.get", "metric", Metric)
 
 
 def resolve_accuracy(loss=None, y_true_shape=None, y_pred_shape=None, name="accuracy"):
