@@ -345,3 +345,17 @@ def test_compile_bad_names(kwargs, message):
 def test_fit_before_compile_is_clear():
     with pytest.raises(RuntimeError, match=r"must call compile\(\)"):
         _mlp().fit(*_data(), verbose=0)
+
+
+def test_shape_built_metrics_with_fused_steps():
+    x, y = _data(n=32)
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=[shoal.metrics.F1Score(average="macro"), "accuracy"],
+                  steps_per_execution=2)
+    yy = np.eye(3, dtype="float32")[y]
+    model.compile(optimizer="adam", loss="categorical_crossentropy",
+                  metrics=[shoal.metrics.F1Score(average="macro"), "accuracy"],
+                  steps_per_execution=2)
+    h = model.fit(x, yy, batch_size=8, epochs=1, verbose=0)
+    assert set(h.history) == {"loss", "f1_score", "accuracy"}

@@ -8,6 +8,7 @@ named as Keras names them ("loss", "dense_1_loss", "dense_1_accuracy", ...).
 from __future__ import annotations
 
 import jax
+import numpy as np
 
 
 def flatten_outputs(y, output_names):
@@ -51,32 +52,22 @@ def _per_output(spec, output_names, argument):
     return [spec] * n
 
 
-def _is_binary_or_sparse(y_true, y_pred):
-    t_rank, p_rank = len(y_true.shape), len(y_pred.shape)
-    is_binary = y_pred.shape[-1] == 1
-    is_sparse = t_rank < p_rank or (y_true.shape[-1] == 1 and y_pred.shape[-1] > 1)
-    return is_binary, is_sparse
-
-
 def _resolve_metric(identifier, y_true, y_pred):
     from shoal import metrics as metrics_module
 
     if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
-        binary, sparse = _is_binary_or_sparse(y_true, y_pred)
-        cls = (
-            metrics_module.BinaryAccuracy
-            if binary
-            else metrics_module.SparseCategoricalAccuracy
-            if sparse
-            else metrics_module.CategoricalAccuracy
+        metric = metrics_module.resolve_accuracy(
+            None, np.shape(y_true), tuple(y_pred.shape), name=identifier
         )
-        return cls(name=identifier)
-    metric = metrics_module.get(identifier)
-    if not isinstance(metric, metrics_module.Metric):
-        fn = metric
-        metric = metrics_module.MeanMetricWrapper(fn, name=getattr(fn, "__name__", "metric"))
-    if isinstance(identifier, str):
-        metric.name = identifier
+    else:
+        metric = metrics_module.get(identifier)
+        if not isinstance(metric, metrics_module.Metric):
+            fn = metric
+            metric = metrics_module.MeanMetricWrapper(fn, name=getattr(fn, "__name__", "metric"))
+        if isinstance(identifier, str):
+            metric.name = identifier
+    # Metrics whose variables depend on data shapes create them now, outside any trace.
+    metric.build(np.shape(y_true), tuple(y_pred.shape))
     return metric
 
 
