@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shoal.backend import naming
-from shoal.backend.symbolic import Node, eval_output_spec
+from shoal.backend.symbolic import Node, any_symbolic, eval_output_spec
 
 
 class Operation:
@@ -15,6 +15,11 @@ class Operation:
         self.name = name or naming.auto_name(type(self).__name__)
         self._inbound_nodes: list = []
         self._outbound_nodes: list = []
+
+    def __call__(self, *args, **kwargs):
+        if any_symbolic(args, kwargs):
+            return self.symbolic_call(*args, **kwargs)
+        return self.call(*args, **kwargs)
 
     def call(self, *args, **kwargs):
         raise NotImplementedError

@@ -77,6 +77,11 @@ class Layer(Operation):
         ...         return x * self.w
     """
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _name_errors(cls.__init__)
+
     def __init__(
         self,
         *,
@@ -555,6 +560,26 @@ class Layer(Operation):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _name_errors(init):
+    """Prefix construction errors that do not name the layer class (e.g. from `activations.get`)."""
+    import functools
+
+    @functools.wraps(init)
+    def wrapped(self, *args, **kwargs):
+        try:
+            init(self, *args, **kwargs)
+        except (ValueError, TypeError) as err:
+            message = str(err)
+            cls_name = type(self).__name__
+            if cls_name in message or getattr(err, "_shoal_named", False):
+                raise
+            named = type(err)(f"{cls_name}: {message}")
+            named._shoal_named = True
+            raise named from err
+
+    return wrapped
 
 
 def _dedupe(variables):

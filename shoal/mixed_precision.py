@@ -1,0 +1,19 @@
+"""`shoal.mixed_precision`: dtype policies (Keras' keras.mixed_precision)."""
+
+from shoal.backend.dtype_policy import DTypePolicy
+from shoal.backend.dtype_policy import get as _get
+from shoal.backend.dtype_policy import global_policy, set_global_policy
+
+Policy = DTypePolicy
+
+
+def dtype_policy():
+    return global_policy()
+
+
+def set_dtype_policy(policy):
+    set_global_policy(_get(policy))
+
+
+__all__ = ["DTypePolicy", "Policy", "dtype_policy", "global_policy", "set_dtype_policy",
+           "set_global_policy"]
