@@ -359,3 +359,25 @@ def test_shape_built_metrics_with_fused_steps():
                   steps_per_execution=2)
     h = model.fit(x, yy, batch_size=8, epochs=1, verbose=0)
     assert set(h.history) == {"loss", "f1_score", "accuracy"}
+
+
+def test_partial_last_batch_compiles_once_and_functions_are_reused():
+    traces = {"train": 0, "test": 0}
+
+    class Counting(models.Sequential):
+        def train_step(self, state, data):
+            traces["train"] += 1
+            return super().train_step(state, data)
+
+        def test_step(self, state, data):
+            traces["test"] += 1
+            return super().test_step(state, data)
+
+    x, y = _data(n=70)
+    model = Counting([shoal.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=16, epochs=3, verbose=0)
+    assert traces["train"] == 2  # one full-batch shape, one partial-batch shape
+    model.evaluate(x, y, batch_size=16, verbose=0)
+    model.evaluate(x, y, batch_size=16, verbose=0)
+    assert traces["test"] == 2
