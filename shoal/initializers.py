@@ -101,19 +101,36 @@ class Identity(Initializer):
 # -- random ----------------------------------------------------------------------
 
 
+def _is_seed_generator(seed) -> bool:
+    """A `shoal.random.SeedGenerator` (anything with a `next()` giving keys)."""
+    return callable(getattr(seed, "next", None)) and not isinstance(seed, (int, np.integer))
+
+
+def _seed_config(seed):
+    # A generator is written as its int seed: JSON-safe, reproducible, but a
+    # restored initializer then repeats its values like any int-seeded one.
+    return seed.seed if _is_seed_generator(seed) else seed
+
+
 class RandomInitializer(Initializer):
     """Base of the random initializers: holds `seed` and turns it into PRNG keys."""
 
     def __init__(self, seed=None):
+        if _is_seed_generator(seed):
+            self.seed = seed
+            return
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
             raise ValueError(
-                f"{type(self).__name__}: argument 'seed' must be an int or None, got {seed!r}"
+                f"{type(self).__name__}: argument 'seed' must be an int, a SeedGenerator or "
+                f"None, got {seed!r}"
             )
         self.seed = None if seed is None else int(seed)
 
     def _key(self):
         if self.seed is None:
             return shoal_random.draw_key()
+        if _is_seed_generator(self.seed):  # a new key per call, as Keras does
+            return self.seed.next()
         # Keras (JAX backend) uses the raw key data [seed, 0]: same seed, same values.
         data = np.array([self.seed & 0xFFFFFFFF, 0], dtype=np.uint32)
         return jax.random.wrap_key_data(jnp.asarray(data))
@@ -130,7 +147,7 @@ class RandomInitializer(Initializer):
         return noise * scale + loc
 
     def get_config(self):
-        return {"seed": self.seed}
+        return {"seed": _seed_config(self.seed)}
 
 
 class _Gaussian(RandomInitializer):
@@ -254,7 +271,11 @@ def _preset(name: str, scale: float, mode: str, distribution: str, doc: str):
         VarianceScaling.__init__(self, scale, mode, distribution, seed, input_axes, output_axes)
 
     def get_config(self):
-        return {"seed": self.seed, "input_axes": self.input_axes, "output_axes": self.output_axes}
+        return {
+            "seed": _seed_config(self.seed),
+            "input_axes": self.input_axes,
+            "output_axes": self.output_axes,
+        }
 
     namespace = {"__init__": __init__, "get_config": get_config, "__doc__": doc}
     return type(

@@ -441,7 +441,7 @@ def test_conv_transpose_output_padding(output_padding, padding, kernel_size):
 
 
 @pytest.mark.parametrize("name", ["max_pool", "average_pool"])
-@pytest.mark.parametrize("rank,data_format,strides,padding,_", CONV_CONFIGS)
+@pytest.mark.parametrize("rank,data_format,strides,padding,_", CONV_CONFIGS[1::2])
 def test_pooling(name, rank, data_format, strides, padding, _):
     x = _conv_input(rank, data_format, channels=2)
     versus_keras(name, x, 2, strides=strides, padding=padding, data_format=data_format)
@@ -550,7 +550,9 @@ def test_linalg_cases(name, args, kwargs):
 )
 def test_image_resize(kwargs):
     versus_keras("resize", IMG, (4, 8), **kwargs, namespace="image", rtol=1e-4, atol=1e-5)
-    chw = np.moveaxis(IMG[0], -1, 0)
+    if kwargs.get("interpolation", "bilinear") != "bilinear":
+        return  # the layout handling below does not depend on the interpolation
+    chw = np.moveaxis(IMG[0], -1, 0)  # one image, channels first
     versus_keras(
         "resize",
         chw,

@@ -41,7 +41,7 @@ def cast(x, dtype):
 def _range_of(dtype: str):
     if dtype == "bool":
         return 0, 1
-    info = jnp.iinfo if dtypes.is_int_dtype(dtype) or "int" in dtype else jnp.finfo
+    info = jnp.iinfo if "int" in dtype else jnp.finfo
     return info(dtype).min, info(dtype).max
 
 
@@ -192,8 +192,8 @@ def slice_update(inputs, start_indices, updates):
 
 
 def _index_tuple(indices):
-    indices = jnp.asarray(_tensors.convert_to_tensor(indices))
-    return tuple(jnp.moveaxis(indices, -1, 0))
+    """(N, rank) index rows as the per-axis index arrays `x.at[...]` takes."""
+    return tuple(jnp.moveaxis(_tensors.convert_to_tensor(indices), -1, 0))
 
 
 @keras_op

@@ -4,7 +4,7 @@ Most ops are one line: a table entry turned into a Keras-signature function by
 one of the factories below (`_unary`, `_binary`, `_reduction`, ...). Ops whose
 Keras semantics differ from `jax.numpy` (dtype defaults, argument names,
 float16 statistics) are written out. Every op accepts Variables, NumPy values
-and nested Python lists; Python scalars stay weakly typed so `add(x, 2.0)`
+and nested Python lists; Python scalars stay weakly typed, so `add(x, 2.0)`
 keeps `x`'s dtype, as in Keras.
 """
 
@@ -23,8 +23,8 @@ _PY_SCALARS = (bool, int, float, complex)
 
 
 def _t(x):
-    """`x` as an array; Python scalars unchanged (weakly typed in JAX)."""
-    return x if isinstance(x, _PY_SCALARS) else convert_to_tensor(x)
+    """`x` as an array; Python scalars become weakly typed arrays, as JAX makes them."""
+    return jnp.asarray(x) if isinstance(x, _PY_SCALARS) else convert_to_tensor(x)
 
 
 def _ts(xs):
