@@ -43,8 +43,14 @@ def demo(args) -> int:
     model.summary()
     model.compile(loss="categorical_crossentropy", optimizer="adam", metrics=["accuracy"])
     start = time.perf_counter()
-    model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
-              validation_split=0.1, verbose=args.verbose)
+    model.fit(
+        x_train,
+        y_train,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        validation_split=0.1,
+        verbose=args.verbose,
+    )
     seconds = time.perf_counter() - start
     loss, accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"Held-out loss: {loss:.4f}")
@@ -64,8 +70,11 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=1337)
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2))
-    p.add_argument("--output", default="mnist_convnet.keras",
-                   help="where to save the trained model ('' to skip)")
+    p.add_argument(
+        "--output",
+        default="mnist_convnet.keras",
+        help="where to save the trained model ('' to skip)",
+    )
     p.set_defaults(func=demo)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -20,6 +20,15 @@ def enable_unsafe_deserialization():
     enable()
 
 
-__all__ = ["backend", "dtype_policy", "enable_unsafe_deserialization", "epsilon", "floatx",
-           "image_data_format", "set_dtype_policy", "set_epsilon", "set_floatx",
-           "set_image_data_format"]
+__all__ = [
+    "backend",
+    "dtype_policy",
+    "enable_unsafe_deserialization",
+    "epsilon",
+    "floatx",
+    "image_data_format",
+    "set_dtype_policy",
+    "set_epsilon",
+    "set_floatx",
+    "set_image_data_format",
+]

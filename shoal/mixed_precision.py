@@ -1,8 +1,7 @@
 """`shoal.mixed_precision`: dtype policies (Keras' keras.mixed_precision)."""
 
-from shoal.backend.dtype_policy import DTypePolicy
+from shoal.backend.dtype_policy import DTypePolicy, global_policy, set_global_policy
 from shoal.backend.dtype_policy import get as _get
-from shoal.backend.dtype_policy import global_policy, set_global_policy
 
 Policy = DTypePolicy
 
@@ -15,5 +14,11 @@ def set_dtype_policy(policy):
     set_global_policy(_get(policy))
 
 
-__all__ = ["DTypePolicy", "Policy", "dtype_policy", "global_policy", "set_dtype_policy",
-           "set_global_policy"]
+__all__ = [
+    "DTypePolicy",
+    "Policy",
+    "dtype_policy",
+    "global_policy",
+    "set_dtype_policy",
+    "set_global_policy",
+]

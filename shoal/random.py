@@ -17,8 +17,10 @@ class SeedGenerator:
     """A seeded stream of keys: each draw gives the next key (Keras' SeedGenerator)."""
 
     def __init__(self, seed=None, name=None, **kwargs):
-        self.seed = int(seed) if seed is not None else int(
-            jax.random.randint(_random.global_key(), (), 0, 2**30)
+        self.seed = (
+            int(seed)
+            if seed is not None
+            else int(jax.random.randint(_random.global_key(), (), 0, 2**30))
         )
         self.name = name
         self._count = 0
@@ -36,11 +38,9 @@ def _key(seed):
     if isinstance(seed, SeedGenerator):
         return seed.next()
     if seed is not None and not isinstance(seed, int):
-        if hasattr(seed, "dtype") and jnp.issubdtype(getattr(seed, "dtype"), jax.dtypes.prng_key):
+        if hasattr(seed, "dtype") and jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
             return seed
-        raise ValueError(
-            f"Argument `seed` must be None, an int or a SeedGenerator; got {seed!r}"
-        )
+        raise ValueError(f"Argument `seed` must be None, an int or a SeedGenerator; got {seed!r}")
     return _random.draw_key(seed)
 
 

@@ -38,8 +38,11 @@ def _assert_close(a, b, rtol, atol, what):
     assert len(a_leaves) == len(b_leaves), f"{what}: {len(a_leaves)} vs {len(b_leaves)} outputs"
     for x, y in zip(a_leaves, b_leaves, strict=True):
         np.testing.assert_allclose(
-            np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64),
-            rtol=rtol, atol=atol, err_msg=what,
+            np.asarray(x, dtype=np.float64),
+            np.asarray(y, dtype=np.float64),
+            rtol=rtol,
+            atol=atol,
+            err_msg=what,
         )
 
 
@@ -76,23 +79,32 @@ def check_gradients(layer, inputs, call_kwargs=None, eps=1e-3, rtol=2e-2, atol=2
     args0 = (flat_inputs,) if isinstance(inputs, list) else tuple(flat_inputs)
     out, _ = layer.stateless_call(trainable, non_trainable, *args0, **call_kwargs)
     rng = np.random.default_rng(seed)
-    probe = [jnp.asarray(rng.standard_normal(np.shape(o)), jnp.float32)
-             for o in jax.tree_util.tree_leaves(out)]
+    probe = [
+        jnp.asarray(rng.standard_normal(np.shape(o)), jnp.float32)
+        for o in jax.tree_util.tree_leaves(out)
+    ]
     primals = (trainable, [jnp.asarray(flat_inputs[i]) for i in float_idx])
     grads = jax.grad(f, argnums=(0, 1))(*primals)
     direction = jax.tree_util.tree_map(
         lambda p: jnp.asarray(rng.standard_normal(np.shape(p)), jnp.float32), primals
     )
     analytic = sum(
-        float(jnp.vdot(g, d)) for g, d in zip(jax.tree_util.tree_leaves(grads),
-                                              jax.tree_util.tree_leaves(direction), strict=True)
+        float(jnp.vdot(g, d))
+        for g, d in zip(
+            jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(direction), strict=True
+        )
     )
     plus = jax.tree_util.tree_map(lambda p, d: p + eps * d, primals, direction)
     minus = jax.tree_util.tree_map(lambda p, d: p - eps * d, primals, direction)
     numeric = (float(f(*plus)) - float(f(*minus))) / (2 * eps)
     assert np.isfinite(analytic), "gradient is not finite"
-    np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=atol,
-                               err_msg=f"{layer.name}: gradient vs finite differences")
+    np.testing.assert_allclose(
+        analytic,
+        numeric,
+        rtol=rtol,
+        atol=atol,
+        err_msg=f"{layer.name}: gradient vs finite differences",
+    )
 
 
 def run_layer_test(
@@ -127,12 +139,16 @@ def run_layer_test(
 
     # 1. shapes: eager == compute_output_shape == symbolic
     if expected_output_shape is not None:
-        want = _to_list(expected_output_shape) if isinstance(expected_output_shape, list) else [
-            expected_output_shape]
+        want = (
+            _to_list(expected_output_shape)
+            if isinstance(expected_output_shape, list)
+            else [expected_output_shape]
+        )
         assert out_shapes == [tuple(s) for s in want], (out_shapes, want)
     in_shapes = (
         [tuple(np.shape(x)) for x in input_data]
-        if isinstance(input_data, list) else tuple(np.shape(input_data))
+        if isinstance(input_data, list)
+        else tuple(np.shape(input_data))
     )
     try:
         predicted = layer.compute_output_shape(in_shapes)
@@ -141,16 +157,21 @@ def run_layer_test(
     if predicted is not None:
         pred_list = predicted if isinstance(predicted, list) else [predicted]
         assert [tuple(p) for p in pred_list] == out_shapes, (
-            f"compute_output_shape {predicted} != output shape {out_shapes}")
+            f"compute_output_shape {predicted} != output shape {out_shapes}"
+        )
     symbolic_in = (
-        [shoal.Input(batch_shape=s, dtype=np.asarray(x).dtype.name)
-         for s, x in zip(in_shapes, input_data, strict=True)]
+        [
+            shoal.Input(batch_shape=s, dtype=np.asarray(x).dtype.name)
+            for s, x in zip(in_shapes, input_data, strict=True)
+        ]
         if isinstance(input_data, list)
         else shoal.Input(batch_shape=in_shapes, dtype=np.asarray(input_data).dtype.name)
     )
     sym_out = layer(symbolic_in, **{k: v for k, v in call_kwargs.items() if k != "training"})
-    sym_shapes = [tuple(t.shape) for t in jax.tree_util.tree_leaves(
-        sym_out, is_leaf=shoal.backend.is_keras_tensor)]
+    sym_shapes = [
+        tuple(t.shape)
+        for t in jax.tree_util.tree_leaves(sym_out, is_leaf=shoal.backend.is_keras_tensor)
+    ]
     assert sym_shapes == out_shapes, f"symbolic {sym_shapes} != eager {out_shapes}"
 
     # 2. numerics
@@ -158,8 +179,9 @@ def run_layer_test(
     if numpy_reference is not None:
         _assert_close(out, numpy_reference(input_data, weights), rtol, atol, "numpy reference")
     if compare_keras:
-        ref = keras_reference(keras_name or layer_cls.__name__, init_kwargs, input_data, weights,
-                              call_kwargs)
+        ref = keras_reference(
+            keras_name or layer_cls.__name__, init_kwargs, input_data, weights, call_kwargs
+        )
         _assert_close(out, ref, rtol, atol, f"{layer_cls.__name__} vs Keras")
 
     # 3. gradients
@@ -177,11 +199,16 @@ def run_layer_test(
 
     # 5. save / load round trip inside a functional model
     if check_saving:
-        inputs = shoal.Input(batch_shape=(None,) + tuple(in_shapes[1:]),
-                             dtype=np.asarray(input_data).dtype.name) if not isinstance(
-            input_data, list) else [
-            shoal.Input(batch_shape=(None,) + tuple(s[1:]), dtype=np.asarray(x).dtype.name)
-            for s, x in zip(in_shapes, input_data, strict=True)]
+        inputs = (
+            shoal.Input(
+                batch_shape=(None,) + tuple(in_shapes[1:]), dtype=np.asarray(input_data).dtype.name
+            )
+            if not isinstance(input_data, list)
+            else [
+                shoal.Input(batch_shape=(None,) + tuple(s[1:]), dtype=np.asarray(x).dtype.name)
+                for s, x in zip(in_shapes, input_data, strict=True)
+            ]
+        )
         fresh = layer_cls.from_config(layer.get_config())
         model = shoal.Model(inputs, fresh(inputs))
         fresh.set_weights(weights)

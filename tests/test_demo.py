@@ -14,9 +14,21 @@ import pytest
 def test_shoal_demo_reaches_97_percent(tmp_path):
     out = tmp_path / "mnist.keras"
     proc = subprocess.run(
-        [sys.executable, "-m", "shoal.cli", "demo", "--epochs", "8", "--verbose", "2",
-         "--output", str(out)],
-        capture_output=True, text=True, timeout=1800,
+        [
+            sys.executable,
+            "-m",
+            "shoal.cli",
+            "demo",
+            "--epochs",
+            "8",
+            "--verbose",
+            "2",
+            "--output",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

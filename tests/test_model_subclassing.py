@@ -15,10 +15,13 @@ class Linear(keras.layers.Layer):
         self.units = units
 
     def build(self, input_shape):
-        self.w = self.add_weight(shape=(input_shape[-1], self.units),
-                                 initializer="random_normal", trainable=True, name="w")
-        self.b = self.add_weight(shape=(self.units,), initializer="zeros", trainable=True,
-                                 name="b")
+        self.w = self.add_weight(
+            shape=(input_shape[-1], self.units),
+            initializer="random_normal",
+            trainable=True,
+            name="w",
+        )
+        self.b = self.add_weight(shape=(self.units,), initializer="zeros", trainable=True, name="b")
 
     def call(self, inputs):
         return ops.matmul(inputs, self.w) + self.b
@@ -70,8 +73,10 @@ def test_custom_layer_weights_tracking_and_losses():
     out = block(np.ones((2, 5), "float32"))
     assert out.shape == (2, 8)
     assert [w.shape for w in block.weights] == [(5, 16), (16,), (16, 8), (8,)]
-    assert [w.path for w in block.weights][:2] == [f"{block.linear_1.name}/w",
-                                                    f"{block.linear_1.name}/b"]
+    assert [w.path for w in block.weights][:2] == [
+        f"{block.linear_1.name}/w",
+        f"{block.linear_1.name}/b",
+    ]
     assert len(block.trainable_weights) == 4 and block.non_trainable_weights == []
     assert len(block.losses) == 1
     np.testing.assert_allclose(block.losses[0], 1e-2 * np.sum(np.asarray(out)), rtol=1e-5)
@@ -110,8 +115,7 @@ def test_subclassed_model_build_summary_fit_save(tmp_path):
     clone = TwoTower()
     clone.build((None, 5))
     clone.load_weights(path)
-    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0),
-                               rtol=1e-6)
+    np.testing.assert_allclose(clone.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
 
 
 def test_training_flag_reaches_nested_layers():
@@ -130,8 +134,7 @@ def test_stateless_call_leaves_variables_untouched():
     before = bn_model.get_weights()
     tv = [v.value for v in bn_model.trainable_variables]
     ntv = [v.value for v in bn_model.non_trainable_variables]
-    out, new_ntv = bn_model.stateless_call(tv, ntv, np.full((4, 3), 5.0, "float32"),
-                                           training=True)
+    out, new_ntv = bn_model.stateless_call(tv, ntv, np.full((4, 3), 5.0, "float32"), training=True)
     assert out.shape == (4, 3)
     assert not np.allclose(np.asarray(new_ntv[0]), np.asarray(ntv[0]))  # moving mean moved
     for a, b in zip(before, bn_model.get_weights(), strict=True):

@@ -69,8 +69,13 @@ def test_fit_matches_keras_training_exactly():
     x, y = _data(n=48)
     model = _mlp()
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
-                               keras.layers.Dense(3, activation="softmax")])
+    kmodel = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
     kmodel.set_weights(model.get_weights())
     kmodel.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     h = model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
@@ -102,12 +107,14 @@ def test_optimizer_parity_one_epoch(name, kwargs):
     x, y = _data(n=32, seed=1)
     shoal.utils.set_random_seed(3)
     model = models.Sequential([shoal.Input((4,)), layers.Dense(3, activation="softmax")])
-    model.compile(optimizer=getattr(shoal.optimizers, name)(**kwargs),
-                  loss="sparse_categorical_crossentropy")
+    model.compile(
+        optimizer=getattr(shoal.optimizers, name)(**kwargs), loss="sparse_categorical_crossentropy"
+    )
     kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     kmodel.set_weights(model.get_weights())
-    kmodel.compile(optimizer=getattr(keras.optimizers, name)(**kwargs),
-                   loss="sparse_categorical_crossentropy")
+    kmodel.compile(
+        optimizer=getattr(keras.optimizers, name)(**kwargs), loss="sparse_categorical_crossentropy"
+    )
     model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     kmodel.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
     for a, b in zip(model.get_weights(), kmodel.get_weights(), strict=True):
@@ -146,8 +153,9 @@ def test_multi_input_multi_output_dict_losses_and_keras_history_names():
     kh = kmodel.fit(*data, batch_size=8, epochs=2, shuffle=False, verbose=0)
     assert set(h.history) == set(kh.history)
     for key in kh.history:
-        np.testing.assert_allclose(h.history[key], kh.history[key], rtol=1e-4, atol=1e-6,
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            h.history[key], kh.history[key], rtol=1e-4, atol=1e-6, err_msg=key
+        )
 
 
 def test_steps_per_execution_fused_equals_unfused():
@@ -155,8 +163,9 @@ def test_steps_per_execution_fused_equals_unfused():
     results = []
     for k in (1, 4):
         model = _mlp(seed=5)
-        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                      steps_per_execution=k)
+        model.compile(
+            optimizer="adam", loss="sparse_categorical_crossentropy", steps_per_execution=k
+        )
         model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
         results.append(model.get_weights())
     for a, b in zip(*results, strict=True):
@@ -168,8 +177,14 @@ def test_dropout_is_deterministic_given_seed():
 
     def run():
         shoal.utils.set_random_seed(42)
-        model = models.Sequential([shoal.Input((4,)), layers.Dense(16), layers.Dropout(0.5),
-                                   layers.Dense(3, activation="softmax")])
+        model = models.Sequential(
+            [
+                shoal.Input((4,)),
+                layers.Dense(16),
+                layers.Dropout(0.5),
+                layers.Dense(3, activation="softmax"),
+            ]
+        )
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
         model.fit(x, y, batch_size=16, epochs=2, verbose=0)
         return model.get_weights()
@@ -181,8 +196,9 @@ def test_dropout_is_deterministic_given_seed():
 def test_regularization_and_add_loss_enter_training_loss():
     x, y = _data(n=16)
     shoal.utils.set_random_seed(0)
-    model = models.Sequential([shoal.Input((4,)),
-                               layers.Dense(3, kernel_regularizer=shoal.regularizers.L2(10.0))])
+    model = models.Sequential(
+        [shoal.Input((4,)), layers.Dense(3, kernel_regularizer=shoal.regularizers.L2(10.0))]
+    )
     model.compile(optimizer="sgd", loss="mse")
     yy = np.zeros((16, 3), "float32")
     plain = float(np.mean(np.asarray(model(x)) ** 2))
@@ -199,7 +215,7 @@ def test_generator_and_pydataset_inputs():
     def gen():
         while True:
             for i in range(0, 40, 10):
-                yield x[i:i + 10], y[i:i + 10]
+                yield x[i : i + 10], y[i : i + 10]
 
     h = model.fit(gen(), steps_per_epoch=4, epochs=2, verbose=0)
     assert len(h.history["loss"]) == 2
@@ -209,7 +225,7 @@ def test_generator_and_pydataset_inputs():
             return 4
 
         def __getitem__(self, i):
-            return x[i * 10:(i + 1) * 10], y[i * 10:(i + 1) * 10]
+            return x[i * 10 : (i + 1) * 10], y[i * 10 : (i + 1) * 10]
 
     h = model.fit(Data(), epochs=1, verbose=0)
     assert np.isfinite(h.history["loss"][0])
@@ -293,25 +309,60 @@ def _compiled():
 
 
 BAD_FIT = [
-    ("x/y counts differ", dict(x=np.zeros((10, 4), "float32"), y=np.zeros(9)),
-     ValueError, r"cardinality.*'x' sizes: \[10\].*'y' sizes: \[9\]"),
-    ("feature mismatch", dict(x=np.zeros((10, 5), "float32"), y=np.zeros(10)),
-     ValueError, r"`x` does not match input 'features'.*expected shape \(None, 4\).*\(10, 5\)"),
-    ("labels out of range", dict(x=np.zeros((10, 4), "float32"), y=np.full(10, 7)),
-     ValueError, r"labels outside \[0, 2\].*3 classes.*from 7 to 7"),
-    ("string data", dict(x=np.array([["a"] * 4] * 10), y=np.zeros(10)),
-     TypeError, r"`x` must hold numbers; got an array of dtype <U1"),
-    ("empty data", dict(x=np.zeros((0, 4), "float32"), y=np.zeros(0)),
-     ValueError, r"`x` is empty: it has 0 samples"),
-    ("batch_size zero", dict(x=np.zeros((10, 4), "float32"), y=np.zeros(10), batch_size=0),
-     ValueError, r"`batch_size` must be a positive integer; got 0"),
-    ("validation_split", dict(x=np.zeros((10, 4), "float32"), y=np.zeros(10),
-                              validation_split=1.5),
-     ValueError, r"`validation_split` must be a float in \[0, 1\); got 1.5"),
-    ("epochs", dict(x=np.zeros((10, 4), "float32"), y=np.zeros(10), epochs=-1),
-     ValueError, r"`epochs` must be a non-negative integer; got -1"),
-    ("dict key", dict(x={"nope": np.zeros((10, 4), "float32")}, y=np.zeros(10)),
-     ValueError, r"input dict keys must match.*\['features'\].*unknown: \['nope'\]"),
+    (
+        "x/y counts differ",
+        dict(x=np.zeros((10, 4), "float32"), y=np.zeros(9)),
+        ValueError,
+        r"cardinality.*'x' sizes: \[10\].*'y' sizes: \[9\]",
+    ),
+    (
+        "feature mismatch",
+        dict(x=np.zeros((10, 5), "float32"), y=np.zeros(10)),
+        ValueError,
+        r"`x` does not match input 'features'.*expected shape \(None, 4\).*\(10, 5\)",
+    ),
+    (
+        "labels out of range",
+        dict(x=np.zeros((10, 4), "float32"), y=np.full(10, 7)),
+        ValueError,
+        r"labels outside \[0, 2\].*3 classes.*from 7 to 7",
+    ),
+    (
+        "string data",
+        dict(x=np.array([["a"] * 4] * 10), y=np.zeros(10)),
+        TypeError,
+        r"`x` must hold numbers; got an array of dtype <U1",
+    ),
+    (
+        "empty data",
+        dict(x=np.zeros((0, 4), "float32"), y=np.zeros(0)),
+        ValueError,
+        r"`x` is empty: it has 0 samples",
+    ),
+    (
+        "batch_size zero",
+        dict(x=np.zeros((10, 4), "float32"), y=np.zeros(10), batch_size=0),
+        ValueError,
+        r"`batch_size` must be a positive integer; got 0",
+    ),
+    (
+        "validation_split",
+        dict(x=np.zeros((10, 4), "float32"), y=np.zeros(10), validation_split=1.5),
+        ValueError,
+        r"`validation_split` must be a float in \[0, 1\); got 1.5",
+    ),
+    (
+        "epochs",
+        dict(x=np.zeros((10, 4), "float32"), y=np.zeros(10), epochs=-1),
+        ValueError,
+        r"`epochs` must be a non-negative integer; got -1",
+    ),
+    (
+        "dict key",
+        dict(x={"nope": np.zeros((10, 4), "float32")}, y=np.zeros(10)),
+        ValueError,
+        r"input dict keys must match.*\['features'\].*unknown: \['nope'\]",
+    ),
 ]
 
 
@@ -330,8 +381,10 @@ BAD_COMPILE = [
     (dict(optimizer="adam", loss="mean_sqared_error"), r"mean_sqared_error"),
     (dict(optimizer="adam", loss="mse", metrics=["acuracy"]), r"acuracy"),
     (dict(optimizer="adam", loss={"nope": "mse"}), r"`loss` has keys \['nope'\].*outputs"),
-    (dict(optimizer="adam", loss="mse", steps_per_execution=0),
-     r"`steps_per_execution` must be a positive integer; got 0"),
+    (
+        dict(optimizer="adam", loss="mse", steps_per_execution=0),
+        r"`steps_per_execution` must be a positive integer; got 0",
+    ),
 ]
 
 
@@ -350,13 +403,19 @@ def test_fit_before_compile_is_clear():
 def test_shape_built_metrics_with_fused_steps():
     x, y = _data(n=32)
     model = _mlp()
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=[shoal.metrics.F1Score(average="macro"), "accuracy"],
-                  steps_per_execution=2)
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=[shoal.metrics.F1Score(average="macro"), "accuracy"],
+        steps_per_execution=2,
+    )
     yy = np.eye(3, dtype="float32")[y]
-    model.compile(optimizer="adam", loss="categorical_crossentropy",
-                  metrics=[shoal.metrics.F1Score(average="macro"), "accuracy"],
-                  steps_per_execution=2)
+    model.compile(
+        optimizer="adam",
+        loss="categorical_crossentropy",
+        metrics=[shoal.metrics.F1Score(average="macro"), "accuracy"],
+        steps_per_execution=2,
+    )
     h = model.fit(x, yy, batch_size=8, epochs=1, verbose=0)
     assert set(h.history) == {"loss", "f1_score", "accuracy"}
 

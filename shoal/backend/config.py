@@ -45,8 +45,7 @@ def standardize_data_format(data_format: str | None) -> str:
     fmt = str(data_format).lower()
     if fmt not in ("channels_last", "channels_first"):
         raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first'; "
-            f"got {data_format!r}"
+            f"`data_format` must be 'channels_last' or 'channels_first'; got {data_format!r}"
         )
     return fmt
 

@@ -7,16 +7,27 @@ from shoal.callbacks.history import History
 from shoal.callbacks.progbar_logger import ProgbarLogger
 
 _HOOKS = [
-    "on_batch_begin", "on_batch_end", "on_epoch_begin", "on_epoch_end",
-    "on_train_batch_begin", "on_train_batch_end", "on_test_batch_begin", "on_test_batch_end",
-    "on_predict_batch_begin", "on_predict_batch_end", "on_train_begin", "on_train_end",
-    "on_test_begin", "on_test_end", "on_predict_begin", "on_predict_end",
+    "on_batch_begin",
+    "on_batch_end",
+    "on_epoch_begin",
+    "on_epoch_end",
+    "on_train_batch_begin",
+    "on_train_batch_end",
+    "on_test_batch_begin",
+    "on_test_batch_end",
+    "on_predict_batch_begin",
+    "on_predict_batch_end",
+    "on_train_begin",
+    "on_train_end",
+    "on_test_begin",
+    "on_test_end",
+    "on_predict_begin",
+    "on_predict_end",
 ]
 
 
 class CallbackList(Callback):
-    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None,
-                 **params):
+    def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
         super().__init__()
         callbacks = list(callbacks or [])
         for cb in callbacks:

@@ -1,22 +1,14 @@
 """Keras layers. Each family lives in its own module; this file only re-exports."""
 
-from shoal.layers.base import Layer
-from shoal.layers.input_spec import InputSpec
-from shoal.layers.core import (
-    InputLayer,
-    Input,
-    Dense,
-    Identity,
-    Lambda,
-)
 from shoal.layers.activation import (
-    Activation,
-    ReLU,
-    LeakyReLU,
     ELU,
-    Softmax,
+    Activation,
+    LeakyReLU,
     PReLU,
+    ReLU,
+    Softmax,
 )
+from shoal.layers.base import Layer
 from shoal.layers.conv import (
     Conv1D,
     Conv2D,
@@ -24,14 +16,6 @@ from shoal.layers.conv import (
     Convolution1D,
     Convolution2D,
     Convolution3D,
-)
-from shoal.layers.conv_transpose import (
-    Conv1DTranspose,
-    Conv2DTranspose,
-    Conv3DTranspose,
-    Convolution1DTranspose,
-    Convolution2DTranspose,
-    Convolution3DTranspose,
 )
 from shoal.layers.conv_depthwise import (
     DepthwiseConv1D,
@@ -41,84 +25,100 @@ from shoal.layers.conv_depthwise import (
     SeparableConvolution1D,
     SeparableConvolution2D,
 )
-from shoal.layers.pooling import (
-    MaxPooling1D,
-    MaxPooling2D,
-    MaxPooling3D,
-    AveragePooling1D,
-    AveragePooling2D,
-    AveragePooling3D,
-    GlobalMaxPooling1D,
-    GlobalMaxPooling2D,
-    GlobalMaxPooling3D,
-    GlobalAveragePooling1D,
-    GlobalAveragePooling2D,
-    GlobalAveragePooling3D,
-    MaxPool1D,
-    MaxPool2D,
-    MaxPool3D,
-    AvgPool1D,
-    AvgPool2D,
-    AvgPool3D,
-    GlobalMaxPool1D,
-    GlobalMaxPool2D,
-    GlobalMaxPool3D,
-    GlobalAvgPool1D,
-    GlobalAvgPool2D,
-    GlobalAvgPool3D,
+from shoal.layers.conv_transpose import (
+    Conv1DTranspose,
+    Conv2DTranspose,
+    Conv3DTranspose,
+    Convolution1DTranspose,
+    Convolution2DTranspose,
+    Convolution3DTranspose,
 )
-from shoal.layers.normalization import (
-    BatchNormalization,
-    LayerNormalization,
-    GroupNormalization,
-    UnitNormalization,
-)
-from shoal.layers.regularization import (
-    Dropout,
-    SpatialDropout1D,
-    SpatialDropout2D,
-    SpatialDropout3D,
-    GaussianNoise,
-    GaussianDropout,
-    ActivityRegularization,
-)
-from shoal.layers.reshaping import (
-    Flatten,
-    Reshape,
-    Permute,
-    RepeatVector,
-    UpSampling1D,
-    UpSampling2D,
-    UpSampling3D,
-)
-from shoal.layers.padding_cropping import (
-    ZeroPadding1D,
-    ZeroPadding2D,
-    ZeroPadding3D,
-    Cropping1D,
-    Cropping2D,
-    Cropping3D,
-)
-from shoal.layers.merging import (
-    Add,
-    Subtract,
-    Average,
-    Multiply,
-    Maximum,
-    Minimum,
-    Concatenate,
-    Dot,
-    add,
-    subtract,
-    multiply,
-    average,
-    maximum,
-    minimum,
-    concatenate,
-    dot,
+from shoal.layers.core import (
+    Dense,
+    Identity,
+    Input,
+    InputLayer,
+    Lambda,
 )
 from shoal.layers.embedding import (
     Embedding,
+)
+from shoal.layers.input_spec import InputSpec
+from shoal.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    dot,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
+from shoal.layers.normalization import (
+    BatchNormalization,
+    GroupNormalization,
+    LayerNormalization,
+    UnitNormalization,
+)
+from shoal.layers.padding_cropping import (
+    Cropping1D,
+    Cropping2D,
+    Cropping3D,
+    ZeroPadding1D,
+    ZeroPadding2D,
+    ZeroPadding3D,
+)
+from shoal.layers.pooling import (
+    AveragePooling1D,
+    AveragePooling2D,
+    AveragePooling3D,
+    AvgPool1D,
+    AvgPool2D,
+    AvgPool3D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalAveragePooling3D,
+    GlobalAvgPool1D,
+    GlobalAvgPool2D,
+    GlobalAvgPool3D,
+    GlobalMaxPool1D,
+    GlobalMaxPool2D,
+    GlobalMaxPool3D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalMaxPooling3D,
+    MaxPool1D,
+    MaxPool2D,
+    MaxPool3D,
+    MaxPooling1D,
+    MaxPooling2D,
+    MaxPooling3D,
+)
+from shoal.layers.regularization import (
+    ActivityRegularization,
+    Dropout,
+    GaussianDropout,
+    GaussianNoise,
+    SpatialDropout1D,
+    SpatialDropout2D,
+    SpatialDropout3D,
+)
+from shoal.layers.reshaping import (
+    Flatten,
+    Permute,
+    RepeatVector,
+    Reshape,
+    UpSampling1D,
+    UpSampling2D,
+    UpSampling3D,
 )
 
 __all__ = [

@@ -450,8 +450,8 @@ class Layer(Operation):
                 strict=False,
             ):
                 if isinstance(t, KerasTensor) and m is not None:
-                    t._keras_mask = m if isinstance(m, KerasTensor) else KerasTensor(
-                        t.shape[:-1], dtype="bool"
+                    t._keras_mask = (
+                        m if isinstance(m, KerasTensor) else KerasTensor(t.shape[:-1], dtype="bool")
                     )
         return outputs
 

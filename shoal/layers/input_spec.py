@@ -48,9 +48,7 @@ def assert_input_compatibility(input_spec, inputs, layer_name: str) -> None:
     if not input_spec:
         return
     specs = input_spec if isinstance(input_spec, (list, tuple)) else [input_spec]
-    flat = [
-        x for x in jax.tree_util.tree_leaves(inputs, is_leaf=lambda v: hasattr(v, "shape"))
-    ]
+    flat = [x for x in jax.tree_util.tree_leaves(inputs, is_leaf=lambda v: hasattr(v, "shape"))]
     if len(specs) != len(flat):
         raise ValueError(
             f'Layer "{layer_name}" expects {len(specs)} input(s), but it received '
@@ -86,7 +84,9 @@ def assert_input_compatibility(input_spec, inputs, layer_name: str) -> None:
                     f"but received input with shape {_shape_str(shape)}"
                 )
             got = shape[axis]
-            if got is not None and got not in (value if isinstance(value, (list, tuple)) else [value]):
+            if got is not None and got not in (
+                value if isinstance(value, (list, tuple)) else [value]
+            ):
                 raise ValueError(
                     f"{where}: expected axis {axis} of input shape to have value {value}, "
                     f"but received input with shape {_shape_str(shape)}"

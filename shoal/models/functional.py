@@ -159,7 +159,8 @@ class Functional(Model):
     def compute_output_spec(self, inputs, training=None, mask=None):
         flat = self._standardize_inputs(inputs)
         if all(
-            tuple(x.shape[1:]) == tuple(t.shape[1:]) for x, t in zip(flat, self._inputs, strict=True)
+            tuple(x.shape[1:]) == tuple(t.shape[1:])
+            for x, t in zip(flat, self._inputs, strict=True)
         ):
             batch = flat[0].shape[0]
             return jax.tree_util.tree_map(

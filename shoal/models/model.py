@@ -68,8 +68,15 @@ class Model(Trainer, Layer):
         self._build_shapes = input_shape
         self.built = True
 
-    def summary(self, line_length=None, positions=None, print_fn=None, expand_nested=False,
-                show_trainable=False, layer_range=None):
+    def summary(
+        self,
+        line_length=None,
+        positions=None,
+        print_fn=None,
+        expand_nested=False,
+        show_trainable=False,
+        layer_range=None,
+    ):
         from shoal.models.summary import print_summary
 
         print_summary(
@@ -133,4 +140,3 @@ def _shape_to_spec(shape):
     if isinstance(shape, dict):
         return {k: _shape_to_spec(v) for k, v in shape.items()}
     return type(shape)(_shape_to_spec(s) for s in shape)
-

@@ -204,9 +204,7 @@ class CompileMetrics:
         return names
 
     def results(self) -> dict:
-        return {
-            name: m.result() for name, m in zip(self._names, self.metrics, strict=True)
-        }
+        return {name: m.result() for name, m in zip(self._names, self.metrics, strict=True)}
 
 
 def _as_list(spec):
@@ -220,4 +218,3 @@ def _as_list(spec):
 def batch_size_of(x) -> int:
     leaves = jax.tree_util.tree_leaves(x)
     return int(leaves[0].shape[0]) if leaves else 0
-

@@ -36,9 +36,11 @@ def _to_numpy(value, argument):
 
 def is_array_data(x) -> bool:
     leaves = _leaves(x)
-    return bool(leaves) and all(
-        isinstance(v, (np.ndarray, jax.Array, list, tuple, int, float)) for v in leaves
-    ) and not _is_iterator_like(x)
+    return (
+        bool(leaves)
+        and all(isinstance(v, (np.ndarray, jax.Array, list, tuple, int, float)) for v in leaves)
+        and not _is_iterator_like(x)
+    )
 
 
 def _is_iterator_like(x) -> bool:
@@ -83,8 +85,10 @@ def standardize_arrays(x, y=None, sample_weight=None):
 def check_batch_size(batch_size, argument="batch_size"):
     if batch_size is None:
         return None
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or (
-        batch_size <= 0
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, (int, np.integer))
+        or (batch_size <= 0)
     ):
         raise ValueError(f"Argument `{argument}` must be a positive integer; got {batch_size!r}")
     return int(batch_size)
@@ -121,7 +125,9 @@ def class_weight_to_sample_weight(y, class_weight):
     if isinstance(y, (list, tuple, dict)):
         raise ValueError("Argument `class_weight` is only supported for single-output models.")
     y = np.asarray(y)
-    labels = np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y), -1)[:, 0]
+    labels = (
+        np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y), -1)[:, 0]
+    )
     labels = np.rint(labels).astype(np.int64)
     table = np.ones(int(max(max(class_weight), labels.max())) + 1, np.float32)
     for k, w in class_weight.items():
@@ -132,8 +138,16 @@ def class_weight_to_sample_weight(y, class_weight):
 class ArrayData:
     """In-memory arrays, batched with optional per-epoch shuffling."""
 
-    def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=False,
-                 steps=None, class_weight=None):
+    def __init__(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        batch_size=32,
+        shuffle=False,
+        steps=None,
+        class_weight=None,
+    ):
         self.x, self.y, self.sample_weight, self.num_samples = standardize_arrays(
             x, y, sample_weight
         )
@@ -189,8 +203,10 @@ class IteratorData:
 
     def __init__(self, data, steps=None):
         self.data = data
-        self.is_py_dataset = hasattr(data, "__getitem__") and hasattr(data, "__len__") and (
-            hasattr(data, "on_epoch_end")
+        self.is_py_dataset = (
+            hasattr(data, "__getitem__")
+            and hasattr(data, "__len__")
+            and (hasattr(data, "on_epoch_end"))
         )
         if steps is not None:
             self.num_batches = int(steps)
@@ -230,14 +246,18 @@ class IteratorData:
             self.data.on_epoch_end()
 
 
-def make_data(x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None,
-              class_weight=None):
+def make_data(
+    x, y=None, sample_weight=None, batch_size=None, shuffle=False, steps=None, class_weight=None
+):
     batch_size = check_batch_size(batch_size)
     if steps is not None and (not isinstance(steps, (int, np.integer)) or steps <= 0):
-        raise ValueError(f"Argument `steps`/`steps_per_epoch` must be a positive integer; got "
-                         f"{steps!r}")
-    if x is not None and not isinstance(x, (np.ndarray, jax.Array, list, tuple, dict)) and (
-        _is_iterator_like(x)
+        raise ValueError(
+            f"Argument `steps`/`steps_per_epoch` must be a positive integer; got {steps!r}"
+        )
+    if (
+        x is not None
+        and not isinstance(x, (np.ndarray, jax.Array, list, tuple, dict))
+        and (_is_iterator_like(x))
     ):
         for name, value in (("y", y), ("sample_weight", sample_weight)):
             if value is not None:
@@ -246,5 +266,12 @@ def make_data(x, y=None, sample_weight=None, batch_size=None, shuffle=False, ste
                     f"PyDataset (got {type(x).__name__}); yield it from `x` instead."
                 )
         return IteratorData(x, steps=steps)
-    return ArrayData(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle, steps=steps,
-                     class_weight=class_weight)
+    return ArrayData(
+        x,
+        y,
+        sample_weight,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        steps=steps,
+        class_weight=class_weight,
+    )

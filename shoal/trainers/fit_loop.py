@@ -19,8 +19,9 @@ def _verbose(verbose):
 
 
 def _to_device(batch):
-    return jax.tree_util.tree_map(lambda v: v if isinstance(v, jax.Array) else jnp.asarray(v),
-                                  batch)
+    return jax.tree_util.tree_map(
+        lambda v: v if isinstance(v, jax.Array) else jnp.asarray(v), batch
+    )
 
 
 def _pythonify(logs, model=None):
@@ -79,10 +80,25 @@ def _first_batch(data):
     raise ValueError("The dataset yielded no batches; fit/evaluate/predict need data.")
 
 
-def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-        validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-        sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-        validation_batch_size=None, validation_freq=1):
+def fit(
+    model,
+    x=None,
+    y=None,
+    batch_size=None,
+    epochs=1,
+    verbose="auto",
+    callbacks=None,
+    validation_split=0.0,
+    validation_data=None,
+    shuffle=True,
+    class_weight=None,
+    sample_weight=None,
+    initial_epoch=0,
+    steps_per_epoch=None,
+    validation_steps=None,
+    validation_batch_size=None,
+    validation_freq=1,
+):
     from shoal.callbacks.callback_list import CallbackList
 
     verbose = _verbose(verbose)
@@ -103,8 +119,15 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
         (x, y, sample_weight), validation_data = data_adapter.split_validation(
             x, y, sample_weight, validation_split
         )
-    data = data_adapter.make_data(x, y, sample_weight, batch_size=batch_size, shuffle=shuffle,
-                                  steps=steps_per_epoch, class_weight=class_weight)
+    data = data_adapter.make_data(
+        x,
+        y,
+        sample_weight,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        steps=steps_per_epoch,
+        class_weight=class_weight,
+    )
     first = _first_batch(data)
     preflight.check(model, first[0], getattr(data, "y", first[1]))
     model._build_for_data(first[0], first[1])
@@ -112,8 +135,15 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
     if validation_data is not None:
         val_data = _validation_tuple(validation_data)
 
-    cbs = CallbackList(callbacks, add_history=True, add_progbar=verbose != 0, model=model,
-                       verbose=verbose, epochs=epochs, steps=data.num_batches)
+    cbs = CallbackList(
+        callbacks,
+        add_history=True,
+        add_progbar=verbose != 0,
+        model=model,
+        verbose=verbose,
+        epochs=epochs,
+        steps=data.num_batches,
+    )
     runner = _Runner(model, "train")
     model.stop_training = False
     model._in_fit = True
@@ -143,10 +173,17 @@ def fit(model, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callba
             epoch_logs = _pythonify(logs, model)
             if val_data is not None and _should_validate(epoch, validation_freq):
                 val_x, val_y, val_sw = val_data
-                val_logs = evaluate(model, val_x, val_y, sample_weight=val_sw,
-                                    batch_size=validation_batch_size or batch_size,
-                                    steps=validation_steps, callbacks=cbs, verbose=0,
-                                    return_dict=True)
+                val_logs = evaluate(
+                    model,
+                    val_x,
+                    val_y,
+                    sample_weight=val_sw,
+                    batch_size=validation_batch_size or batch_size,
+                    steps=validation_steps,
+                    callbacks=cbs,
+                    verbose=0,
+                    return_dict=True,
+                )
                 epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
             cbs.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
@@ -176,8 +213,17 @@ def _should_validate(epoch, freq):
     return epoch + 1 in freq
 
 
-def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-             steps=None, callbacks=None, return_dict=False):
+def evaluate(
+    model,
+    x=None,
+    y=None,
+    batch_size=None,
+    verbose="auto",
+    sample_weight=None,
+    steps=None,
+    callbacks=None,
+    return_dict=False,
+):
     from shoal.callbacks.callback_list import CallbackList
 
     verbose = _verbose(verbose)
@@ -188,8 +234,14 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     if isinstance(callbacks, CallbackList):
         cbs = callbacks
     else:
-        cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose,
-                           epochs=1, steps=data.num_batches)
+        cbs = CallbackList(
+            callbacks,
+            add_progbar=verbose != 0,
+            model=model,
+            verbose=verbose,
+            epochs=1,
+            steps=data.num_batches,
+        )
     runner = _Runner(model, "test")
     model.reset_metrics()
     cbs.on_test_begin()
@@ -208,8 +260,9 @@ def evaluate(model, x=None, y=None, batch_size=None, verbose="auto", sample_weig
     return values[0] if len(values) == 1 else values
 
 
-def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=None,
-            single_batch=False):
+def predict(
+    model, x, batch_size=None, verbose="auto", steps=None, callbacks=None, single_batch=False
+):
     from shoal.callbacks.callback_list import CallbackList
 
     verbose = _verbose(verbose)
@@ -220,8 +273,14 @@ def predict(model, x, batch_size=None, verbose="auto", steps=None, callbacks=Non
     first = _first_batch(data)
     preflight.check(model, first[0], None)
     model._build_for_data(first[0])
-    cbs = CallbackList(callbacks, add_progbar=verbose != 0, model=model, verbose=verbose,
-                       epochs=1, steps=data.num_batches)
+    cbs = CallbackList(
+        callbacks,
+        add_progbar=verbose != 0,
+        model=model,
+        verbose=verbose,
+        epochs=1,
+        steps=data.num_batches,
+    )
     runner = _Runner(model, "predict")
     cbs.on_predict_begin()
     outputs = []

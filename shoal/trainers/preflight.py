@@ -48,9 +48,13 @@ def _check_sparse_labels(model, y) -> None:
     outputs = getattr(model, "outputs", None)
     if not outputs:
         return
-    ys = y if isinstance(y, (list, tuple)) else [y[n] for n in compile_loss.output_names] if (
-        isinstance(y, dict)
-    ) else [y]
+    ys = (
+        y
+        if isinstance(y, (list, tuple))
+        else [y[n] for n in compile_loss.output_names]
+        if (isinstance(y, dict))
+        else [y]
+    )
     for loss, target, out in zip(compile_loss.losses, ys, outputs, strict=False):
         if loss is None or "sparsecategorical" not in _loss_name(loss):
             continue
@@ -71,5 +75,3 @@ def _check_sparse_labels(model, y) -> None:
 def _loss_name(loss) -> str:
     name = getattr(loss, "name", None) or getattr(loss, "__name__", "") or type(loss).__name__
     return (str(name) + type(loss).__name__).lower().replace("_", "")
-
-

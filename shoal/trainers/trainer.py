@@ -54,17 +54,18 @@ class Trainer:
         from shoal import optimizers
         from shoal.metrics import Mean
 
-        if isinstance(steps_per_execution, bool) or not isinstance(
-            steps_per_execution, (int, np.integer)
-        ) or steps_per_execution <= 0:
+        if (
+            isinstance(steps_per_execution, bool)
+            or not isinstance(steps_per_execution, (int, np.integer))
+            or steps_per_execution <= 0
+        ):
             raise ValueError(
                 "compile(): argument `steps_per_execution` must be a positive integer; got "
                 f"{steps_per_execution!r}"
             )
         self.optimizer = optimizers.get(optimizer)
         output_names = self._output_names_for_compile()
-        self._compile_loss = None if loss is None else CompileLoss(loss, loss_weights,
-                                                                    output_names)
+        self._compile_loss = None if loss is None else CompileLoss(loss, loss_weights, output_names)
         self._compile_metrics = CompileMetrics(metrics, weighted_metrics, output_names)
         self._loss_tracker = Mean(name="loss")
         self.steps_per_execution = int(steps_per_execution)
@@ -129,8 +130,9 @@ class Trainer:
     def get_metrics_result(self) -> dict:
         logs = {"loss": self._loss_tracker.result()} if self._loss_tracker else {}
         if self._compile_loss is not None:
-            for name, tracker in zip(self._compile_loss.output_names,
-                                     self._compile_loss.trackers, strict=True):
+            for name, tracker in zip(
+                self._compile_loss.output_names, self._compile_loss.trackers, strict=True
+            ):
                 if tracker is not None:
                     logs[f"{name}_loss"] = tracker.result()
         if self._compile_metrics is not None and self._compile_metrics.built:
@@ -165,9 +167,17 @@ class Trainer:
     def _metric_mapping(self, metrics_variables):
         return list(zip(self.metrics_variables, metrics_variables, strict=True))
 
-    def compute_loss_and_updates(self, trainable_variables, non_trainable_variables,
-                                 metrics_variables, x, y, sample_weight, training=False,
-                                 optimizer_variables=None):
+    def compute_loss_and_updates(
+        self,
+        trainable_variables,
+        non_trainable_variables,
+        metrics_variables,
+        x,
+        y,
+        sample_weight,
+        training=False,
+        optimizer_variables=None,
+    ):
         kwargs = {"training": training} if self._call_has_training else {}
         y_pred, non_trainable_variables, losses = self.stateless_call(
             trainable_variables, non_trainable_variables, x, return_losses=True, **kwargs
@@ -195,12 +205,16 @@ class Trainer:
         x, y, sample_weight = data_adapter.unpack(data)
         grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
         (loss, (y_pred, non_trainable, metrics_vars)), grads = grad_fn(
-            trainable, non_trainable, metrics_vars, x, y, sample_weight, training=True,
+            trainable,
+            non_trainable,
+            metrics_vars,
+            x,
+            y,
+            sample_weight,
+            training=True,
             optimizer_variables=optimizer_vars,
         )
-        trainable, optimizer_vars = self.optimizer.stateless_apply(
-            optimizer_vars, grads, trainable
-        )
+        trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
         trainable = [
             v.constraint(t) if getattr(v, "constraint", None) is not None else t
             for v, t in zip(self.trainable_variables, trainable, strict=True)
@@ -298,26 +312,60 @@ class Trainer:
             )
 
     # -- public loops ----------------------------------------------------------
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        class_weight=None,
+        sample_weight=None,
+        initial_epoch=0,
+        steps_per_epoch=None,
+        validation_steps=None,
+        validation_batch_size=None,
+        validation_freq=1,
+    ):
         self._assert_compiled("fit")
         return fit_loop.fit(self, **{k: v for k, v in locals().items() if k != "self"})
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
-                 steps=None, callbacks=None, return_dict=False, **kwargs):
+    def evaluate(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        verbose="auto",
+        sample_weight=None,
+        steps=None,
+        callbacks=None,
+        return_dict=False,
+        **kwargs,
+    ):
         self._assert_compiled("evaluate")
-        return fit_loop.evaluate(self, x=x, y=y, batch_size=batch_size, verbose=verbose,
-                                 sample_weight=sample_weight, steps=steps, callbacks=callbacks,
-                                 return_dict=return_dict, **kwargs)
+        return fit_loop.evaluate(
+            self,
+            x=x,
+            y=y,
+            batch_size=batch_size,
+            verbose=verbose,
+            sample_weight=sample_weight,
+            steps=steps,
+            callbacks=callbacks,
+            return_dict=return_dict,
+            **kwargs,
+        )
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
-        return fit_loop.predict(self, x=x, batch_size=batch_size, verbose=verbose, steps=steps,
-                                callbacks=callbacks)
+        return fit_loop.predict(
+            self, x=x, batch_size=batch_size, verbose=verbose, steps=steps, callbacks=callbacks
+        )
 
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None,
-                       return_dict=False):
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         self._assert_compiled("train_on_batch")
         return fit_loop.on_batch(self, "train", x, y, sample_weight, class_weight, return_dict)
 
@@ -326,5 +374,6 @@ class Trainer:
         return fit_loop.on_batch(self, "test", x, y, sample_weight, None, return_dict)
 
     def predict_on_batch(self, x):
-        return fit_loop.predict(self, x=x, batch_size=None, verbose=0, steps=None,
-                                callbacks=None, single_batch=True)
+        return fit_loop.predict(
+            self, x=x, batch_size=None, verbose=0, steps=None, callbacks=None, single_batch=True
+        )
