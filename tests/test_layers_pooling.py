@@ -34,8 +34,7 @@ CASES = [
     (MaxPooling2D, {"pool_size": (3, 2), "strides": (2, 1), "padding": "same"}, S2, (2, 3, 7, 4)),
     (MaxPooling2D, {"pool_size": 2, "padding": "same", **CF}, S2F, (2, 4, 3, 4)),
     (MaxPooling3D, {}, S3, (2, 2, 2, 2, 3)),
-    (MaxPooling3D, {"pool_size": 2, "strides": 1, "padding": "same", **CF}, S3F,
-     (2, 3, 4, 5, 4)),
+    (MaxPooling3D, {"pool_size": 2, "strides": 1, "padding": "same", **CF}, S3F, (2, 3, 4, 5, 4)),
     (AveragePooling1D, {"pool_size": 2}, S1, (2, 3, 4)),
     (AveragePooling1D, {"pool_size": 3, "strides": 2, "padding": "same"}, S1, (2, 4, 4)),
     (AveragePooling1D, {"pool_size": 2, "strides": 1, "padding": "same", **CF}, S1F, (2, 4, 7)),
@@ -43,8 +42,12 @@ CASES = [
     (AveragePooling2D, {"pool_size": 3, "strides": 2, "padding": "same"}, S2, (2, 3, 4, 4)),
     (AveragePooling2D, {"pool_size": (2, 3), **CF}, S2F, (2, 4, 3, 2)),
     (AveragePooling3D, {"pool_size": 2}, S3, (2, 2, 2, 2, 3)),
-    (AveragePooling3D, {"pool_size": 3, "strides": 2, "padding": "same", **CF}, S3F,
-     (2, 3, 2, 3, 2)),
+    (
+        AveragePooling3D,
+        {"pool_size": 3, "strides": 2, "padding": "same", **CF},
+        S3F,
+        (2, 3, 2, 3, 2),
+    ),
     (GlobalMaxPooling1D, {}, S1, (2, 4)),
     (GlobalMaxPooling1D, {"keepdims": True, **CF}, S1F, (2, 4, 1)),
     (GlobalMaxPooling2D, {}, S2, (2, 4)),
@@ -101,10 +104,17 @@ def test_global_average_1d_mask_matches_keras():
 
 def test_unknown_dims():
     assert MaxPooling2D().compute_output_shape((None, None, 7, 3)) == (None, None, 3, 3)
-    assert AveragePooling1D(3, strides=2, padding="same").compute_output_shape(
-        (None, 7, 2)) == (None, 4, 2)
+    assert AveragePooling1D(3, strides=2, padding="same").compute_output_shape((None, 7, 2)) == (
+        None,
+        4,
+        2,
+    )
     assert GlobalMaxPooling2D(keepdims=True).compute_output_shape((None, None, None, 5)) == (
-        None, 1, 1, 5)
+        None,
+        1,
+        1,
+        5,
+    )
 
 
 CONFIG_CASES = [
@@ -128,37 +138,64 @@ def test_config_matches_keras(cls, kwargs):
 
 def test_aliases():
     pairs = {
-        "MaxPool1D": MaxPooling1D, "MaxPool2D": MaxPooling2D, "MaxPool3D": MaxPooling3D,
-        "AvgPool1D": AveragePooling1D, "AvgPool2D": AveragePooling2D,
+        "MaxPool1D": MaxPooling1D,
+        "MaxPool2D": MaxPooling2D,
+        "MaxPool3D": MaxPooling3D,
+        "AvgPool1D": AveragePooling1D,
+        "AvgPool2D": AveragePooling2D,
         "AvgPool3D": AveragePooling3D,
-        "GlobalMaxPool1D": GlobalMaxPooling1D, "GlobalMaxPool2D": GlobalMaxPooling2D,
-        "GlobalMaxPool3D": GlobalMaxPooling3D, "GlobalAvgPool1D": GlobalAveragePooling1D,
-        "GlobalAvgPool2D": GlobalAveragePooling2D, "GlobalAvgPool3D": GlobalAveragePooling3D,
+        "GlobalMaxPool1D": GlobalMaxPooling1D,
+        "GlobalMaxPool2D": GlobalMaxPooling2D,
+        "GlobalMaxPool3D": GlobalMaxPooling3D,
+        "GlobalAvgPool1D": GlobalAveragePooling1D,
+        "GlobalAvgPool2D": GlobalAveragePooling2D,
+        "GlobalAvgPool3D": GlobalAveragePooling3D,
     }
     for alias, cls in pairs.items():
         assert getattr(P, alias) is cls
 
 
 CONSTRUCTION_ERRORS = [
-    (MaxPooling2D, {"pool_size": 0},
-     r"MaxPooling2D '.*': argument 'pool_size' must be an integer or a tuple of 2 positive "
-     r"integers, got 0"),
-    (AveragePooling1D, {"pool_size": (2, 2)},
-     r"argument 'pool_size' must be an integer or a tuple of 1 positive integers, got \(2, 2\)"),
+    (
+        MaxPooling2D,
+        {"pool_size": 0},
+        r"MaxPooling2D '.*': argument 'pool_size' must be an integer or a tuple of 2 positive "
+        r"integers, got 0",
+    ),
+    (
+        AveragePooling1D,
+        {"pool_size": (2, 2)},
+        r"argument 'pool_size' must be an integer or a tuple of 1 positive integers, got \(2, 2\)",
+    ),
     (MaxPooling3D, {"strides": (1, 0, 1)}, r"argument 'strides' .* got \(1, 0, 1\)"),
-    (AveragePooling2D, {"pool_size": 2, "padding": "causal"},
-     r"AveragePooling2D '.*': argument 'padding' must be one of 'valid', 'same', got 'causal'"),
-    (MaxPooling1D, {"data_format": "NWC"},
-     r"argument 'data_format' must be 'channels_last' or 'channels_first', got 'NWC'"),
-    (GlobalAveragePooling3D, {"data_format": "last"},
-     r"GlobalAveragePooling3D '.*': argument 'data_format' .* got 'last'"),
-    (GlobalMaxPooling2D, {"keepdims": "yes"},
-     r"GlobalMaxPooling2D '.*': argument 'keepdims' must be a bool, got 'yes'"),
+    (
+        AveragePooling2D,
+        {"pool_size": 2, "padding": "causal"},
+        r"AveragePooling2D '.*': argument 'padding' must be one of 'valid', 'same', got 'causal'",
+    ),
+    (
+        MaxPooling1D,
+        {"data_format": "NWC"},
+        r"argument 'data_format' must be 'channels_last' or 'channels_first', got 'NWC'",
+    ),
+    (
+        GlobalAveragePooling3D,
+        {"data_format": "last"},
+        r"GlobalAveragePooling3D '.*': argument 'data_format' .* got 'last'",
+    ),
+    (
+        GlobalMaxPooling2D,
+        {"keepdims": "yes"},
+        r"GlobalMaxPooling2D '.*': argument 'keepdims' must be a bool, got 'yes'",
+    ),
 ]
 
 
-@pytest.mark.parametrize("cls, kwargs, match", CONSTRUCTION_ERRORS,
-                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CONSTRUCTION_ERRORS)])
+@pytest.mark.parametrize(
+    "cls, kwargs, match",
+    CONSTRUCTION_ERRORS,
+    ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CONSTRUCTION_ERRORS)],
+)
 def test_construction_errors(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls(**kwargs)
@@ -167,14 +204,31 @@ def test_construction_errors(cls, kwargs, match):
 CALL_ERRORS = [
     (MaxPooling2D, {}, (2, 6, 4), r"expected ndim=4, found ndim=3"),
     (GlobalAveragePooling1D, {}, (2, 6, 6, 4), r"expected ndim=3, found ndim=4"),
-    (AveragePooling2D, {"pool_size": 3}, (1, 2, 5, 1),
-     r"AveragePooling2D '.*': the input is too small .* input shape \(1, 2, 5, 1\) would give "
-     r"output spatial shape \(0, 1\)"),
+    (
+        AveragePooling2D,
+        {"pool_size": 3},
+        (1, 2, 5, 1),
+        r"AveragePooling2D '.*': the input is too small .* input shape \(1, 2, 5, 1\) would give "
+        r"output spatial shape \(0, 1\)",
+    ),
 ]
 
 
-@pytest.mark.parametrize("cls, kwargs, shape, match", CALL_ERRORS,
-                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CALL_ERRORS)])
+@pytest.mark.parametrize(
+    "cls, kwargs, shape, match",
+    CALL_ERRORS,
+    ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CALL_ERRORS)],
+)
 def test_call_errors(cls, kwargs, shape, match):
     with pytest.raises(ValueError, match=match):
         cls(**kwargs)(np.zeros(shape, "float32"))
+
+
+@pytest.mark.parametrize("cls", [MaxPooling2D, GlobalAveragePooling2D])
+def test_wrong_rank_in_compute_output_shape(cls):
+    with pytest.raises(
+        ValueError,
+        match=rf"{cls.__name__} '.*': expected an input of rank 4 "
+        r".* got input shape \(2, 5, 5\)",
+    ):
+        cls().compute_output_shape((2, 5, 5))

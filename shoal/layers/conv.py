@@ -103,6 +103,7 @@ class BaseConv(Layer):
         return inputs if inputs.dtype == self.compute_dtype else inputs.astype(self.compute_dtype)
 
     def _output_shape(self, input_shape, channels):
+        input_shape = cu.check_rank(self, input_shape, self.rank)
         spatial = [
             cu.conv_output_length(n, k, s, self.padding, d)
             for n, k, s, d in zip(

@@ -104,7 +104,7 @@ class DepthwiseConv(_DepthwiseBase):
         return self._finish(outputs)
 
     def compute_output_shape(self, input_shape):
-        channels = tuple(input_shape)[cu.channel_axis(self.data_format)]
+        channels = cu.check_rank(self, input_shape, self.rank)[cu.channel_axis(self.data_format)]
         out_channels = None if channels is None else channels * self.depth_multiplier
         return self._output_shape(input_shape, out_channels)
 

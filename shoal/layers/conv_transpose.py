@@ -111,6 +111,7 @@ class ConvTranspose(BaseConv):
         return self._finish(outputs)
 
     def compute_output_shape(self, input_shape):
+        input_shape = cu.check_rank(self, input_shape, self.rank)
         spatial = [
             cu.conv_transpose_output_length(n, k, s, self.padding, p, d)
             for n, k, s, p, d in zip(

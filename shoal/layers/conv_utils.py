@@ -96,14 +96,19 @@ def with_spatial(input_shape, spatial, channels, data_format: str) -> tuple:
     return (batch, channels, *spatial)
 
 
-def input_channels(layer, input_shape, rank: int) -> int:
-    """The channel count of a conv input; ValueError when the rank is wrong or it is unknown."""
+def check_rank(layer, input_shape, rank: int) -> tuple:
     shape = tuple(input_shape)
     if len(shape) != rank + 2:
         raise ValueError(
             f"{_where(layer)}: expected an input of rank {rank + 2} "
             f"(batch, {rank} spatial dims, channels), got input shape {shape}"
         )
+    return shape
+
+
+def input_channels(layer, input_shape, rank: int) -> int:
+    """The channel count of a conv input; ValueError when the rank is wrong or it is unknown."""
+    shape = check_rank(layer, input_shape, rank)
     channels = shape[channel_axis(layer.data_format)]
     if channels is None:
         raise ValueError(

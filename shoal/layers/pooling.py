@@ -34,7 +34,9 @@ class BasePooling(Layer):
 
     def build(self, input_shape):
         cu.check_output_positive(
-            self, input_shape, cu.spatial_dims(self.compute_output_shape(input_shape), self.data_format)
+            self,
+            input_shape,
+            cu.spatial_dims(self.compute_output_shape(input_shape), self.data_format),
         )
         self.built = True
 
@@ -64,6 +66,7 @@ class BasePooling(Layer):
         return total / counts
 
     def compute_output_shape(self, input_shape):
+        input_shape = cu.check_rank(self, input_shape, self.rank)
         spatial = [
             cu.conv_output_length(n, p, s, self.padding, 1)
             for n, p, s in zip(
@@ -169,7 +172,7 @@ class BaseGlobalPooling(Layer):
         return tuple(range(start, start + self.rank))
 
     def compute_output_shape(self, input_shape):
-        shape = tuple(input_shape)
+        shape = cu.check_rank(self, input_shape, self.rank)
         channels = shape[cu.channel_axis(self.data_format)]
         spatial = (1,) * self.rank if self.keepdims else ()
         return cu.with_spatial(shape, spatial, channels, self.data_format)
