@@ -24,18 +24,30 @@ import numpy as np  # noqa: E402
 
 def mlp(lib):
     L = lib.layers
-    return lib.Sequential([lib.Input((784,)), L.Dense(512, activation="relu"),
-                           L.Dense(512, activation="relu"), L.Dense(10, activation="softmax")])
+    return lib.Sequential(
+        [
+            lib.Input((784,)),
+            L.Dense(512, activation="relu"),
+            L.Dense(512, activation="relu"),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 def convnet(lib):
     L = lib.layers
-    return lib.Sequential([
-        lib.Input((28, 28, 1)),
-        L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2),
-        L.Conv2D(64, 3, activation="relu"), L.MaxPooling2D(2),
-        L.Flatten(), L.Dropout(0.5), L.Dense(10, activation="softmax"),
-    ])
+    return lib.Sequential(
+        [
+            lib.Input((28, 28, 1)),
+            L.Conv2D(32, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(64, 3, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dropout(0.5),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
 
 
 WORKLOADS = {
@@ -52,8 +64,7 @@ def run(lib, name, epochs):
     x = rng.random((n,) + shape, dtype=np.float32)
     y = rng.integers(0, 10, n)
     model = build(lib)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     start = time.perf_counter()
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     first = time.perf_counter() - start
@@ -79,20 +90,26 @@ def main():
 
     libs = {"shoal": shoal, "keras-jax": keras}
     device = jax.devices()[0]
-    print(f"# {time.strftime('%Y-%m-%d')} {platform.node()} {device.platform} "
-          f"{getattr(device, 'device_kind', '')} cpus={os.cpu_count()} jax={jax.__version__} "
-          f"keras={keras.__version__}")
+    print(
+        f"# {time.strftime('%Y-%m-%d')} {platform.node()} {device.platform} "
+        f"{getattr(device, 'device_kind', '')} cpus={os.cpu_count()} jax={jax.__version__} "
+        f"keras={keras.__version__}"
+    )
     results = {}
     for name in args.only:
         for lib_name, lib in libs.items():
             results[(name, lib_name)] = run(lib, name, args.epochs)
-    print(f"{'workload':<10} {'shoal/s':>10} {'keras/s':>10} {'ratio':>6} "
-          f"{'shoal 1st':>9} {'keras 1st':>9}")
+    print(
+        f"{'workload':<10} {'shoal/s':>10} {'keras/s':>10} {'ratio':>6} "
+        f"{'shoal 1st':>9} {'keras 1st':>9}"
+    )
     for name in args.only:
         s, k = results[(name, "shoal")], results[(name, "keras-jax")]
-        print(f"{name:<10} {s['samples_per_s']:>10.0f} {k['samples_per_s']:>10.0f} "
-              f"{s['samples_per_s'] / k['samples_per_s']:>6.2f} {s['first_epoch_s']:>8.1f}s "
-              f"{k['first_epoch_s']:>8.1f}s")
+        print(
+            f"{name:<10} {s['samples_per_s']:>10.0f} {k['samples_per_s']:>10.0f} "
+            f"{s['samples_per_s'] / k['samples_per_s']:>6.2f} {s['first_epoch_s']:>8.1f}s "
+            f"{k['first_epoch_s']:>8.1f}s"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump({f"{w}/{lib}": r for (w, lib), r in results.items()}, f, indent=1)

@@ -1,0 +1,81 @@
+"""Core layers through the shared harness: Dense, Identity, Lambda, InputLayer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from harness import run_layer_test
+
+import shoal
+from shoal import layers
+
+DENSE_CASES = [
+    ({"units": 3}, (2, 4)),
+    ({"units": 5, "activation": "relu", "use_bias": False}, (2, 4)),
+    ({"units": 2, "activation": "softmax", "kernel_initializer": "he_normal"}, (2, 3, 4)),
+    (
+        {
+            "units": 3,
+            "kernel_regularizer": "l2",
+            "bias_regularizer": "l1",
+            "kernel_constraint": "max_norm",
+        },
+        (2, 4),
+    ),
+]
+
+
+@pytest.mark.parametrize("kwargs,shape", DENSE_CASES)
+def test_dense(kwargs, shape):
+    run_layer_test(
+        layers.Dense,
+        kwargs,
+        input_shape=shape,
+        expected_output_shape=shape[:-1] + (kwargs["units"],),
+    )
+
+
+def test_dense_numpy_reference_and_weight_layout():
+    layer, out = run_layer_test(
+        layers.Dense,
+        {"units": 3, "activation": "tanh"},
+        input_shape=(2, 4),
+        numpy_reference=lambda x, w: np.tanh(x @ w[0] + w[1]),
+        compare_keras=False,
+        check_saving=False,
+    )
+    assert [w.name for w in layer.weights] == ["kernel", "bias"]
+    assert [w.shape for w in layer.weights] == [(4, 3), (3,)]
+
+
+def test_identity():
+    run_layer_test(
+        layers.Identity, {}, input_shape=(2, 3), expected_output_shape=(2, 3), check_grad=False
+    )
+
+
+def test_lambda_runs_and_refuses_unsafe_loading():
+    layer = layers.Lambda(lambda x: x * 2.0 + 1.0)
+    x = np.ones((2, 3), "float32")
+    np.testing.assert_allclose(layer(x), 3.0)
+    inputs = shoal.Input((3,))
+    assert layer(inputs).shape == (None, 3)
+    config = layer.get_config()
+    with pytest.raises(ValueError, match="safe_mode"):
+        layers.Lambda.from_config(config)
+    clone = layers.Lambda.from_config(config, safe_mode=False)
+    np.testing.assert_allclose(clone(x), 3.0)
+
+
+def test_lambda_output_shape_argument():
+    layer = layers.Lambda(lambda x: x[:, :2], output_shape=(2,))
+    assert layer(shoal.Input((5,))).shape == (None, 2)
+
+
+def test_input_layer_shapes_and_dtypes():
+    x = shoal.Input(shape=(3, 4), batch_size=8, dtype="int32", name="ids")
+    assert x.shape == (8, 3, 4) and x.dtype == "int32" and x.name == "ids"
+    y = shoal.Input(batch_shape=(None, 7))
+    assert y.shape == (None, 7)
+    with pytest.raises(ValueError, match=r"pass either `shape` or `batch_shape`"):
+        shoal.Input(shape=(3,), batch_shape=(None, 3))
