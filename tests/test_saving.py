@@ -121,7 +121,12 @@ def test_functional_with_graph_ops_config_round_trip(tmp_path):
     model = _ops_model()
     config = model.get_config()
     assert [entry["class_name"] for entry in config["layers"]] == [
-        "InputLayer", "Dense", "Multiply", "GetItem", "Add", "Reshape"
+        "InputLayer",
+        "Dense",
+        "Multiply",
+        "GetItem",
+        "Add",
+        "Reshape",
     ]
     model.save(tmp_path / "ops.keras")
     restored = load_model(tmp_path / "ops.keras")
@@ -129,11 +134,6 @@ def test_functional_with_graph_ops_config_round_trip(tmp_path):
     assert restored.output.shape == (None, 3, 1)
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=False,
-    reason="Functional.call calls graph ops (OpNode) directly, and Operation has no __call__",
-)
 def test_functional_with_graph_ops_outputs(tmp_path):
     model = _ops_model()
     model.save(tmp_path / "ops.keras")
@@ -187,6 +187,10 @@ def test_serialized_dict_shape_matches_keras():
         k: theirs[k] for k in ("module", "class_name", "registered_name")
     }
     assert deserialize_keras_object(theirs).get_config()["units"] == 3
+    for name, args in [("MaxPooling2D", ()), ("Conv2D", (2, 3)), ("Concatenate", ())]:
+        ours = serialize_keras_object(getattr(layers, name)(*args))
+        theirs = keras.saving.serialize_keras_object(getattr(keras.layers, name)(*args))
+        assert (ours["module"], ours["class_name"]) == (theirs["module"], theirs["class_name"])
     model = _mlp()
     assert serialize_keras_object(model)["module"] == "keras"
     f = _functional(shoal)
@@ -204,9 +208,7 @@ def test_serialized_dict_shape_matches_keras():
 def _h5_layout(path):
     found = {}
     with h5py.File(path, "r") as f:
-        f.visititems(
-            lambda name, obj: found.__setitem__(name, getattr(obj, "shape", None))
-        )
+        f.visititems(lambda name, obj: found.__setitem__(name, getattr(obj, "shape", None)))
     return found
 
 
@@ -256,6 +258,38 @@ def test_weights_files_interchange(tmp_path):
     fresh.save_weights(tmp_path / "s.weights.h5")
     kmodel.load_weights(tmp_path / "s.weights.h5")
     _close(kmodel(x), fresh(x))
+
+
+def test_bfloat16_weights_interchange(tmp_path):
+    def build(lib):
+        return lib.Sequential([lib.Input((3,)), lib.layers.Dense(2, dtype="bfloat16")])
+
+    kmodel, ours = build(keras), build(shoal)
+    kmodel.save_weights(tmp_path / "k.weights.h5")
+    ours.load_weights(tmp_path / "k.weights.h5")
+    for a, b in zip(ours.weights, kmodel.weights, strict=True):
+        assert str(a.dtype) == "bfloat16"
+        np.testing.assert_array_equal(np.asarray(a.value, "float32"), np.asarray(b, "float32"))
+    ours.save_weights(tmp_path / "s.weights.h5")
+    again = build(keras)
+    again.load_weights(tmp_path / "s.weights.h5")
+    for a, b in zip(again.weights, kmodel.weights, strict=True):
+        np.testing.assert_array_equal(np.asarray(a, "float32"), np.asarray(b, "float32"))
+
+
+def test_lambda_with_named_function_needs_no_opt_in(tmp_path):
+    inp = shoal.Input((3,))
+    model = Model(inp, layers.Lambda(shoal.ops.relu)(inp))
+    entry = model.get_config()["layers"][1]["config"]["function"]
+    assert (entry["module"], entry["class_name"], entry["config"]) == (
+        "keras.ops",
+        "function",
+        "relu",
+    )
+    model.save(tmp_path / "relu.keras")
+    x = _x(2, 3)
+    _close(load_model(tmp_path / "relu.keras")(x), model(x))
+    _close(keras.saving.load_model(tmp_path / "relu.keras")(x), model(x))
 
 
 def test_keras_compiled_model_loads_compiled(tmp_path):
@@ -482,12 +516,12 @@ def test_overwrite_false_and_atomic_save(tmp_path, monkeypatch):
         save_weights(model, existing, overwrite=False)
     assert existing.read_bytes() == b"keep me"
 
-    from shoal.saving import archive
+    from shoal.saving import weights_file
 
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(archive, "weights_to_bytes", broken)
+    monkeypatch.setattr(weights_file, "weights_to_bytes", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         model.save(path)
     assert path.read_bytes() == original
@@ -529,3 +563,24 @@ def test_clone_model_fresh_weights_same_architecture():
         ),
     )
     assert [layer.name for layer in renamed.layers] == ["c_" + x.name for x in seq.layers]
+
+
+def test_clone_model_options():
+    model = _functional(shoal)
+    inputs = {"a": shoal.Input((4,), name="a2"), "b": shoal.Input((3,), name="b2")}
+    clone = clone_model(model, input_tensors=inputs, recursive=True)
+    inner, inner_clone = model.get_layer("inner"), clone.get_layer("inner")
+    assert inner_clone is not inner and inner_clone.layers[0] is not inner.layers[0]
+    assert len(clone.get_layer("shared")._inbound_nodes) == 2  # still shared
+    with pytest.raises(ValueError, match="same structure"):
+        clone_model(model, input_tensors=[inputs["a"], inputs["b"]])
+    calls = []
+
+    def spy(layer, *args, **kwargs):
+        calls.append(layer.name)
+        return layer(*args, **kwargs)
+
+    clone_model(_ops_model(), call_function=spy)
+    assert len(calls) == 5  # Dense and the four graph ops
+    with pytest.raises(ValueError, match="call_function"):
+        clone_model(_mlp(), call_function=spy)

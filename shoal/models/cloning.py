@@ -75,8 +75,7 @@ def clone_model(
         raise TypeError(f"clone_model: unexpected keyword argument(s) {sorted(kwargs)}")
     if clone_function is not None and not callable(clone_function):
         raise ValueError(
-            "clone_model: argument 'clone_function' must be callable; got "
-            f"{clone_function!r}"
+            f"clone_model: argument 'clone_function' must be callable; got {clone_function!r}"
         )
     if isinstance(model, Sequential):
         if call_function is not None:
@@ -124,7 +123,9 @@ def _clone_sequential(model, clone, input_tensors):
         ] + new_layers
     elif ref is not None:
         new_layers = [
-            Input(batch_shape=ref.batch_shape, dtype=ref.dtype, name=ref.name, optional=ref.optional)
+            Input(
+                batch_shape=ref.batch_shape, dtype=ref.dtype, name=ref.name, optional=ref.optional
+            )
         ] + new_layers
     cloned = Sequential(new_layers, name=model.name, trainable=model.trainable)
     _copy_compile(model, cloned)
@@ -189,9 +190,7 @@ def _clone_functional(model, clone, input_tensors, call_function):
         flat = jax.tree_util.tree_leaves(outputs, is_leaf=is_keras_tensor)
         for old, new in zip(node.output_tensors, flat, strict=False):
             values[id(old)] = new
-    outputs = jax.tree_util.tree_map(
-        lambda t: values[id(t)], model.output, is_leaf=is_keras_tensor
-    )
+    outputs = jax.tree_util.tree_map(lambda t: values[id(t)], model.output, is_leaf=is_keras_tensor)
     cls = type(model) if functional_like_constructor(type(model)) else Functional
     cloned = cls(input_tensors, outputs, name=model.name)
     _copy_compile(model, cloned)

@@ -61,6 +61,12 @@ def _snake(name: str) -> str:
     return re.sub("([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 
 
+def _is_model(op) -> bool:
+    from shoal.models.model import Model
+
+    return isinstance(op, Model)
+
+
 def _is_op_node(op) -> bool:
     from shoal.ops.dispatch import OpNode
 
@@ -74,10 +80,15 @@ def _op_function(op):
     return fn
 
 
+def _op_class_name(op) -> str:
+    """Keras' class name for a graph op: `Add` for shoal.ops.add, `GetItem` for get_item."""
+    return _camel(_op_function(op).__name__)
+
+
 def _serialize_op(op) -> dict:
     fn = _op_function(op)
     module = getattr(fn, "__module__", "shoal.ops.numpy") or "shoal.ops.numpy"
-    keras_module = "keras.src." + module[len("shoal."):] if module.startswith("shoal.") else module
+    keras_module = "keras.src." + module[len("shoal.") :] if module.startswith("shoal.") else module
     static = dict(getattr(op, "_static_kwargs", {}))
     from shoal.saving.serialization import serialize_keras_object
 
@@ -154,8 +165,21 @@ def _serialize_node(node, own):
             }
         return serialize_keras_object(x)
 
+    call_kwargs = dict(node.call_kwargs)
+    if (
+        getattr(node.operation, "_call_has_mask", False)
+        and "mask" not in call_kwargs
+        and len(node.call_args) == 1
+        and (is_keras_tensor(node.call_args[0]) or _is_model(node.operation))
+    ):
+        # Keras records the (absent) input masks of layers whose call() takes `mask`.
+        masks = jax.tree_util.tree_map(
+            lambda t: getattr(t, "_keras_mask", None), node.call_args[0], is_leaf=is_keras_tensor
+        )
+        if all(m is None for m in jax.tree_util.tree_leaves(masks, is_leaf=lambda m: m is None)):
+            call_kwargs["mask"] = masks
     args = jax.tree_util.tree_map(swap, list(node.call_args), is_leaf=_leaf)
-    kwargs = jax.tree_util.tree_map(swap, dict(node.call_kwargs), is_leaf=_leaf)
+    kwargs = jax.tree_util.tree_map(swap, call_kwargs, is_leaf=_leaf)
     return {"args": _lists(args), "kwargs": _lists(kwargs)}
 
 
@@ -250,7 +274,9 @@ def functional_from_config(cls, config, custom_objects=None):
     from shoal.saving.serialization import deserialize_keras_object
 
     if not isinstance(config, dict):
-        raise ValueError(f"Functional.from_config: config must be a dict; got {type(config).__name__}")
+        raise ValueError(
+            f"Functional.from_config: config must be a dict; got {type(config).__name__}"
+        )
     missing = [k for k in ("layers", "input_layers", "output_layers") if k not in config]
     if missing:
         raise ValueError(
@@ -270,7 +296,9 @@ def functional_from_config(cls, config, custom_objects=None):
     order: list = []
     for entry in layer_entries:
         if not isinstance(entry, dict):
-            raise ValueError(f"Functional config of {model_label}: layer entry {entry!r} is not a dict.")
+            raise ValueError(
+                f"Functional config of {model_label}: layer entry {entry!r} is not a dict."
+            )
         layer_name = entry.get("name") or (entry.get("config") or {}).get("name")
         if not layer_name:
             raise ValueError(

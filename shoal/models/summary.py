@@ -91,6 +91,12 @@ def _flatten_shapes(x):
     return out
 
 
+def _type_name(layer) -> str:
+    from shoal.models.functional_config import _is_op_node, _op_class_name
+
+    return _op_class_name(layer) if _is_op_node(layer) else type(layer).__name__
+
+
 def _parent_nodes(node):
     parents = []
     for t in node.input_tensors:
@@ -240,7 +246,7 @@ def print_summary(
 
     def fields(layer, prefix=""):
         name = rich.markup.escape(f"{prefix}{layer.name}")
-        name += f" ({_symbol(rich.markup.escape(type(layer).__name__))})"
+        name += f" ({_symbol(rich.markup.escape(_type_name(layer)))})"
         if not hasattr(layer, "built"):
             params = _number(0)
         elif not layer.built:
@@ -323,4 +329,3 @@ def print_summary(
         )
     if print_fn:
         print_fn(console.end_capture())
-

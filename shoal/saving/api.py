@@ -37,7 +37,9 @@ def save_model(model, filepath, overwrite: bool = True, zipped=None, **kwargs) -
             "'.keras' format only."
         )
     if zipped is False:
-        raise ValueError("save_model: zipped=False (a directory) is not supported; use a .keras file.")
+        raise ValueError(
+            "save_model: zipped=False (a directory) is not supported; use a .keras file."
+        )
     if not filepath.endswith(".keras"):
         raise ValueError(
             "save_model: argument 'filepath' must end in '.keras' (weights alone: "
@@ -110,7 +112,9 @@ def model_from_json(json_string, custom_objects=None):
     try:
         config = json.loads(json_string)
     except (TypeError, json.JSONDecodeError) as err:
-        raise ValueError(f"model_from_json: argument 'json_string' is not valid JSON ({err}).") from err
+        raise ValueError(
+            f"model_from_json: argument 'json_string' is not valid JSON ({err})."
+        ) from err
     if not isinstance(config, dict) or "class_name" not in config:
         raise ValueError(
             "model_from_json: the JSON must describe a model (a dict with 'class_name' and "

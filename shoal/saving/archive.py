@@ -130,7 +130,9 @@ class Archive:
                 f"(found {sorted(self._infos)})."
             )
         if limit is not None and info.file_size > limit:
-            raise ValueError(f"{self.label}: member {member!r} is too large ({info.file_size} bytes).")
+            raise ValueError(
+                f"{self.label}: member {member!r} is too large ({info.file_size} bytes)."
+            )
         if info.file_size > _BOMB_FLOOR_BYTES and info.file_size > _MAX_EXPANSION * max(
             info.compress_size, 1
         ):

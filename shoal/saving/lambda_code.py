@@ -112,9 +112,7 @@ def _load_lambda(code, defaults, closure, where=""):
             f"Cannot load the lambda{where}: it needs {len(code_object.co_freevars)} closure "
             f"value(s) {code_object.co_freevars}, but the config holds {len(cells or ())}."
         )
-    return types.FunctionType(
-        code_object, _lambda_globals(), code_object.co_name, defaults, cells
-    )
+    return types.FunctionType(code_object, _lambda_globals(), code_object.co_name, defaults, cells)
 
 
 def _lambda_globals() -> dict:

@@ -242,7 +242,9 @@ def _public_index() -> dict:
         if module is None:
             complete = False
             continue
-        names = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")]
+        names = getattr(module, "__all__", None) or [
+            n for n in vars(module) if not n.startswith("_")
+        ]
         for public in names:
             obj = getattr(module, public, None)
             if obj is None or not (inspect.isclass(obj) or callable(obj)):
@@ -252,7 +254,13 @@ def _public_index() -> dict:
             if isinstance(obj, types.ModuleType):
                 continue
             target = "keras" if public in _TOP_LEVEL and inspect.isclass(obj) else keras_module
-            mapping.setdefault(id(obj), (target, public))
+            if public == getattr(obj, "__name__", None):
+                # The canonical name beats aliases (MaxPooling2D, not MaxPool2D).
+                previous = mapping.get(id(obj))
+                if previous is None or previous[1] != public:
+                    mapping[id(obj)] = (target, public)
+            else:
+                mapping.setdefault(id(obj), (target, public))
     functional = _import_optional("shoal.models.functional")
     if functional is not None:
         mapping[id(functional.Functional)] = (_FUNCTIONAL_MODULE, "Functional")
@@ -354,10 +362,16 @@ def serialize_keras_object(obj):
     if isinstance(obj, np.ndarray):
         if obj.ndim == 0:
             return obj.item()
-        return {"class_name": "__numpy__", "config": {"value": obj.tolist(), "dtype": str(obj.dtype)}}
+        return {
+            "class_name": "__numpy__",
+            "config": {"value": obj.tolist(), "dtype": str(obj.dtype)},
+        }
     if _is_jax_array(obj):
         value = np.asarray(obj)
-        return {"class_name": "__tensor__", "config": {"value": value.tolist(), "dtype": str(value.dtype)}}
+        return {
+            "class_name": "__tensor__",
+            "config": {"value": value.tolist(), "dtype": str(value.dtype)},
+        }
     if isinstance(obj, types.FunctionType) and obj.__name__ == "<lambda>":
         from shoal.saving.lambda_code import serialize_lambda
 
@@ -470,7 +484,7 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
     ambient = in_safe_mode()
     safe_mode = ambient if ambient is not None else safe_mode
     module_objects = kwargs.pop("module_objects", None)
-    printable_module_name = kwargs.pop("printable_module_name", "object")
+    kwargs.pop("printable_module_name", None)  # accepted for Keras compatibility
     if kwargs:
         raise TypeError(
             f"deserialize_keras_object: unexpected keyword argument(s) {sorted(kwargs)}"
@@ -512,7 +526,9 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
                 "deserialize_keras_object: a function config must hold the function's name "
                 f"as a string; got {inner!r} in {config}"
             )
-        return _retrieve(inner, registered_name, module, "function", config, custom_objects, module_objects, printable_module_name)
+        return _retrieve(
+            inner, registered_name, module, "function", config, custom_objects, module_objects
+        )
 
     if not isinstance(inner, dict):
         raise TypeError(
@@ -524,7 +540,9 @@ def deserialize_keras_object(config, custom_objects=None, safe_mode=True, **kwar
         if config["shared_object_id"] in shared:
             return shared[config["shared_object_id"]]
 
-    cls = _retrieve(class_name, registered_name, module, "class", config, custom_objects, module_objects, printable_module_name)
+    cls = _retrieve(
+        class_name, registered_name, module, "class", config, custom_objects, module_objects
+    )
     if isinstance(cls, types.FunctionType):
         return cls
     if not hasattr(cls, "from_config"):
@@ -593,7 +611,7 @@ def _is_keras_module(module) -> bool:
     )
 
 
-def _retrieve(name, registered_name, module, kind, full_config, custom_objects, module_objects, label):
+def _retrieve(name, registered_name, module, kind, full_config, custom_objects, module_objects):
     lookup = name if kind == "function" else registered_name
     found = get_registered_object(lookup, custom_objects, module_objects)
     if found is None and lookup != name:
@@ -607,7 +625,7 @@ def _retrieve(name, registered_name, module, kind, full_config, custom_objects, 
     if module is _MISSING or _is_keras_module(module) or module == "builtins":
         preferred = None
         if isinstance(module, str):
-            preferred = "keras" + module[len("shoal"):] if module.startswith("shoal") else module
+            preferred = "keras" + module[len("shoal") :] if module.startswith("shoal") else module
         if kind == "function" and module == "builtins":
             for namespace in _BUILTIN_FUNCTION_NAMESPACES:
                 mod = _import_optional(namespace)
@@ -627,7 +645,7 @@ def _retrieve(name, registered_name, module, kind, full_config, custom_objects, 
     raise UnknownObjectError(
         f"Could not locate {what} '{name}'"
         + (f" (module {module!r})" if isinstance(module, str) and module else "")
-        + f" while deserializing a {label}. It is not a built-in shoal/Keras {what}, and it is "
+        + f". It is not a built-in shoal/Keras {what}, and it is "
         "neither registered nor in `custom_objects`. If it is your own "
         f"{what}, decorate it with `@shoal.saving.register_keras_serializable()` (and import "
         f"the module defining it before loading), or pass `custom_objects={{'{name}': "
@@ -656,6 +674,8 @@ def _from_config(cls, inner, custom_objects):
     kwargs = {"custom_objects": custom_objects} if "custom_objects" in params else {}
     try:
         return cls.from_config(dict(inner), **kwargs)
+    except UnknownObjectError:
+        raise
     except TypeError as err:
         reduced = _drop_unsupported_defaults(cls, inner)
         if reduced is None:
@@ -708,9 +728,7 @@ def _drop_unsupported_defaults(cls, inner):
     accepted = _accepted_init_args(cls)
     if accepted is None:
         return None
-    dropped = {
-        k for k, v in inner.items() if k not in accepted and _is_default_like(v)
-    }
+    dropped = {k for k, v in inner.items() if k not in accepted and _is_default_like(v)}
     if not dropped:
         return None
     return {k: v for k, v in inner.items() if k not in dropped}
@@ -734,5 +752,9 @@ def _compile_from_config(model, compile_config) -> None:
     compile_fn(**config)
     optimizer = getattr(model, "optimizer", None)
     build = getattr(optimizer, "build", None)
-    if callable(build) and getattr(model, "built", False) and not getattr(optimizer, "built", False):
+    if (
+        callable(build)
+        and getattr(model, "built", False)
+        and not getattr(optimizer, "built", False)
+    ):
         build(model.trainable_variables)

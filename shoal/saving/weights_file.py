@@ -215,7 +215,8 @@ class _WriteStore:
         value = _to_numpy(value)
         group = self._ensure()
         if value.dtype.name == "bfloat16":
-            dataset = group.create_dataset(key, data=value.view(np.uint16))
+            # As Keras: HDF5 has no bfloat16, h5py stores it opaque; the attribute says what it is.
+            dataset = group.create_dataset(key, data=value)
             dataset.attrs["dtype"] = "bfloat16"
         else:
             group[key] = value
@@ -302,15 +303,16 @@ def _read_dataset(group, key, where, source):
 
             return np.asarray(dataset[()]).view(ml_dtypes.bfloat16)
         raise ValueError(
-            f"{source}: dataset '{where}' has dtype {dataset.dtype}, which is not a numeric "
-            "weight."
+            f"{source}: dataset '{where}' has dtype {dataset.dtype}, which is not a numeric weight."
         )
     value = np.asarray(dataset[()])
     if dataset.attrs.get("dtype") == "bfloat16":
         import ml_dtypes
 
-        value = value.view(ml_dtypes.bfloat16) if value.dtype == np.uint16 else value.astype(
-            ml_dtypes.bfloat16
+        value = (
+            value.view(ml_dtypes.bfloat16)
+            if value.dtype == np.uint16
+            else value.astype(ml_dtypes.bfloat16)
         )
     return value
 
@@ -364,6 +366,8 @@ def read_weights(model, h5, source: str, skip_mismatch: bool = False) -> None:
         store = _ReadStore(group, path, source)
         if group is not None:
             consumed.add(_join(path, "vars"))
+        elif not _is_layer(obj):
+            return  # no optimizer state in the file (saved before compile): keep the current one
         custom = getattr(obj, "load_own_variables", None)
         if callable(custom):
             custom_loads.append((obj, path, custom, store))
@@ -420,7 +424,9 @@ def read_weights(model, h5, source: str, skip_mismatch: bool = False) -> None:
             raise ValueError(message + " Pass skip_mismatch=True to skip mismatched layers.")
         warnings.warn(message + " These were skipped (skip_mismatch=True).", stacklevel=3)
     for variable, value in pending:
-        variable.assign(value.astype(np.dtype(variable.dtype)) if _needs_cast(value, variable) else value)
+        variable.assign(
+            value.astype(np.dtype(variable.dtype)) if _needs_cast(value, variable) else value
+        )
     for obj, path, custom, store in custom_loads:
         try:
             custom(store)
@@ -486,7 +492,9 @@ def atomic_output(filepath: str, overwrite: bool = True):
     directory = os.path.dirname(os.path.abspath(filepath))
     if not os.path.isdir(directory):
         raise ValueError(f"Cannot save to {filepath!r}: directory {directory!r} does not exist.")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(filepath)}.", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{os.path.basename(filepath)}.", suffix=".tmp", dir=directory
+    )
     os.close(fd)
     try:
         yield tmp
