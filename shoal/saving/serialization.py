@@ -749,12 +749,5 @@ def _compile_from_config(model, compile_config) -> None:
         accepted, has_var_kw = {}, True
     if not has_var_kw:
         config = {k: v for k, v in config.items() if k in accepted}
+    # The optimizer's slots are created by weight loading when the file holds them.
     compile_fn(**config)
-    optimizer = getattr(model, "optimizer", None)
-    build = getattr(optimizer, "build", None)
-    if (
-        callable(build)
-        and getattr(model, "built", False)
-        and not getattr(optimizer, "built", False)
-    ):
-        build(model.trainable_variables)

@@ -368,17 +368,16 @@ def read_weights(model, h5, source: str, skip_mismatch: bool = False) -> None:
             consumed.add(_join(path, "vars"))
         elif not _is_layer(obj):
             return  # no optimizer state in the file (saved before compile): keep the current one
+        if not _is_layer(obj) and len(store.keys()) > len(_own_variables(obj)):
+            build = getattr(obj, "build", None)  # an optimizer saved after training: make slots
+            if callable(build) and not getattr(obj, "built", False):
+                build(model.trainable_variables)
         custom = getattr(obj, "load_own_variables", None)
         if callable(custom):
             custom_loads.append((obj, path, custom, store))
             return
         variables = _own_variables(obj)
         is_optimizer = not _is_layer(obj)
-        if is_optimizer and not variables and store.keys():
-            build = getattr(obj, "build", None)
-            if callable(build) and not getattr(obj, "built", False):
-                build(model.trainable_variables)
-                variables = _own_variables(obj)
         keys = store.keys()
         if len(keys) != len(variables) or any(str(i) not in keys for i in range(len(keys))):
             if is_optimizer:

@@ -72,14 +72,13 @@ class Trainer:
         self._run_eagerly = bool(run_eagerly)
         self._jit_compile = jit_compile is not False and not run_eagerly
         self._functions = {}
+        # Objects are kept as given; saving serializes them as Keras does.
         self._compile_config = {
-            "optimizer": optimizer if isinstance(optimizer, str) else None,
-            "loss": loss if isinstance(loss, (str, dict, list)) else None,
+            "optimizer": self.optimizer,
+            "loss": loss,
             "loss_weights": loss_weights,
-            "metrics": metrics if isinstance(metrics, (str, list, dict)) else None,
-            "weighted_metrics": weighted_metrics
-            if isinstance(weighted_metrics, (str, list, dict))
-            else None,
+            "metrics": metrics,
+            "weighted_metrics": weighted_metrics,
             "run_eagerly": run_eagerly,
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
