@@ -440,3 +440,96 @@ def test_partial_last_batch_compiles_once_and_functions_are_reused():
     model.evaluate(x, y, batch_size=16, verbose=0)
     model.evaluate(x, y, batch_size=16, verbose=0)
     assert traces["test"] == 2
+
+
+def test_sample_weight_and_class_weight_match_keras():
+    import keras
+
+    x, y = _data(n=32, seed=2)
+    sw = np.linspace(0.1, 2.0, 32).astype("float32")
+    cw = {0: 1.0, 1: 3.0, 2: 0.5}
+    for kwargs in ({"sample_weight": sw}, {"class_weight": cw}):
+        model = _mlp(seed=1)
+        model.compile(
+            optimizer="sgd", loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"]
+        )
+        kmodel = keras.Sequential(
+            [
+                keras.Input((4,)),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
+        kmodel.set_weights(model.get_weights())
+        kmodel.compile(
+            optimizer="sgd", loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"]
+        )
+        h = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, **kwargs)
+        kh = kmodel.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0, **kwargs)
+        for key in kh.history:
+            np.testing.assert_allclose(h.history[key], kh.history[key], rtol=1e-5, err_msg=key)
+        for a, b in zip(model.get_weights(), kmodel.get_weights(), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_validation_freq_initial_epoch_and_validation_data():
+    x, y = _data(n=40)
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    h = model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=4,
+        initial_epoch=1,
+        verbose=0,
+        validation_data=(x[:16], y[:16]),
+        validation_freq=2,
+        validation_batch_size=4,
+    )
+    assert h.epoch == [1, 2, 3]
+    assert len(h.history["loss"]) == 3 and len(h.history["val_loss"]) == 2  # epochs 2 and 4
+
+
+def test_progress_bar_output(capsys):
+    x, y = _data(n=32)
+    model = _mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, batch_size=8, epochs=2, verbose=2)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines[0] == "Epoch 1/2" and lines[2] == "Epoch 2/2"
+    assert lines[1].startswith("4/4 - ") and "step - accuracy: " in lines[1]
+    assert " - loss: " in lines[1]
+    model.fit(x, y, batch_size=8, epochs=1, verbose=1)
+    out = capsys.readouterr().out
+    assert "4/4 \u2501\u2501\u2501" in out and "loss:" in out
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_masked_timesteps_are_ignored_by_losses_and_metrics_as_in_keras():
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 10, (16, 6))
+    x[:, 4:] = 0  # padding
+    x[:4, 2:] = 0
+    y = rng.integers(0, 3, (16, 6))
+
+    def build(lib):
+        inputs = lib.Input((6,), dtype="int32")
+        h = lib.layers.Embedding(10, 4, mask_zero=True)(inputs)
+        outputs = lib.layers.Dense(3, activation="softmax")(h)
+        model = lib.Model(inputs, outputs)
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    model, kmodel = build(shoal), build(keras)
+    kmodel.set_weights(model.get_weights())
+    logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    klogs = kmodel.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    for key in klogs:
+        np.testing.assert_allclose(logs[key], klogs[key], rtol=1e-5, err_msg=key)
+    h = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    kh = kmodel.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-5)

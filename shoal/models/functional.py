@@ -146,7 +146,10 @@ class Functional(Model):
                 values[id(t)] = value
                 mask_of[id(t)] = m
         results = [values[id(t)] for t in self._outputs]
+        # Masks travel beside the outputs (JAX arrays cannot carry them); the trainer
+        # looks them up for exactly these output values (see Trainer._output_masks).
         self._last_output_masks = [mask_of.get(id(t)) for t in self._outputs]
+        self._last_output_ids = [id(r) for r in results]
         return jax.tree_util.tree_unflatten(
             jax.tree_util.tree_structure(self._outputs_struct, is_leaf=is_keras_tensor), results
         )

@@ -7,6 +7,8 @@ named as Keras names them ("loss", "dense_1_loss", "dense_1_accuracy", ...).
 
 from __future__ import annotations
 
+import inspect
+
 import jax
 import numpy as np
 
@@ -102,8 +104,8 @@ class CompileLoss:
             for name, fn in zip(self.output_names, self.losses, strict=True)
         ]
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        """Total weighted loss and the per-output losses."""
+    def __call__(self, y_true, y_pred, sample_weight=None, masks=None):
+        """Total weighted loss and the per-output losses (masked timesteps excluded)."""
         y_true = flatten_outputs(y_true, self.output_names)
         y_pred = flatten_outputs(y_pred, self.output_names)
         if len(y_true) != len(y_pred):
@@ -111,17 +113,16 @@ class CompileLoss:
                 f"The model has {len(y_pred)} outputs {self.output_names}, but {len(y_true)} "
                 "target arrays were given."
             )
-        sws = (
-            flatten_outputs(sample_weight, self.output_names)
-            if isinstance(sample_weight, (dict, list, tuple))
-            else [sample_weight] * len(y_pred)
-        )
+        sws = _per_output_weights(sample_weight, self.output_names, len(y_pred))
+        masks = list(masks) if masks is not None else [None] * len(y_pred)
         total, parts = 0.0, []
-        for fn, w, yt, yp, sw in zip(self.losses, self.weights, y_true, y_pred, sws, strict=True):
+        for fn, w, yt, yp, sw, mask in zip(
+            self.losses, self.weights, y_true, y_pred, sws, masks, strict=True
+        ):
             if fn is None:
                 parts.append(None)
                 continue
-            value = fn(yt, yp, sample_weight=sw)
+            value = fn._apply(yt, yp, sample_weight=sw, mask=mask)
             parts.append(value)
             total = total + w * value
         return total, parts
@@ -168,20 +169,17 @@ class CompileMetrics:
     def metrics(self):
         return [m for group in self.unweighted + self.weighted for m in group]
 
-    def update_state(self, y_true, y_pred, sample_weight=None):
+    def update_state(self, y_true, y_pred, sample_weight=None, masks=None):
         y_true = flatten_outputs(y_true, self.output_names)
         y_pred = flatten_outputs(y_pred, self.output_names)
-        sws = (
-            flatten_outputs(sample_weight, self.output_names)
-            if isinstance(sample_weight, (dict, list, tuple))
-            else [sample_weight] * len(y_pred)
-        )
-        for group, yt, yp in zip(self.unweighted, y_true, y_pred, strict=True):
+        sws = _per_output_weights(sample_weight, self.output_names, len(y_pred))
+        masks = list(masks) if masks is not None else [None] * len(y_pred)
+        for group, yt, yp, mask in zip(self.unweighted, y_true, y_pred, masks, strict=True):
             for m in group:
-                m.update_state(yt, yp)
-        for group, yt, yp, sw in zip(self.weighted, y_true, y_pred, sws, strict=True):
+                _update_metric(m, yt, yp, None, mask)
+        for group, yt, yp, sw, mask in zip(self.weighted, y_true, y_pred, sws, masks, strict=True):
             for m in group:
-                m.update_state(yt, yp, sample_weight=sw)
+                _update_metric(m, yt, yp, sw, mask)
 
     def _result_names(self):
         multi = len(self.output_names) > 1
@@ -205,6 +203,25 @@ class CompileMetrics:
 
     def results(self) -> dict:
         return {name: m.result() for name, m in zip(self._names, self.metrics, strict=True)}
+
+
+def _per_output_weights(sample_weight, output_names, n):
+    if isinstance(sample_weight, (dict, list, tuple)):
+        return flatten_outputs(sample_weight, output_names)
+    return [sample_weight] * n
+
+
+def _update_metric(metric, y_true, y_pred, sample_weight, mask):
+    if mask is None:
+        metric.update_state(y_true, y_pred, sample_weight=sample_weight)
+    elif "mask" in inspect.signature(metric.update_state).parameters:
+        metric.update_state(y_true, y_pred, sample_weight=sample_weight, mask=mask)
+    else:
+        # As Keras: a metric without mask support sees the mask as a sample weight.
+        weight = mask.astype(y_pred.dtype)
+        if sample_weight is not None:
+            weight = weight * sample_weight
+        metric.update_state(y_true, y_pred, sample_weight=weight)
 
 
 def _as_list(spec):

@@ -18,7 +18,12 @@ import numpy as np
 from shoal.backend import random as shoal_random
 from shoal.backend.scope import StatelessScope
 from shoal.trainers import data_adapter, fit_loop
-from shoal.trainers.compile_utils import CompileLoss, CompileMetrics, batch_size_of
+from shoal.trainers.compile_utils import (
+    CompileLoss,
+    CompileMetrics,
+    batch_size_of,
+    flatten_outputs,
+)
 
 
 class Trainer:
@@ -145,10 +150,22 @@ class Trainer:
             return list(self._losses_override)
         return super().losses
 
+    def _output_masks(self, y_pred):
+        """The masks the graph produced with `y_pred` (Keras attaches them to the tensors)."""
+        graph = getattr(self, "_functional", None) or self
+        masks = getattr(graph, "_last_output_masks", None)
+        ids = getattr(graph, "_last_output_ids", None)
+        if not masks or all(m is None for m in masks):
+            return None
+        by_id = dict(zip(ids, masks, strict=True))
+        flat = flatten_outputs(y_pred, self._output_names_for_compile())
+        found = [by_id.get(id(v)) for v in flat]
+        return found if any(m is not None for m in found) else None
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         total = jnp.zeros((), jnp.float32)
         if self._compile_loss is not None and y is not None:
-            value, parts = self._compile_loss(y, y_pred, sample_weight)
+            value, parts = self._compile_loss(y, y_pred, sample_weight, self._output_masks(y_pred))
             total = total + value
             for tracker, part in zip(self._compile_loss.trackers, parts, strict=True):
                 if tracker is not None and part is not None:
@@ -159,7 +176,7 @@ class Trainer:
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if self._compile_metrics is not None and y is not None:
-            self._compile_metrics.update_state(y, y_pred, sample_weight)
+            self._compile_metrics.update_state(y, y_pred, sample_weight, self._output_masks(y_pred))
         return self.get_metrics_result()
 
     # -- pure steps (Keras 3 JAX signatures) --------------------------------
