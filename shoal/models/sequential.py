@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from shoal.backend import dtype_policy as dtype_policies
 from shoal.backend.symbolic import KerasTensor
+from shoal.layers.base import _policy_config
 from shoal.layers.base import Layer
 from shoal.layers.core import InputLayer
 from shoal.models.model import Model
@@ -154,7 +156,12 @@ class Sequential(Model):
             if build is not None:
                 entry["build_config"] = build
             layers.append(entry)
-        config = {"name": self.name, "trainable": self.trainable, "layers": layers}
+        config = {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": _policy_config(self.dtype_policy),
+            "layers": layers,
+        }
         if self._build_shapes is not None:
             config["build_input_shape"] = list(self._build_shapes)
         return config
@@ -164,6 +171,8 @@ class Sequential(Model):
         from shoal.saving.serialization import deserialize_keras_object
 
         model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        if config.get("dtype") is not None:
+            model.dtype_policy = dtype_policies.get(config["dtype"])
         for entry in config["layers"]:
             layer = deserialize_keras_object(entry, custom_objects=custom_objects)
             model.add(layer, rebuild=False)
