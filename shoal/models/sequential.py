@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from shoal.backend import dtype_policy as dtype_policies
 from shoal.backend.symbolic import KerasTensor
-from shoal.layers.base import _policy_config
-from shoal.layers.base import Layer
+from shoal.layers.base import Layer, _policy_config
 from shoal.layers.core import InputLayer
 from shoal.models.model import Model
 
