@@ -50,21 +50,53 @@ def convnet(lib):
     )
 
 
+def lstm_text(lib):
+    L = lib.layers
+    return lib.Sequential(
+        [
+            lib.Input((80,), dtype="int32"),
+            L.Embedding(20000, 128),
+            L.LSTM(64),
+            L.Dense(1, activation="sigmoid"),
+        ]
+    )
+
+
+def transformer(lib):
+    """One Transformer encoder block (d=128, 4 heads, FFN 512) over 128 tokens."""
+    L = lib.layers
+    tokens = lib.Input((128,), dtype="int32")
+    x = L.Embedding(1000, 128)(tokens)
+    attn = L.MultiHeadAttention(num_heads=4, key_dim=32)(x, x)
+    x = L.LayerNormalization()(L.Add()([x, attn]))
+    ffn = L.Dense(128)(L.Dense(512, activation="relu")(x))
+    x = L.LayerNormalization()(L.Add()([x, ffn]))
+    outputs = L.Dense(10, activation="softmax")(L.GlobalAveragePooling1D()(x))
+    return lib.Model(tokens, outputs)
+
+
 WORKLOADS = {
-    # name: (model builder, input shape, batch size, samples)
-    "mlp128": (mlp, (784,), 128, 12800),
-    "mlp32": (mlp, (784,), 32, 6400),
-    "convnet": (convnet, (28, 28, 1), 128, 6400),
+    # name: (model builder, input shape, batch size, samples, vocabulary (int inputs), classes)
+    "mlp128": (mlp, (784,), 128, 12800, None, 10),
+    "mlp32": (mlp, (784,), 32, 6400, None, 10),
+    "convnet": (convnet, (28, 28, 1), 128, 6400, None, 10),
+    "lstm": (lstm_text, (80,), 64, 3200, 20000, 2),
+    "transformer": (transformer, (128,), 64, 3200, 1000, 10),
 }
 
 
-def run(lib, name, epochs):
-    build, shape, batch, n = WORKLOADS[name]
+def run(lib, name, epochs, scale=1):
+    build, shape, batch, n, vocab, classes = WORKLOADS[name]
+    n *= scale
     rng = np.random.default_rng(0)
-    x = rng.random((n,) + shape, dtype=np.float32)
-    y = rng.integers(0, 10, n)
+    if vocab:
+        x = rng.integers(0, vocab, (n,) + shape).astype("int32")
+    else:
+        x = rng.random((n,) + shape, dtype=np.float32)
+    y = rng.integers(0, classes, n)
+    loss = "binary_crossentropy" if classes == 2 else "sparse_categorical_crossentropy"
     model = build(lib)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
     start = time.perf_counter()
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
     first = time.perf_counter() - start
@@ -81,6 +113,7 @@ def main():
     parser.add_argument("--only", nargs="*", default=list(WORKLOADS))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--scale", type=int, default=1, help="multiply the samples per epoch")
     args = parser.parse_args()
 
     import jax
@@ -98,7 +131,7 @@ def main():
     results = {}
     for name in args.only:
         for lib_name, lib in libs.items():
-            results[(name, lib_name)] = run(lib, name, args.epochs)
+            results[(name, lib_name)] = run(lib, name, args.epochs, args.scale)
     print(
         f"{'workload':<10} {'shoal/s':>10} {'keras/s':>10} {'ratio':>6} "
         f"{'shoal 1st':>9} {'keras 1st':>9}"

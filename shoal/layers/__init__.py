@@ -8,6 +8,10 @@ from shoal.layers.activation import (
     ReLU,
     Softmax,
 )
+from shoal.layers.attention import (
+    AdditiveAttention,
+    Attention,
+)
 from shoal.layers.base import Layer
 from shoal.layers.conv import (
     Conv1D,
@@ -24,6 +28,13 @@ from shoal.layers.conv_depthwise import (
     SeparableConv2D,
     SeparableConvolution1D,
     SeparableConvolution2D,
+)
+from shoal.layers.conv_lstm import (
+    ConvLSTM,
+    ConvLSTM1D,
+    ConvLSTM2D,
+    ConvLSTM3D,
+    ConvLSTMCell,
 )
 from shoal.layers.conv_transpose import (
     Conv1DTranspose,
@@ -44,6 +55,9 @@ from shoal.layers.embedding import (
     Embedding,
 )
 from shoal.layers.input_spec import InputSpec
+from shoal.layers.masking import (
+    Masking,
+)
 from shoal.layers.merging import (
     Add,
     Average,
@@ -61,6 +75,9 @@ from shoal.layers.merging import (
     minimum,
     multiply,
     subtract,
+)
+from shoal.layers.multi_head_attention import (
+    MultiHeadAttention,
 )
 from shoal.layers.normalization import (
     BatchNormalization,
@@ -102,6 +119,20 @@ from shoal.layers.pooling import (
     MaxPooling2D,
     MaxPooling3D,
 )
+from shoal.layers.position_embedding import (
+    PositionEmbedding,
+    SinePositionEncoding,
+)
+from shoal.layers.recurrent import (
+    GRU,
+    LSTM,
+    RNN,
+    GRUCell,
+    LSTMCell,
+    SimpleRNN,
+    SimpleRNNCell,
+    StackedRNNCells,
+)
 from shoal.layers.regularization import (
     ActivityRegularization,
     Dropout,
@@ -120,11 +151,18 @@ from shoal.layers.reshaping import (
     UpSampling2D,
     UpSampling3D,
 )
+from shoal.layers.wrappers import (
+    Bidirectional,
+    TimeDistributed,
+    Wrapper,
+)
 
 __all__ = [
     "Activation",
     "ActivityRegularization",
     "Add",
+    "AdditiveAttention",
+    "Attention",
     "Average",
     "AveragePooling1D",
     "AveragePooling2D",
@@ -133,6 +171,7 @@ __all__ = [
     "AvgPool2D",
     "AvgPool3D",
     "BatchNormalization",
+    "Bidirectional",
     "Concatenate",
     "Conv1D",
     "Conv1DTranspose",
@@ -140,6 +179,11 @@ __all__ = [
     "Conv2DTranspose",
     "Conv3D",
     "Conv3DTranspose",
+    "ConvLSTM",
+    "ConvLSTM1D",
+    "ConvLSTM2D",
+    "ConvLSTM3D",
+    "ConvLSTMCell",
     "Convolution1D",
     "Convolution1DTranspose",
     "Convolution2D",
@@ -157,6 +201,8 @@ __all__ = [
     "ELU",
     "Embedding",
     "Flatten",
+    "GRU",
+    "GRUCell",
     "GaussianDropout",
     "GaussianNoise",
     "GlobalAveragePooling1D",
@@ -176,10 +222,13 @@ __all__ = [
     "Input",
     "InputLayer",
     "InputSpec",
+    "LSTM",
+    "LSTMCell",
     "Lambda",
     "Layer",
     "LayerNormalization",
     "LeakyReLU",
+    "Masking",
     "MaxPool1D",
     "MaxPool2D",
     "MaxPool3D",
@@ -188,9 +237,12 @@ __all__ = [
     "MaxPooling3D",
     "Maximum",
     "Minimum",
+    "MultiHeadAttention",
     "Multiply",
     "PReLU",
     "Permute",
+    "PositionEmbedding",
+    "RNN",
     "ReLU",
     "RepeatVector",
     "Reshape",
@@ -198,15 +250,21 @@ __all__ = [
     "SeparableConv2D",
     "SeparableConvolution1D",
     "SeparableConvolution2D",
+    "SimpleRNN",
+    "SimpleRNNCell",
+    "SinePositionEncoding",
     "Softmax",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "StackedRNNCells",
     "Subtract",
+    "TimeDistributed",
     "UnitNormalization",
     "UpSampling1D",
     "UpSampling2D",
     "UpSampling3D",
+    "Wrapper",
     "ZeroPadding1D",
     "ZeroPadding2D",
     "ZeroPadding3D",

@@ -221,7 +221,9 @@ class Layer(Operation):
     @property
     def non_trainable_weights(self) -> list:
         if not self.trainable:
-            return self.weights
+            # All weights, plus sub-layers' non-weight state (e.g. a stateful RNN's states).
+            subs = [w for layer in self._layers for w in layer.non_trainable_weights]
+            return _dedupe(self.weights + subs)
         own = list(self._non_trainable_variables)
         subs = [w for layer in self._layers for w in layer.non_trainable_weights]
         return _dedupe(own + subs)
@@ -426,7 +428,10 @@ class Layer(Operation):
             _training_stack().pop()
         if self.activity_regularizer is not None:
             for out in jax.tree_util.tree_leaves(outputs):
-                self.add_loss(self.activity_regularizer(out))
+                loss = self.activity_regularizer(out)
+                if out.ndim > 0:  # Keras 3 averages activity losses over the batch
+                    loss = loss / jnp.asarray(out.shape[0], loss.dtype)
+                self.add_loss(loss)
         return outputs
 
     def _symbolic_layer_call(self, args, kwargs):
