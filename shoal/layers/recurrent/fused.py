@@ -242,6 +242,17 @@ def cell_property(name: str):
     return property(lambda self: getattr(self.cell, name), doc=f"The cell's `{name}`.")
 
 
+# Arguments every fused layer forwards to its cell (`layer.units` reads `layer.cell.units`);
+# LSTM and GRU add their own few.
+for _name in (
+    "units", "activation", "use_bias", "kernel_initializer", "recurrent_initializer",
+    "bias_initializer", "kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
+    "kernel_constraint", "recurrent_constraint", "bias_constraint", "dropout",
+    "recurrent_dropout",
+):  # fmt: skip
+    setattr(FusedRNN, _name, cell_property(_name))
+
+
 def check_layer_args(owner: str, units, dropout, recurrent_dropout, seed) -> None:
     """Validate the arguments a layer hands to its cell, so that errors name the layer."""
     check_units(owner, units)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from shoal.layers.input_spec import InputSpec
-from shoal.layers.recurrent.fused import FusedRNN, FusedRNNCell, cell_property, check_layer_args
+from shoal.layers.recurrent.fused import FusedRNN, FusedRNNCell, check_layer_args
 
 
 class SimpleRNNCell(FusedRNNCell):
@@ -123,18 +123,3 @@ class SimpleRNN(FusedRNN):
             **kwargs,
         )
         self.input_spec = InputSpec(ndim=3)
-
-    units = cell_property("units")
-    activation = cell_property("activation")
-    use_bias = cell_property("use_bias")
-    kernel_initializer = cell_property("kernel_initializer")
-    recurrent_initializer = cell_property("recurrent_initializer")
-    bias_initializer = cell_property("bias_initializer")
-    kernel_regularizer = cell_property("kernel_regularizer")
-    recurrent_regularizer = cell_property("recurrent_regularizer")
-    bias_regularizer = cell_property("bias_regularizer")
-    kernel_constraint = cell_property("kernel_constraint")
-    recurrent_constraint = cell_property("recurrent_constraint")
-    bias_constraint = cell_property("bias_constraint")
-    dropout = cell_property("dropout")
-    recurrent_dropout = cell_property("recurrent_dropout")
