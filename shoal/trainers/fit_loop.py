@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from shoal.backend import random as shoal_random
@@ -19,9 +18,7 @@ def _verbose(verbose):
 
 
 def _to_device(batch):
-    return jax.tree_util.tree_map(
-        lambda v: v if isinstance(v, jax.Array) else jnp.asarray(v), batch
-    )
+    return jax.device_put(batch)  # one transfer call for the whole batch pytree
 
 
 def _pythonify(logs, model=None):
@@ -64,13 +61,15 @@ class _Runner:
         self.model, self.kind = model, kind
         self.key = shoal_random.global_key()
         self.count = 0
+        # The variables behind the state, resolved once per loop (walking layers is slow).
+        self.groups = model._state_variables(kind)
 
     def __call__(self, batch, fused):
         fn = self.model._function(self.kind, fused)
-        state = self.model._read_state(self.kind)
+        state = self.model._read_state(self.kind, self.groups)
         self.count += 1
-        out, state = fn(state, jax.random.fold_in(self.key, self.count), batch)
-        self.model._write_state(self.kind, state)
+        out, state = fn(state, self.key, np.uint32(self.count), batch)
+        self.model._write_state(self.kind, state, self.groups)
         return out
 
 

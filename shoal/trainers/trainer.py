@@ -263,11 +263,13 @@ class Trainer:
             groups.append(self.metrics_variables)
         return groups
 
-    def _read_state(self, kind):
-        return tuple([v.value for v in group] for group in self._state_variables(kind))
+    def _read_state(self, kind, groups=None):
+        groups = groups if groups is not None else self._state_variables(kind)
+        return tuple([v.value for v in group] for group in groups)
 
-    def _write_state(self, kind, state):
-        for group, values in zip(self._state_variables(kind), state, strict=True):
+    def _write_state(self, kind, state, groups=None):
+        groups = groups if groups is not None else self._state_variables(kind)
+        for group, values in zip(groups, state, strict=True):
             for variable, value in zip(group, values, strict=True):
                 variable._value = value
 
@@ -296,7 +298,11 @@ class Trainer:
                 return outs, state
             return jax.tree_util.tree_map(lambda v: v[-1], outs), state
 
-        fn = many if fused else one
+        def execution(state, key, count, data):
+            # The step key is derived inside the compiled function: no host-side dispatch.
+            return (many if fused else one)(state, jax.random.fold_in(key, count), data)
+
+        fn = execution
         if self._jit_compile:
             fn = jax.jit(fn)
         self._functions[key] = fn
