@@ -39,7 +39,8 @@ class InputSpec:
         }
 
 
-def _shape_str(shape) -> str:
+def format_shape(shape) -> str:
+    """A shape as error messages print it: `(None, 28, 28, 1)`."""
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
@@ -63,17 +64,17 @@ def assert_input_compatibility(input_spec, inputs, layer_name: str) -> None:
         if spec.ndim is not None and not spec.allow_last_axis_squeeze and ndim != spec.ndim:
             raise ValueError(
                 f"{where}: expected ndim={spec.ndim}, found ndim={ndim}. "
-                f"Full shape received: {_shape_str(shape)}"
+                f"Full shape received: {format_shape(shape)}"
             )
         if spec.max_ndim is not None and ndim > spec.max_ndim:
             raise ValueError(
                 f"{where}: expected max_ndim={spec.max_ndim}, found ndim={ndim}. "
-                f"Full shape received: {_shape_str(shape)}"
+                f"Full shape received: {format_shape(shape)}"
             )
         if spec.min_ndim is not None and ndim < spec.min_ndim:
             raise ValueError(
                 f"{where}: expected min_ndim={spec.min_ndim}, found ndim={ndim}. "
-                f"Full shape received: {_shape_str(shape)}"
+                f"Full shape received: {format_shape(shape)}"
             )
         for axis, value in spec.axes.items():
             if value is None:
@@ -81,7 +82,7 @@ def assert_input_compatibility(input_spec, inputs, layer_name: str) -> None:
             if axis >= ndim or axis < -ndim:
                 raise ValueError(
                     f"{where}: expected axis {axis} of input shape to exist, "
-                    f"but received input with shape {_shape_str(shape)}"
+                    f"but received input with shape {format_shape(shape)}"
                 )
             got = shape[axis]
             if got is not None and got not in (
@@ -89,12 +90,12 @@ def assert_input_compatibility(input_spec, inputs, layer_name: str) -> None:
             ):
                 raise ValueError(
                     f"{where}: expected axis {axis} of input shape to have value {value}, "
-                    f"but received input with shape {_shape_str(shape)}"
+                    f"but received input with shape {format_shape(shape)}"
                 )
         if spec.shape is not None:
             for want, got in zip(spec.shape, shape, strict=False):
                 if want is not None and got is not None and want != got:
                     raise ValueError(
-                        f"{where}: expected shape={_shape_str(spec.shape)}, "
-                        f"found shape={_shape_str(shape)}"
+                        f"{where}: expected shape={format_shape(spec.shape)}, "
+                        f"found shape={format_shape(shape)}"
                     )

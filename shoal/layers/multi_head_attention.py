@@ -35,6 +35,7 @@ from shoal.backend.random import draw_key as _draw_key
 from shoal.backend.symbolic import eval_output_spec
 from shoal.layers.attention import _causal, _check_rate, _check_seed
 from shoal.layers.base import Layer
+from shoal.layers.input_spec import format_shape
 
 
 def _serialize(module, obj):
@@ -236,10 +237,6 @@ def _positive_int(layer, arg, value, allow_none=False):
     return int(value)
 
 
-def _fmt(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
-
-
 class MultiHeadAttention(Layer):
     """Multi-head (scaled dot-product) attention, as `keras.layers.MultiHeadAttention`.
 
@@ -396,18 +393,18 @@ class MultiHeadAttention(Layer):
         if value_shape[1:-1] != key_shape[1:-1]:
             raise ValueError(
                 f"{name}: all dimensions of value and key except the last must be equal; "
-                f"got value shape {_fmt(value_shape)} and key shape {_fmt(key_shape)}"
+                f"got value shape {format_shape(value_shape)} and key shape {format_shape(key_shape)}"
             )
         for arg, shape in (("query", query_shape), ("value", value_shape), ("key", key_shape)):
             if len(shape) < 3 or shape[-1] is None:
                 raise ValueError(
                     f"{name}: argument '{arg}' must have shape (batch, ..., features) with at "
-                    f"least 3 dimensions and a known last dimension, got {_fmt(shape)}"
+                    f"least 3 dimensions and a known last dimension, got {format_shape(shape)}"
                 )
         if len(query_shape) != len(value_shape):
             raise ValueError(
                 f"{name}: query and value must have the same rank; got query shape "
-                f"{_fmt(query_shape)} and value shape {_fmt(value_shape)}"
+                f"{format_shape(query_shape)} and value shape {format_shape(value_shape)}"
             )
         rank = len(query_shape)
         axes = self._attention_axes
@@ -417,7 +414,7 @@ class MultiHeadAttention(Layer):
             raise ValueError(
                 f"{name}: argument 'attention_axes' must name distinct axes of the query "
                 f"between 1 and {rank - 2} (not the batch or feature axis), got "
-                f"{self._attention_axes!r} for query shape {_fmt(query_shape)}"
+                f"{self._attention_axes!r} for query shape {format_shape(query_shape)}"
             )
         self._axes = axes
         self._built_dims = {"query": query_shape[-1], "value": value_shape[-1]}
@@ -578,12 +575,12 @@ class MultiHeadAttention(Layer):
             if x.ndim != self._rank or x.shape[-1] != want:
                 raise ValueError(
                     f"{name}: argument '{arg}' must have rank {self._rank} and last dimension "
-                    f"{want} (the shapes the layer was built for), got shape {_fmt(x.shape)}"
+                    f"{want} (the shapes the layer was built for), got shape {format_shape(x.shape)}"
                 )
         if value.shape[:-1] != key.shape[:-1]:
             raise ValueError(
                 f"{name}: all dimensions of value and key except the last must be equal; "
-                f"got value shape {_fmt(value.shape)} and key shape {_fmt(key.shape)}"
+                f"got value shape {format_shape(value.shape)} and key shape {format_shape(key.shape)}"
             )
 
     def _scores_shape(self, query_shape, key_shape) -> tuple:
@@ -606,8 +603,8 @@ class MultiHeadAttention(Layer):
         if not ok:
             raise ValueError(
                 f"MultiHeadAttention '{self.name}': argument 'attention_mask' must be "
-                f"broadcastable to (batch, query steps, key steps) = {_fmt(expected)} (or, "
-                f"with the heads axis, {_fmt(scores)}), got shape {_fmt(mask.shape)}"
+                f"broadcastable to (batch, query steps, key steps) = {format_shape(expected)} (or, "
+                f"with the heads axis, {format_shape(scores)}), got shape {format_shape(mask.shape)}"
             )
 
     def _compute_attention_mask(
@@ -676,7 +673,7 @@ class MultiHeadAttention(Layer):
                     raise
                 raise ValueError(
                     f"MultiHeadAttention '{self.name}': flash_attention=True but the cuDNN "
-                    f"kernel cannot run these inputs (query {_fmt(query.shape)}, dtype "
+                    f"kernel cannot run these inputs (query {format_shape(query.shape)}, dtype "
                     f"{query.dtype}): {err}"
                 ) from err
             return output, None
@@ -724,8 +721,8 @@ class MultiHeadAttention(Layer):
         if value_shape[1:-1] != key_shape[1:-1]:
             raise ValueError(
                 f"MultiHeadAttention '{self.name}': all dimensions of value and key except "
-                f"the last must be equal; got value shape {_fmt(value_shape)} and key shape "
-                f"{_fmt(key_shape)}"
+                f"the last must be equal; got value shape {format_shape(value_shape)} and key shape "
+                f"{format_shape(key_shape)}"
             )
         if self._output_shape:
             return query_shape[:-1] + self._output_shape

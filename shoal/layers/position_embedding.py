@@ -20,17 +20,14 @@ from jax import lax
 
 from shoal import initializers
 from shoal.layers.base import Layer
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+from shoal.layers.input_spec import format_shape
 
 
 def _check_rank(layer, shape) -> None:
     if len(shape) < 2:
         raise ValueError(
             f"{type(layer).__name__} '{layer.name}': inputs must have shape "
-            f"(batch, steps, features); got shape {_fmt(shape)}"
+            f"(batch, steps, features); got shape {format_shape(shape)}"
         )
 
 
@@ -69,7 +66,7 @@ class PositionEmbedding(Layer):
         if features is None:
             raise ValueError(
                 f"PositionEmbedding '{self.name}': the last dimension of the inputs must be "
-                f"known; got shape {_fmt(inputs_shape)}"
+                f"known; got shape {format_shape(inputs_shape)}"
             )
         self.position_embeddings = self.add_weight(
             name="embeddings",
@@ -88,7 +85,7 @@ class PositionEmbedding(Layer):
                 raise ValueError(
                     f"PositionEmbedding '{self.name}': inputs have {steps} steps, more than "
                     f"sequence_length={self.sequence_length}; expected at most "
-                    f"{self.sequence_length}, got input shape {_fmt(shape)}"
+                    f"{self.sequence_length}, got input shape {format_shape(shape)}"
                 )
             rows = lax.dynamic_slice(table, (start_index, 0), (steps, features))
         else:

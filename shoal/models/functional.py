@@ -9,6 +9,7 @@ import numpy as np
 from shoal.backend.symbolic import KerasTensor, is_keras_tensor
 from shoal.layers.base import Layer
 from shoal.layers.core import InputLayer
+from shoal.layers.input_spec import format_shape
 from shoal.models import graph
 from shoal.models.model import Model
 
@@ -216,10 +217,6 @@ def _to_array(x, ref: KerasTensor, model_name: str):
     ):
         raise ValueError(
             f"Model '{model_name}': input '{ref.name}' expects shape "
-            f"{_fmt(want)}, but received an input of shape {_fmt(tuple(np.shape(x)))}."
+            f"{format_shape(want)}, but received an input of shape {format_shape(tuple(np.shape(x)))}."
         )
     return x
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"

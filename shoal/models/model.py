@@ -6,8 +6,8 @@ a model whose `call` is Python code over layers held as attributes.
 
 from __future__ import annotations
 
-from shoal.backend.symbolic import KerasTensor, eval_output_spec
-from shoal.layers.base import Layer
+from shoal.backend.symbolic import eval_output_spec
+from shoal.layers.base import Layer, _shapes_to_specs
 from shoal.trainers.trainer import Trainer
 
 
@@ -63,7 +63,7 @@ class Model(Trainer, Layer):
         if self.built or input_shape is None:
             self.built = True
             return
-        spec = _shape_to_spec(input_shape)
+        spec = _shapes_to_specs(input_shape, "float32")
         eval_output_spec(self.call, spec)
         self._build_shapes = input_shape
         self.built = True
@@ -132,11 +132,3 @@ class Model(Trainer, Layer):
 
 
 _MODEL_KWARGS = {"name", "trainable", "dtype"}
-
-
-def _shape_to_spec(shape):
-    if isinstance(shape, (list, tuple)) and all(d is None or isinstance(d, int) for d in shape):
-        return KerasTensor(tuple(shape))
-    if isinstance(shape, dict):
-        return {k: _shape_to_spec(v) for k, v in shape.items()}
-    return type(shape)(_shape_to_spec(s) for s in shape)

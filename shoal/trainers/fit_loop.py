@@ -28,7 +28,7 @@ def _pythonify(logs, model=None):
     return {k: float(np.asarray(logs[k])) for k in keys}
 
 
-def _executions(model, data, kind):
+def _executions(model, data):
     """Yield (first_step_index, n_steps, device_batch); fuses K array batches when possible."""
     k = model.steps_per_execution
     pending, start, step = [], 0, 0
@@ -156,7 +156,7 @@ def fit(
             model.reset_metrics()
             cbs.on_epoch_begin(epoch)
             logs = {}
-            for start, n, fused, batch in _executions(model, data, "train"):
+            for start, n, fused, batch in _executions(model, data):
                 for i in range(n):
                     cbs.on_train_batch_begin(start + i)
                 logs = runner(batch, fused)
@@ -245,7 +245,7 @@ def evaluate(
     model.reset_metrics()
     cbs.on_test_begin()
     logs = {}
-    for start, n, fused, batch in _executions(model, data, "test"):
+    for start, n, fused, batch in _executions(model, data):
         for i in range(n):
             cbs.on_test_batch_begin(start + i)
         logs = runner(batch, fused)
@@ -283,7 +283,7 @@ def predict(
     runner = _Runner(model, "predict")
     cbs.on_predict_begin()
     outputs = []
-    for start, n, fused, batch in _executions(model, data, "predict"):
+    for start, n, fused, batch in _executions(model, data):
         for i in range(n):
             cbs.on_predict_batch_begin(start + i)
         out = runner(batch, fused)

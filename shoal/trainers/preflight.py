@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+from shoal.layers.input_spec import format_shape
 
 
 def check(model, x, y) -> None:
@@ -37,7 +35,7 @@ def _check_inputs(model, x) -> None:
         ):
             raise ValueError(
                 f"Argument `x` does not match input '{ref.name}' of model '{model.name}': "
-                f"expected shape {_fmt(want)}, got data of shape {_fmt(shape)}."
+                f"expected shape {format_shape(want)}, got data of shape {format_shape(shape)}."
             )
 
 
