@@ -17,6 +17,7 @@ _SUBMODULES = {
     "config",
     "constraints",
     "datasets",
+    "distribution",
     "initializers",
     "layers",
     "losses",

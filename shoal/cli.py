@@ -1,4 +1,8 @@
-"""The `shoal` command: `shoal demo` trains the Keras MNIST convnet on the bundled sample."""
+"""The `shoal` command.
+
+`shoal demo` trains the Keras MNIST convnet on the bundled sample; `shoal launch --nproc N
+script.py ...` runs N local processes of a script as one multi-process JAX job.
+"""
 
 from __future__ import annotations
 
@@ -62,6 +66,23 @@ def demo(args) -> int:
     return 0 if np.isfinite(loss) else 1
 
 
+def launch(args) -> int:
+    from shoal.distribution.launch import launch as run_launch
+
+    try:
+        return run_launch(
+            args.script,
+            args.script_args,
+            nproc=args.nproc,
+            devices_per_proc=args.devices_per_proc,
+            platform=args.platform,
+            grace_seconds=args.grace_seconds,
+        )
+    except ValueError as error:  # raised only while checking arguments, before any start
+        print(error, file=sys.stderr)
+        return 2
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="shoal", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,6 +97,33 @@ def main(argv=None) -> int:
         help="where to save the trained model ('' to skip)",
     )
     p.set_defaults(func=demo)
+
+    p = sub.add_parser(
+        "launch",
+        help="run N local processes of a script as one multi-process JAX job",
+        description="Run `python SCRIPT ARGS...` in NPROC local processes joined by a JAX "
+        "coordinator on a free localhost port; the script calls "
+        "shoal.distribution.initialize(). Output lines are prefixed with the rank; when one "
+        "rank fails the others are stopped.",
+    )
+    p.add_argument("--nproc", type=int, required=True, help="number of processes")
+    p.add_argument(
+        "--devices-per-proc",
+        type=int,
+        default=None,
+        help="devices per process: virtual CPU devices (cpu) or GPUs (gpu; default 1)",
+    )
+    p.add_argument("--platform", choices=("cpu", "gpu"), default="cpu")
+    p.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=5.0,
+        help="time between SIGTERM and SIGKILL when stopping processes",
+    )
+    p.add_argument("script", help="the Python script every process runs")
+    p.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments for the script")
+    p.set_defaults(func=launch)
+
     args = parser.parse_args(argv)
     return args.func(args)
 

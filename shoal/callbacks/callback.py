@@ -4,6 +4,10 @@ from __future__ import annotations
 
 
 class Callback:
+    # True for callbacks that only process 0 runs in a multi-process job (they write files
+    # or print); callbacks that save models run everywhere, since saving gathers weights.
+    _primary_only = False
+
     def __init__(self):
         self.params: dict = {}
         self._model = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax
+
 from shoal.callbacks.callback import Callback
 from shoal.callbacks.history import History
 from shoal.callbacks.progbar_logger import ProgbarLogger
@@ -41,6 +43,8 @@ class CallbackList(Callback):
             self.callbacks.append(ProgbarLogger())
         if add_history and not any(isinstance(c, History) for c in callbacks):
             self.callbacks.append(History())
+        if jax.process_index() != 0:  # multi-process: only process 0 prints and writes logs
+            self.callbacks = [c for c in self.callbacks if not c._primary_only]
         if model is not None:
             self.set_model(model)
         if params:

@@ -29,6 +29,8 @@ class CSVLogger(Callback):
         >>> # model.fit(x, y, callbacks=[csv_logger])
     """
 
+    _primary_only = True  # with several processes, only process 0 writes
+
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
         self.sep = separator

@@ -7,6 +7,8 @@ from shoal.trainers.progress import Progbar
 
 
 class ProgbarLogger(Callback):
+    _primary_only = True  # with several processes, only process 0 writes
+
     def __init__(self):
         super().__init__()
         self.progbar = None

@@ -45,6 +45,8 @@ class TensorBoard(Callback):
         >>> # model.fit(x, y, epochs=2, callbacks=[tensorboard_callback])
     """
 
+    _primary_only = True  # with several processes, only process 0 writes
+
     def __init__(
         self,
         log_dir="logs",

@@ -24,7 +24,10 @@ import re
 import tempfile
 import warnings
 
+import jax
 import numpy as np
+
+from shoal.backend.host_arrays import to_numpy
 
 _H5_BOMB_FLOOR_BYTES = 1 << 32
 _H5_MAX_EXPANSION = 1000
@@ -232,7 +235,7 @@ def _to_numpy(value):
     inner = getattr(value, "value", None)
     if inner is not None and not isinstance(value, np.ndarray):
         value = inner
-    return np.asarray(value)
+    return to_numpy(value)  # gathers arrays sharded across processes
 
 
 def write_weights(model, h5) -> None:
@@ -480,7 +483,8 @@ def _unused_layer_weights(h5, consumed: set) -> list:
 def atomic_output(filepath: str, overwrite: bool = True):
     """Yield a temporary path next to `filepath`; on success, rename it over `filepath`.
 
-    A failed write leaves any existing file untouched.
+    A failed write leaves any existing file untouched. In a multi-process job every process
+    writes (gathering sharded weights is collective) but only process 0 keeps the file.
     """
     filepath = os.fspath(filepath)
     if not overwrite and os.path.exists(filepath):
@@ -497,7 +501,10 @@ def atomic_output(filepath: str, overwrite: bool = True):
     os.close(fd)
     try:
         yield tmp
-        os.replace(tmp, filepath)
+        if jax.process_index() == 0:
+            os.replace(tmp, filepath)
+        else:  # multi-process: every process gathers the weights, process 0 writes the file
+            os.remove(tmp)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)

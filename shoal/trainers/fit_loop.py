@@ -6,15 +6,17 @@ import jax
 import numpy as np
 
 from shoal.backend import random as shoal_random
+from shoal.backend.host_arrays import is_multiprocess, to_numpy
 from shoal.trainers import data_adapter, preflight
+from shoal.trainers.placement import placement_for
 
 
 def _verbose(verbose):
     if verbose == "auto":
-        return 1
+        verbose = 1
     if verbose not in (0, 1, 2):
         raise ValueError(f"Argument `verbose` must be 'auto', 0, 1 or 2; got {verbose!r}")
-    return verbose
+    return verbose if jax.process_index() == 0 else 0  # one progress bar per job
 
 
 def _to_device(batch):
@@ -25,29 +27,31 @@ def _pythonify(logs, model=None):
     """Host floats, ordered as Keras orders them: loss, per-output losses, then metrics."""
     order = model._log_names() if model is not None else list(logs)
     keys = [k for k in order if k in logs] + [k for k in logs if k not in order]
-    return {k: float(np.asarray(logs[k])) for k in keys}
+    return {k: float(to_numpy(logs[k])) for k in keys}
 
 
-def _executions(model, data):
-    """Yield (first_step_index, n_steps, device_batch); fuses K array batches when possible."""
+def _executions(model, data, runner):
+    """Yield (first_step_index, n_steps, fused, device_batch); fuses K array batches when
+    possible."""
     k = model.steps_per_execution
+    put = runner.put_batch
     pending, start, step = [], 0, 0
     for batch in data.epoch():
         if k > 1 and pending and _shapes(batch) != _shapes(pending[0]):
             for i, b in enumerate(pending):
-                yield start + i, 1, False, _to_device(b)
+                yield start + i, 1, False, put(b, False)
             pending, start = [], step
         pending.append(batch)
         step += 1
         if len(pending) == k:
             if k == 1:
-                yield start, 1, False, _to_device(pending[0])
+                yield start, 1, False, put(pending[0], False)
             else:
                 stacked = jax.tree_util.tree_map(lambda *v: np.stack(v), *pending)
-                yield start, k, True, _to_device(stacked)
+                yield start, k, True, put(stacked, True)
             pending, start = [], step
     for i, b in enumerate(pending):
-        yield start + i, 1, False, _to_device(b)
+        yield start + i, 1, False, put(b, False)
 
 
 def _shapes(batch):
@@ -55,20 +59,41 @@ def _shapes(batch):
 
 
 class _Runner:
-    """Runs one kind of compiled function over batches, keeping state between executions."""
+    """Runs one kind of compiled function over batches, keeping state between executions.
+
+    Under a distribution, state and batches are laid out by a `Placement`.
+    """
 
     def __init__(self, model, kind):
         self.model, self.kind = model, kind
-        self.key = shoal_random.global_key()
+        key_data = np.asarray(jax.random.key_data(shoal_random.global_key()))
         self.count = 0
         # The variables behind the state, resolved once per loop (walking layers is slow).
         self.groups = model._state_variables(kind)
+        self.placement = placement_for(model, kind, self.groups)
+        if self.placement is None:
+            self.key_data = key_data
+        else:
+            if is_multiprocess():  # every process must draw the same dropout masks
+                from jax.experimental import multihost_utils
+
+                key_data = np.asarray(multihost_utils.broadcast_one_to_all(key_data))
+            self.key_data = self.placement.put_scalar(key_data)
+            self.placement.place_state(self.groups)
+
+    def put_batch(self, batch, fused):
+        if self.placement is None:
+            return _to_device(batch)
+        return self.placement.put_batch(batch, fused)
 
     def __call__(self, batch, fused):
-        fn = self.model._function(self.kind, fused)
+        fn = self.model._function(self.kind, fused, self.placement)
         state = self.model._read_state(self.kind, self.groups)
         self.count += 1
-        out, state = fn(state, self.key, np.uint32(self.count), batch)
+        count = np.uint32(self.count)
+        if self.placement is not None and is_multiprocess():
+            count = self.placement.put_scalar(count)
+        out, state = fn(state, self.key_data, count, batch)
         self.model._write_state(self.kind, state, self.groups)
         return out
 
@@ -156,7 +181,7 @@ def fit(
             model.reset_metrics()
             cbs.on_epoch_begin(epoch)
             logs = {}
-            for start, n, fused, batch in _executions(model, data):
+            for start, n, fused, batch in _executions(model, data, runner):
                 for i in range(n):
                     cbs.on_train_batch_begin(start + i)
                 logs = runner(batch, fused)
@@ -245,7 +270,7 @@ def evaluate(
     model.reset_metrics()
     cbs.on_test_begin()
     logs = {}
-    for start, n, fused, batch in _executions(model, data):
+    for start, n, fused, batch in _executions(model, data, runner):
         for i in range(n):
             cbs.on_test_batch_begin(start + i)
         logs = runner(batch, fused)
@@ -283,13 +308,13 @@ def predict(
     runner = _Runner(model, "predict")
     cbs.on_predict_begin()
     outputs = []
-    for start, n, fused, batch in _executions(model, data):
+    for start, n, fused, batch in _executions(model, data, runner):
         for i in range(n):
             cbs.on_predict_batch_begin(start + i)
         out = runner(batch, fused)
         if fused:
             out = jax.tree_util.tree_map(lambda v: v.reshape((-1,) + v.shape[2:]), out)
-        outputs.append(jax.tree_util.tree_map(np.asarray, out))
+        outputs.append(jax.tree_util.tree_map(to_numpy, out))
         for i in range(n):
             cbs.on_predict_batch_end(start + i, {"outputs": out})
     cbs.on_predict_end()
@@ -306,7 +331,8 @@ def on_batch(model, kind, x, y, sample_weight, class_weight, return_dict):
     preflight.check(model, x, y)
     model._build_for_data(x, y)
     model.reset_metrics()
-    logs = _pythonify(_Runner(model, kind)(_to_device((x, y, sample_weight)), False), model)
+    runner = _Runner(model, kind)
+    logs = _pythonify(runner(runner.put_batch((x, y, sample_weight), False), False), model)
     if return_dict:
         return logs
     values = list(logs.values())

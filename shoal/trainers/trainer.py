@@ -39,6 +39,7 @@ class Trainer:
         self._functions: dict = {}
         self._losses_override = None
         self.steps_per_execution = 1
+        self._accumulation_steps = 1
         self._run_eagerly = False
         self._jit_compile = True
         self._compile_config = None
@@ -55,6 +56,7 @@ class Trainer:
         steps_per_execution=1,
         jit_compile="auto",
         auto_scale_loss=True,
+        gradient_accumulation_steps=1,
     ):
         from shoal import optimizers
         from shoal.metrics import Mean
@@ -68,15 +70,26 @@ class Trainer:
                 "compile(): argument `steps_per_execution` must be a positive integer; got "
                 f"{steps_per_execution!r}"
             )
+        if (
+            isinstance(gradient_accumulation_steps, bool)
+            or not isinstance(gradient_accumulation_steps, (int, np.integer))
+            or gradient_accumulation_steps <= 0
+        ):
+            raise ValueError(
+                "compile(): argument `gradient_accumulation_steps` must be a positive integer; "
+                f"got {gradient_accumulation_steps!r}"
+            )
         self.optimizer = optimizers.get(optimizer)
         output_names = self._output_names_for_compile()
         self._compile_loss = None if loss is None else CompileLoss(loss, loss_weights, output_names)
         self._compile_metrics = CompileMetrics(metrics, weighted_metrics, output_names)
         self._loss_tracker = Mean(name="loss")
         self.steps_per_execution = int(steps_per_execution)
+        self._accumulation_steps = int(gradient_accumulation_steps)
         self._run_eagerly = bool(run_eagerly)
         self._jit_compile = jit_compile is not False and not run_eagerly
         self._functions = {}
+        self.__dict__.pop("_placements", None)
         # Objects are kept as given; saving serializes them as Keras does.
         self._compile_config = {
             "optimizer": self.optimizer,
@@ -88,6 +101,8 @@ class Trainer:
             "steps_per_execution": steps_per_execution,
             "jit_compile": jit_compile,
         }
+        if gradient_accumulation_steps != 1:
+            self._compile_config["gradient_accumulation_steps"] = int(gradient_accumulation_steps)
         self.compiled = True
 
     def _output_names_for_compile(self):
@@ -216,26 +231,66 @@ class Trainer:
             logs = self.compute_metrics(x, y, y_pred, sample_weight)
         return logs, [scope.get_value(v) for v in self.metrics_variables]
 
+    def _gradients(self, state, batch):
+        """(grads, logs, non_trainable, metrics) of one batch: the loss gradient, the
+        metrics updated with the batch. With `gradient_accumulation_steps=k` the batch runs
+        as k micro-batches in a `lax.scan`, gradients averaged (1/k the activation memory,
+        the same update)."""
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
+
+        def micro_step(non_trainable, metrics_vars, x, y, sample_weight):
+            (loss, (y_pred, non_trainable, metrics_vars)), grads = grad_fn(
+                trainable,
+                non_trainable,
+                metrics_vars,
+                x,
+                y,
+                sample_weight,
+                training=True,
+                optimizer_variables=optimizer_vars,
+            )
+            logs, metrics_vars = self._update_metrics(
+                metrics_vars, loss, x, y, y_pred, sample_weight
+            )
+            return grads, logs, non_trainable, metrics_vars
+
+        k = self._accumulation_steps
+        rows = batch_size_of(batch[0])
+        if k == 1 or not rows or rows % k:  # one pass over the whole batch: same math
+            return micro_step(non_trainable, metrics_vars, *batch)
+
+        base_key = shoal_random.draw_key()
+
+        def body(carry, micro):
+            non_trainable, metrics_vars, total = carry
+            index, micro = micro
+            # Each micro-batch draws its own dropout masks, as separate steps would.
+            with shoal_random.RngScope(jax.random.fold_in(base_key, index)):
+                grads, logs, non_trainable, metrics_vars = micro_step(
+                    non_trainable, metrics_vars, *micro
+                )
+            total = jax.tree_util.tree_map(jnp.add, total, grads)
+            return (non_trainable, metrics_vars, total), logs
+
+        micro = jax.tree_util.tree_map(lambda v: v.reshape((k, rows // k) + v.shape[1:]), batch)
+        zeros = [jnp.zeros(v.shape, v.dtype) for v in trainable]
+        (non_trainable, metrics_vars, total), logs = jax.lax.scan(
+            body, (non_trainable, metrics_vars, zeros), (jnp.arange(k), micro)
+        )
+        grads = [g / k for g in total]
+        logs = jax.tree_util.tree_map(lambda v: v[-1], logs)
+        return grads, logs, non_trainable, metrics_vars
+
     def train_step(self, state, data):
         trainable, non_trainable, optimizer_vars, metrics_vars = state
-        x, y, sample_weight = data_adapter.unpack(data)
-        grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
-        (loss, (y_pred, non_trainable, metrics_vars)), grads = grad_fn(
-            trainable,
-            non_trainable,
-            metrics_vars,
-            x,
-            y,
-            sample_weight,
-            training=True,
-            optimizer_variables=optimizer_vars,
-        )
+        batch = data_adapter.unpack(data)
+        grads, logs, non_trainable, metrics_vars = self._gradients(state, batch)
         trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
         trainable = [
             v.constraint(t) if getattr(v, "constraint", None) is not None else t
             for v, t in zip(self.trainable_variables, trainable, strict=True)
         ]
-        logs, metrics_vars = self._update_metrics(metrics_vars, loss, x, y, y_pred, sample_weight)
         return logs, (trainable, non_trainable, optimizer_vars, metrics_vars)
 
     def test_step(self, state, data):
@@ -274,8 +329,8 @@ class Trainer:
                 variable._value = value
 
     # -- compiled functions ----------------------------------------------------
-    def _function(self, kind, fused: bool):
-        key = (kind, fused)
+    def _function(self, kind, fused: bool, placement=None):
+        key = (kind, fused, None if placement is None else id(placement))
         if key in self._functions:
             return self._functions[key]
         step = {"train": self.train_step, "test": self.test_step}.get(kind)
@@ -298,9 +353,15 @@ class Trainer:
                 return outs, state
             return jax.tree_util.tree_map(lambda v: v[-1], outs), state
 
-        def execution(state, key, count, data):
+        def execution(state, key_data, count, data):
             # The step key is derived inside the compiled function: no host-side dispatch.
-            return (many if fused else one)(state, jax.random.fold_in(key, count), data)
+            key = jax.random.fold_in(jax.random.wrap_key_data(key_data), count)
+            out, state = (many if fused else one)(state, key, data)
+            if placement is not None:  # keep every execution's layout (see placement.py)
+                state = placement.constrain_state(state)
+                if kind != "predict":
+                    out = placement.constrain_replicated(out)
+            return out, state
 
         fn = execution
         if self._jit_compile:
