@@ -1,4 +1,5 @@
-"""The code blocks in docs/*.md run as written."""
+"""The code blocks in docs/*.md run as written, in order, each page in one namespace (as a
+reader pastes them into one session). Blocks fenced as `py` or `bash` are not run."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import re
 import pytest
 
 DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs"
-BLOCKS = [
-    (path.name, i, block)
-    for path in sorted(DOCS.glob("*.md"))
-    for i, block in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), re.S))
-]
+PAGES = sorted(p for p in DOCS.glob("*.md") if "```python" in p.read_text())
 
 
-@pytest.mark.parametrize("name,index,code", BLOCKS, ids=[f"{b[0]}-{b[1]}" for b in BLOCKS])
-def test_doc_block_runs(name, index, code):
-    exec(compile(code, f"{name}[{index}]", "exec"), {"__name__": "__doc_example__"})
+@pytest.mark.parametrize("path", PAGES, ids=[p.name for p in PAGES])
+def test_doc_blocks_run(path):
+    from shoal import distribution
+
+    namespace = {"__name__": "__doc_example__"}
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
+    try:
+        for i, block in enumerate(blocks):
+            exec(compile(block, f"{path.name}[{i}]", "exec"), namespace)
+    finally:
+        distribution.set_distribution(None)
