@@ -12,23 +12,22 @@ The weights are Keras' EinsumDense kernels, in Keras' order and with Keras' name
 *output_shape)`, `attention_output/bias (*output_shape,)`, so
 `layer.set_weights(keras_layer.get_weights())` reproduces a Keras layer.
 
-Masks: `query_mask (B, T)`, `value_mask (B, S)`, `key_mask (B, S)` (from an upstream
-`Embedding(mask_zero=True)` in a Functional model, or given explicitly), the causal mask
-and the sliding-window band are merged with `attention_mask (B, T, S)` by logical AND, as
-in Keras. The output carries the query's mask.
+Masks: `query_mask (B, T)`, `value_mask (B, S)`, `key_mask (B, S)` (given explicitly, or
+routed by a Functional model from the masks its `query`/`value`/`key` tensors carry, e.g.
+after `Embedding(mask_zero=True)`: see `shoal.models.functional`), the causal mask and the
+sliding-window band are merged with `attention_mask (B, T, S)` by logical AND, as in Keras.
+The output carries the query's mask (the default `compute_mask` of the first argument).
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 import numbers
 import string
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from shoal import activations, constraints, initializers, regularizers
 from shoal.backend.random import draw_key as _draw_key
@@ -324,9 +323,6 @@ class MultiHeadAttention(Layer):
         self.seed = _check_seed(self, seed)
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(self._key_dim))
         self.supports_masking = True
-        # Functional models hand masks to layers through `mask=`; `__call__` routes it to
-        # query_mask / value_mask / key_mask (the call signature itself stays Keras').
-        self._call_has_mask = True
 
     # -- arguments ---------------------------------------------------------
     def _check_output_shape(self, output_shape):
@@ -475,30 +471,6 @@ class MultiHeadAttention(Layer):
         return [self.query_dense, self.key_dense, *gate, self.value_dense, self.output_dense]
 
     # -- calling -----------------------------------------------------------
-    def __call__(self, *args, mask=None, **kwargs):
-        self._graph_masks = None
-        if mask is not None:
-            self._graph_masks = (mask, self._route_graph_masks(args, kwargs, mask))
-        return super().__call__(*args, **kwargs)
-
-    def _route_graph_masks(self, args, kwargs, mask):
-        """Give the masks a Functional model passes as `mask=` to `<arg>_mask`.
-
-        The model lists one mask per tensor argument, in the order JAX flattens
-        `(args, kwargs)`: positional arguments, then keyword arguments by sorted name.
-        Returns the query's mask.
-        """
-        names = list(inspect.signature(self.call).parameters)
-        ordered = list(zip(names, args, strict=False)) + sorted(kwargs.items())
-        tensors = [n for n, v in ordered if isinstance(v, (jax.Array, np.ndarray))]
-        masks = list(mask) if isinstance(mask, (list, tuple)) else [mask]
-        if len(masks) == len(tensors):
-            for name, m in zip(tensors, masks, strict=True):
-                if name in ("query", "value", "key") and m is not None:
-                    if kwargs.get(f"{name}_mask") is None:
-                        kwargs[f"{name}_mask"] = m
-        return kwargs.get("query_mask")
-
     def call(
         self,
         query,
@@ -705,16 +677,6 @@ class MultiHeadAttention(Layer):
             )
 
     # -- masks and shapes --------------------------------------------------
-    def compute_mask(self, query, previous_mask=None):
-        """The query's mask (a Functional model passes one mask per tensor argument)."""
-        routed = getattr(self, "_graph_masks", None)
-        if routed is not None and previous_mask is routed[0]:
-            self._graph_masks = None
-            return routed[1]
-        if isinstance(previous_mask, (list, tuple)):
-            return previous_mask[0] if previous_mask and query is not None else None
-        return previous_mask
-
     def compute_output_shape(self, query_shape, value_shape, key_shape=None):
         query_shape, value_shape = tuple(query_shape), tuple(value_shape)
         key_shape = value_shape if key_shape is None else tuple(key_shape)

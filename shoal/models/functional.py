@@ -124,25 +124,26 @@ class Functional(Model):
                 continue
             layer = node.operation
             args, kwargs = node.map_arguments(values)
-            in_masks = [mask_of.get(id(t)) for t in node.input_tensors]
-            layer_mask = None
-            if any(m is not None for m in in_masks):
-                layer_mask = in_masks[0] if len(in_masks) == 1 else in_masks
-                if getattr(layer, "_call_has_mask", False) and kwargs.get("mask") is None:
-                    kwargs["mask"] = layer_mask
+            first, previous_mask = None, None
+            if isinstance(layer, Layer):
+                args, kwargs, first, previous_mask = _route_masks(
+                    layer, node, args, kwargs, mask_of
+                )
             if training is not None and getattr(layer, "_call_has_training", False):
                 kwargs.setdefault("training", training)
             outputs = layer(*args, **kwargs)
             out_flat = jax.tree_util.tree_leaves(outputs)
             out_mask = None
             if isinstance(layer, Layer):
-                first = args[0] if args else None
-                out_mask = layer.compute_mask(first, layer_mask)
+                out_mask = layer.compute_mask(first, previous_mask)
             out_masks = (
                 list(out_mask)
                 if isinstance(out_mask, (list, tuple))
                 else [out_mask] * len(out_flat)
             )
+            inner = _nested_output_masks(layer, out_flat)
+            if inner is not None:  # a nested model: the masks its own graph produced
+                out_masks = inner
             for t, value, m in zip(node.output_tensors, out_flat, out_masks, strict=False):
                 values[id(t)] = value
                 mask_of[id(t)] = m
@@ -191,9 +192,117 @@ class Functional(Model):
 
 
 def _flatten_masks(mask, n):
-    if isinstance(mask, (list, tuple)):
-        return list(mask)
+    if isinstance(mask, (list, tuple, dict)):
+        return jax.tree_util.tree_leaves(mask, is_leaf=lambda m: m is None)
     return [mask] + [None] * (n - 1)
+
+
+# -- mask routing ------------------------------------------------------------------------
+#
+# Keras attaches a mask to each tensor (`_keras_mask`); JAX arrays cannot carry one, so
+# `Functional.call` keeps `mask_of[id(graph tensor)]` and hands the masks over as Keras 3's
+# `Layer.__call__` does (keras/src/layers/layer.py, "Populate mask argument(s)"):
+#
+# - the call arguments are bound to the names of the layer's `call` signature; an argument
+#   is a *tensor argument* when it is a tensor, or a non-empty list/tuple/dict of tensors
+#   (and Nones);
+# - exactly one tensor argument, and `call` takes `mask`: `mask=` gets that argument's
+#   mask(s), in its structure (a merge layer's list of inputs gets the list of their masks);
+# - several tensor arguments: each `<name>` whose `call` takes `<name>_mask` gets its
+#   mask(s) there (MultiHeadAttention's `query_mask`, `value_mask`, `key_mask`);
+# - a mask argument the user gave (not None) is never replaced;
+# - the layer's output mask is `compute_mask(first argument, previous_mask)`, where
+#   `previous_mask` is the `mask` argument if one was given or routed, else the mask(s) of
+#   the first argument of `call`; a nested model's outputs keep the masks its graph made.
+#
+# Keras passes an all-None structure (`mask=[None, None]`); here an argument whose masks are
+# all None is left unset (None), which layers treat alike. Eager calls on arrays route
+# nothing: only the tensors of a graph carry masks.
+
+
+def _nested_output_masks(layer, out_flat):
+    """The output masks a nested Functional (or Sequential) model just computed, if any."""
+    graph = getattr(layer, "_functional", None) or layer
+    if not isinstance(graph, Functional):
+        return None
+    masks = getattr(graph, "_last_output_masks", None)
+    ids = getattr(graph, "_last_output_ids", None)
+    if not masks or ids != [id(v) for v in out_flat] or all(m is None for m in masks):
+        return None
+    return list(masks)
+
+
+def _is_tensor(x) -> bool:
+    return isinstance(x, (jax.Array, KerasTensor))
+
+
+def _is_tensor_argument(value) -> bool:
+    if _is_tensor(value):
+        return True
+    if isinstance(value, (list, tuple, dict)) and len(value) > 0:
+        leaves = jax.tree_util.tree_leaves(value, is_leaf=lambda x: x is None or _is_tensor(x))
+        return all(x is None or _is_tensor(x) for x in leaves)
+    return False
+
+
+def _has_mask(mask) -> bool:
+    return any(m is not None for m in jax.tree_util.tree_leaves(mask))
+
+
+def _route_masks(layer, node, args, kwargs, mask_of):
+    """Add the masks of `node`'s tensors to the layer's call arguments, as Keras 3 does.
+
+    Returns (args, kwargs, first argument, previous mask for `compute_mask`).
+    """
+
+    def mask_for(x):
+        return mask_of.get(id(x)) if isinstance(x, KerasTensor) else None
+
+    mask_args, mask_kwargs = jax.tree_util.tree_map(
+        mask_for, (node.call_args, node.call_kwargs), is_leaf=is_keras_tensor
+    )
+    signature = getattr(layer, "_call_signature", None)
+    try:
+        bound = signature.bind(*args, **kwargs)
+        bound_masks = signature.bind(*mask_args, **mask_kwargs).arguments
+    except (AttributeError, TypeError):  # no usable signature: the first argument's masks
+        first = args[0] if args else next(iter(kwargs.values()), None)
+        masks = mask_args[0] if args else next(iter(mask_kwargs.values()), None)
+        return args, kwargs, first, masks if _has_mask(masks) else None
+    arguments = bound.arguments
+    params = signature.parameters
+    positional = [
+        name for name, p in params.items() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ][: len(args)]
+    args, kwargs = list(args), dict(kwargs)
+
+    def give(name, mask):
+        if name in positional:
+            args[positional.index(name)] = mask
+        else:
+            kwargs[name] = mask
+
+    tensor_names = [name for name, value in arguments.items() if _is_tensor_argument(value)]
+    if len(tensor_names) == 1:
+        mask = bound_masks[tensor_names[0]]
+        if "mask" in params and arguments.get("mask") is None and _has_mask(mask):
+            give("mask", mask)
+    else:
+        for name in tensor_names:
+            target = f"{name}_mask"
+            mask = bound_masks[name]
+            if target in params and arguments.get(target) is None and _has_mask(mask):
+                give(target, mask)
+    first_name = next(iter(params), None)
+    first = arguments.get(first_name)
+    previous_mask = kwargs.get("mask") if "mask" in params else None
+    if previous_mask is None and "mask" in positional:
+        previous_mask = args[positional.index("mask")]
+    if previous_mask is None:
+        previous_mask = bound_masks.get(first_name)
+    if not _has_mask(previous_mask):
+        previous_mask = None
+    return tuple(args), kwargs, first, previous_mask
 
 
 def _to_array(x, ref: KerasTensor, model_name: str):
