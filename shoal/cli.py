@@ -124,6 +124,10 @@ def main(argv=None) -> int:
     p.add_argument("script_args", nargs=argparse.REMAINDER, help="arguments for the script")
     p.set_defaults(func=launch)
 
+    from shoal.export.api import add_cli_parser
+
+    add_cli_parser(sub)  # shoal export MODEL.keras OUT.onnx|OUT.tflite|OUT.stablehlo
+
     args = parser.parse_args(argv)
     return args.func(args)
 

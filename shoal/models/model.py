@@ -68,6 +68,14 @@ class Model(Trainer, Layer):
         self._build_shapes = input_shape
         self.built = True
 
+    def export(self, filepath, format="onnx", **kwargs):
+        """Write the trained model for another runtime: `format="onnx"` (ONNX, opset >= 17),
+        `"tflite"` (TFLite / LiteRT flatbuffer) or `"stablehlo"` (a `jax.export` artifact).
+        See docs/deploy.md."""
+        from shoal.export.api import export_model
+
+        return export_model(self, filepath, format=format, **kwargs)
+
     def summary(
         self,
         line_length=None,

@@ -1,0 +1,100 @@
+"""`export_model(model, filepath, format=...)`: what `Model.export` and `shoal export` call."""
+
+from __future__ import annotations
+
+import os
+
+FORMATS = ("onnx", "stablehlo")
+_SUFFIXES = {".onnx": "onnx", ".stablehlo": "stablehlo", ".shlo": "stablehlo"}
+
+
+def export_model(
+    model, filepath, format: str = "onnx", verbose: bool = False, input_signature=None, **kwargs
+):
+    """Export `model` for inference in another runtime.
+
+    Args:
+        model: a built shoal model (Functional or Sequential for ONNX; any model for
+            StableHLO).
+        filepath: the output file.
+        format: `"onnx"`: an ONNX graph written from the layer graph (options: `opset`,
+            default 17); `"stablehlo"`: a `jax.export` artifact plus `filepath + ".mlir"`
+            (options: `platforms`, `mlir`).
+        verbose: print where the file went.
+        input_signature: StableHLO only: shapes (None = symbolic) or
+            `jax.ShapeDtypeStruct`s, one per input. The ONNX graph always takes the
+            model's Input shapes with a dynamic batch dimension, so it ignores this
+            argument (as Keras' `Model.export` accepts it for every format).
+
+    Returns:
+        The `onnx.ModelProto` or the `jax.export.Exported`.
+    """
+    if not isinstance(format, str) or format.lower() not in FORMATS:
+        raise ValueError(
+            f"export: argument 'format' must be one of {', '.join(map(repr, FORMATS))}, "
+            f"got {format!r}"
+        )
+    format = format.lower()
+    if format == "onnx":
+        from shoal.export.onnx import export_onnx
+
+        result = export_onnx(model, filepath, **kwargs)
+    else:
+        from shoal.export.stablehlo import export_stablehlo
+
+        result = export_stablehlo(model, filepath, input_signature=input_signature, **kwargs)
+    if verbose:
+        print(f"Saved the {format} export of model '{model.name}' to {os.fspath(filepath)}")
+    return result
+
+
+def format_for(filepath, format=None) -> str:
+    """`format` if given, else the one the file's suffix names (.onnx, .stablehlo)."""
+    if format is not None:
+        return format
+    suffix = os.path.splitext(os.fspath(filepath))[1].lower()
+    if suffix not in _SUFFIXES:
+        raise ValueError(
+            f"export: cannot tell the format from the output file name {os.fspath(filepath)!r}"
+            f" (suffixes {', '.join(_SUFFIXES)}); pass --format {' or '.join(FORMATS)}"
+        )
+    return _SUFFIXES[suffix]
+
+
+def export_file(model_path, output, format=None, **kwargs):
+    """Load a saved `.keras` model and export it: what `shoal export` runs."""
+    from shoal.saving.api import load_model
+
+    format = format_for(output, format)
+    model = load_model(model_path, compile=False)
+    return export_model(model, output, format=format, verbose=True, **kwargs)
+
+
+def add_cli_parser(subparsers) -> None:
+    """Register `shoal export MODEL.keras OUTPUT [--format] [--opset]` on an argparse CLI."""
+    p = subparsers.add_parser(
+        "export",
+        help="export a saved .keras model to ONNX or StableHLO",
+        description="Load MODEL (a .keras file) and write it to OUTPUT as ONNX (.onnx) or "
+        "as a StableHLO jax.export artifact (.stablehlo, plus OUTPUT.mlir).",
+    )
+    p.add_argument("model", help="the .keras file to export")
+    p.add_argument("output", help="the file to write (.onnx or .stablehlo)")
+    p.add_argument("--format", choices=FORMATS, default=None, help="default: from OUTPUT")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    p.set_defaults(func=_cli_export)
+
+
+def _cli_export(args) -> int:
+    import sys
+
+    kwargs = {} if args.opset is None else {"opset": args.opset}
+    try:
+        format = format_for(args.output, args.format)
+        if format != "onnx" and kwargs:
+            raise ValueError("export: --opset applies to ONNX exports only")
+        export_file(args.model, args.output, format=format, **kwargs)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 2
+    return 0
