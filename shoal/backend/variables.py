@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from shoal.backend import dtypes
+from shoal.backend.autocast import get_autocast_scope
+from shoal.backend.host_arrays import to_numpy
 from shoal.backend.scope import current_stateless_scope
 
 _UIDS = itertools.count()
@@ -28,6 +30,7 @@ class Variable:
         name: str | None = None,
         aggregation: str = "mean",
         synchronization: str = "auto",
+        autocast: bool = True,
     ):
         if name is not None and not isinstance(name, str):
             raise ValueError(f"Variable `name` must be a string; got {name!r}")
@@ -38,6 +41,7 @@ class Variable:
         self.trainable = bool(trainable)
         self.aggregation = aggregation
         self.synchronization = synchronization
+        self._autocast = bool(autocast)
         self._uid = next(_UIDS)
         self.constraint = None
         self.regularizer = None
@@ -63,12 +67,26 @@ class Variable:
     # -- value access ------------------------------------------------------
     @property
     def value(self):
+        """The current value; inside a mixed-precision layer call (an `AutocastScope`), a
+        float variable's value cast to the compute dtype (the variable itself keeps its own)."""
+        value = self._value
         scope = current_stateless_scope()
         if scope is not None:
             v = scope.get_value(self)
             if v is not None:
-                return v
-        return self._value
+                value = v
+        return self._maybe_autocast(value)
+
+    def _maybe_autocast(self, value):
+        if not self._autocast:
+            return value
+        autocast_scope = get_autocast_scope()
+        return value if autocast_scope is None else autocast_scope.maybe_cast(value)
+
+    @property
+    def autocast(self) -> bool:
+        """Whether reads inside an `AutocastScope` cast this variable (Keras' `autocast`)."""
+        return self._autocast
 
     def assign(self, value):
         value = jnp.asarray(value, dtype=self._dtype)
@@ -85,13 +103,22 @@ class Variable:
         return value
 
     def assign_add(self, value):
-        return self.assign(self.value + value)
+        return self.assign(self._current() + value)
 
     def assign_sub(self, value):
-        return self.assign(self.value - value)
+        return self.assign(self._current() - value)
+
+    def _current(self):
+        """The value in the variable's own dtype (never autocast)."""
+        scope = current_stateless_scope()
+        if scope is not None:
+            v = scope.get_value(self)
+            if v is not None:
+                return v
+        return self._value
 
     def numpy(self) -> np.ndarray:
-        return np.asarray(self.value)
+        return to_numpy(self.value)
 
     @property
     def shape(self) -> tuple:
@@ -103,6 +130,15 @@ class Variable:
 
     @property
     def dtype(self) -> str:
+        """The variable's dtype; inside an `AutocastScope`, the dtype reads return (Keras)."""
+        autocast_scope = get_autocast_scope()
+        if (
+            self._autocast
+            and autocast_scope is not None
+            and autocast_scope.dtype is not None
+            and dtypes.is_float_dtype(self._dtype)
+        ):
+            return autocast_scope.dtype
         return self._dtype
 
     def __hash__(self):
@@ -115,7 +151,7 @@ class Variable:
         return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
 
     def __array__(self, dtype=None, copy=None):
-        return np.asarray(self.value, dtype=dtype)
+        return np.asarray(to_numpy(self.value), dtype=dtype)
 
     def __len__(self):
         return self.shape[0]

@@ -9,6 +9,7 @@ variables, which is how models become pure functions.
 
 from __future__ import annotations
 
+import copy
 import inspect
 import threading
 
@@ -19,9 +20,16 @@ import numpy as np
 from shoal.backend import dtype_policy as dtype_policies
 from shoal.backend import dtypes
 from shoal.backend import random as shoal_random
+from shoal.backend.autocast import layer_autocast_scope
 from shoal.backend.operation import Operation
 from shoal.backend.scope import StatelessScope, current_stateless_scope
-from shoal.backend.symbolic import KerasTensor, any_symbolic, eval_output_spec, is_keras_tensor
+from shoal.backend.symbolic import (
+    KerasTensor,
+    Node,
+    any_symbolic,
+    eval_output_spec,
+    is_keras_tensor,
+)
 from shoal.backend.variables import Variable
 from shoal.layers.input_spec import assert_input_compatibility
 
@@ -262,7 +270,12 @@ class Layer(Operation):
         with jax.ensure_compile_time_eval(), _no_rng_scope():
             value = init(shape, dtype=dtype)
         variable = Variable(
-            value, shape=shape, dtype=dtype, trainable=trainable, name=name or "variable"
+            value,
+            shape=shape,
+            dtype=dtype,
+            trainable=trainable,
+            name=name or "variable",
+            autocast=autocast,
         )
         variable.path = f"{self.path}/{variable.name}"
         variable.regularizer = regularizers.get(regularizer)
@@ -272,7 +285,7 @@ class Layer(Operation):
         return variable
 
     def get_weights(self) -> list:
-        return [np.asarray(w.value) for w in self.weights]
+        return [w.numpy() for w in self.weights]
 
     def set_weights(self, weights) -> None:
         own = self.weights
@@ -378,27 +391,53 @@ class Layer(Operation):
         self._maybe_build(args, kwargs)
         if self.input_spec is not None:
             assert_input_compatibility(self.input_spec, inputs, self.name)
+        # Mixed precision: float variables read during the call come out in the compute dtype.
+        scope = layer_autocast_scope(self)
+        if scope is None:
+            return self._dispatch_call(args, kwargs)
+        with scope:
+            return self._dispatch_call(args, kwargs)
+
+    def _dispatch_call(self, args, kwargs):
         if any_symbolic(args, kwargs):
             return self._symbolic_layer_call(args, kwargs)
         return self._eager_call(args, kwargs)
 
+    def _should_autocast(self, x) -> bool:
+        return (
+            self.autocast
+            and jnp.issubdtype(x.dtype, jnp.floating)
+            and dtypes.standardize_dtype(x.dtype) != self.compute_dtype
+        )
+
     def _convert_inputs(self, args, kwargs):
+        """Arrays in every argument: NumPy arrays and Variables become jax arrays, and floating
+        ones are cast to the compute dtype (Keras' `DTypePolicy.convert_input`)."""
+
         def convert(x):
             if isinstance(x, np.ndarray) or isinstance(x, Variable):
                 x = jnp.asarray(x.value if isinstance(x, Variable) else x)
-            if (
-                self.autocast
-                and isinstance(x, jax.Array)
-                and jnp.issubdtype(x.dtype, jnp.floating)
-                and x.dtype != self.compute_dtype
-            ):
+            if isinstance(x, jax.Array) and self._should_autocast(x):
                 x = x.astype(self.compute_dtype)
             return x
 
-        if args:
-            first = jax.tree_util.tree_map(convert, args[0], is_leaf=is_keras_tensor)
-            args = (first,) + tuple(args[1:])
-        return args, kwargs
+        return jax.tree_util.tree_map(convert, (args, kwargs), is_leaf=is_keras_tensor)
+
+    def symbolic_call(self, *args, **kwargs):
+        # The output spec is evaluated on inputs as the eager call sees them (floating inputs
+        # in the compute dtype); the graph node keeps the given tensors.
+        def as_seen(x):
+            if isinstance(x, KerasTensor) and self._should_autocast(x):
+                x = copy.copy(x)
+                x.dtype = self.compute_dtype
+            return x
+
+        seen_args, seen_kwargs = jax.tree_util.tree_map(
+            as_seen, (args, kwargs), is_leaf=is_keras_tensor
+        )
+        outputs = self.compute_output_spec(*seen_args, **seen_kwargs)
+        Node(self, call_args=args, call_kwargs=kwargs, outputs=outputs)
+        return outputs
 
     def _resolve_training(self, kwargs) -> None:
         if not self._call_has_training:

@@ -569,7 +569,9 @@ class UnitNormalization(Layer):
         if not jnp.issubdtype(inputs.dtype, jnp.floating):
             inputs = inputs.astype(self.compute_dtype)
         square_sum = jnp.sum(jnp.square(inputs), axis=self._axes, keepdims=True)
-        inv_norm = jnp.minimum(jax.lax.rsqrt(square_sum), jnp.asarray(1e12, inputs.dtype))
+        # Keras clamps at 1 / 1e-12, which overflows (to no clamp) in float16.
+        limit = 1e12 if float(jnp.finfo(inputs.dtype).max) > 1e12 else float("inf")
+        inv_norm = jnp.minimum(jax.lax.rsqrt(square_sum), jnp.asarray(limit, inputs.dtype))
         return inputs * inv_norm
 
     def compute_output_shape(self, input_shape):

@@ -7,10 +7,13 @@ from shoal.optimizers.adam import Adam, Adamax, AdamW, Lion, Nadam
 from shoal.optimizers.adaptive import Adadelta, Adafactor, Adagrad, RMSprop
 from shoal.optimizers.base import Optimizer
 from shoal.optimizers.ftrl import Ftrl
+from shoal.optimizers.loss_scale import LossScaleOptimizer
 from shoal.optimizers.sgd import SGD
 
 ALL_OBJECTS = (SGD, RMSprop, Adam, AdamW, Adamax, Nadam, Adagrad, Adadelta, Adafactor, Lion, Ftrl)
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in ALL_OBJECTS}
+# Wrappers: deserializable by class name, but not constructible from a bare name in `get`.
+_WRAPPERS = {"lossscaleoptimizer": LossScaleOptimizer}
 
 
 def serialize(optimizer: Optimizer) -> dict:
@@ -37,7 +40,8 @@ def deserialize(config: dict, custom_objects: dict | None = None) -> Optimizer:
         )
     name = config["class_name"]
     custom = custom_objects or {}
-    cls = custom.get(name) or ALL_OBJECTS_DICT.get(str(name).lower())
+    key = str(name).lower()
+    cls = custom.get(name) or ALL_OBJECTS_DICT.get(key) or _WRAPPERS.get(key)
     if cls is None:
         raise ValueError(
             f"optimizers.deserialize: unknown optimizer {name!r}; "
@@ -75,6 +79,7 @@ __all__ = [
     "Adamax",
     "Ftrl",
     "Lion",
+    "LossScaleOptimizer",
     "Nadam",
     "Optimizer",
     "RMSprop",

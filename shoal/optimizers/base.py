@@ -145,7 +145,10 @@ class Optimizer:
 
     # -- variables ------------------------------------------------------------
     def _new_variable(self, value, name, dtype=None):
-        var = Variable(jnp.asarray(value, dtype), dtype=dtype, trainable=False, name=name)
+        # Optimizer state is never read in a layer's compute dtype (e.g. a float16 loss scale).
+        var = Variable(
+            jnp.asarray(value, dtype), dtype=dtype, trainable=False, name=name, autocast=False
+        )
         var.path = f"{self.name}/{name}"
         return var
 
