@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import os
 
-FORMATS = ("onnx", "stablehlo")
-_SUFFIXES = {".onnx": "onnx", ".stablehlo": "stablehlo", ".shlo": "stablehlo"}
+FORMATS = ("onnx", "tflite", "stablehlo")
+_SUFFIXES = {
+    ".onnx": "onnx",
+    ".tflite": "tflite",
+    ".litertlm": "tflite",
+    ".stablehlo": "stablehlo",
+    ".shlo": "stablehlo",
+}
 
 
 def export_model(
@@ -18,8 +24,11 @@ def export_model(
             StableHLO).
         filepath: the output file.
         format: `"onnx"`: an ONNX graph written from the layer graph (options: `opset`,
-            default 17); `"stablehlo"`: a `jax.export` artifact plus `filepath + ".mlir"`
-            (options: `platforms`, `mlir`).
+            default 17); `"tflite"`: a TFLite / LiteRT flatbuffer (options: `quantize=
+            "dynamic"` for int8 weights, `batch_size`: an int, or None for a dynamic batch;
+            default: None when `input_signature` leaves the batch unknown, else 1);
+            `"stablehlo"`: a `jax.export` artifact plus `filepath + ".mlir"` (options:
+            `platforms`, `mlir`).
         verbose: print where the file went.
         input_signature: StableHLO only: shapes (None = symbolic) or
             `jax.ShapeDtypeStruct`s, one per input. The ONNX graph always takes the
@@ -27,7 +36,7 @@ def export_model(
             argument (as Keras' `Model.export` accepts it for every format).
 
     Returns:
-        The `onnx.ModelProto` or the `jax.export.Exported`.
+        The `onnx.ModelProto`, the flatbuffer bytes, or the `jax.export.Exported`.
     """
     if not isinstance(format, str) or format.lower() not in FORMATS:
         raise ValueError(
@@ -39,6 +48,12 @@ def export_model(
         from shoal.export.onnx import export_onnx
 
         result = export_onnx(model, filepath, **kwargs)
+    elif format == "tflite":
+        from shoal.export.tflite import export_tflite
+
+        if "batch_size" not in kwargs:
+            kwargs["batch_size"] = _signature_batch(input_signature)
+        result = export_tflite(model, filepath, **kwargs)
     else:
         from shoal.export.stablehlo import export_stablehlo
 
@@ -46,6 +61,16 @@ def export_model(
     if verbose:
         print(f"Saved the {format} export of model '{model.name}' to {os.fspath(filepath)}")
     return result
+
+
+def _signature_batch(input_signature):
+    """The fixed batch size an input signature names, None if it leaves it unknown, and 1
+    (TFLite's usual fixed batch) when there is no signature."""
+    if input_signature is None:
+        return 1
+    first = input_signature[0] if isinstance(input_signature, (list, tuple)) else input_signature
+    shape = getattr(first, "shape", first)
+    return shape[0] if shape and isinstance(shape[0], int) else None
 
 
 def format_for(filepath, format=None) -> str:
@@ -74,14 +99,19 @@ def add_cli_parser(subparsers) -> None:
     """Register `shoal export MODEL.keras OUTPUT [--format] [--opset]` on an argparse CLI."""
     p = subparsers.add_parser(
         "export",
-        help="export a saved .keras model to ONNX or StableHLO",
-        description="Load MODEL (a .keras file) and write it to OUTPUT as ONNX (.onnx) or "
-        "as a StableHLO jax.export artifact (.stablehlo, plus OUTPUT.mlir).",
+        help="export a saved .keras model to ONNX, TFLite or StableHLO",
+        description="Load MODEL (a .keras file) and write it to OUTPUT as ONNX (.onnx), "
+        "TFLite / LiteRT (.tflite) or a StableHLO jax.export artifact (.stablehlo, plus "
+        "OUTPUT.mlir).",
     )
     p.add_argument("model", help="the .keras file to export")
-    p.add_argument("output", help="the file to write (.onnx or .stablehlo)")
+    p.add_argument("output", help="the file to write (.onnx, .tflite or .stablehlo)")
     p.add_argument("--format", choices=FORMATS, default=None, help="default: from OUTPUT")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 17)")
+    p.add_argument("--quantize", choices=["dynamic"], default=None, help="TFLite: int8 weights")
+    p.add_argument(
+        "--batch-size", type=int, default=None, help="TFLite: fixed batch size (default: dynamic)"
+    )
     p.set_defaults(func=_cli_export)
 
 
@@ -93,6 +123,10 @@ def _cli_export(args) -> int:
         format = format_for(args.output, args.format)
         if format != "onnx" and kwargs:
             raise ValueError("export: --opset applies to ONNX exports only")
+        if format == "tflite":
+            kwargs = {"quantize": args.quantize, "batch_size": args.batch_size}
+        elif args.quantize or args.batch_size is not None:
+            raise ValueError("export: --quantize and --batch-size apply to TFLite exports only")
         export_file(args.model, args.output, format=format, **kwargs)
     except ValueError as error:
         print(error, file=sys.stderr)
