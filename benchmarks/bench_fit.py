@@ -1,12 +1,15 @@
-"""Side-by-side training throughput: shoal vs Keras 3 (JAX backend), interleaved in one run.
+"""Side-by-side training throughput: shoal vs Keras 3 on its JAX and TensorFlow backends.
 
-For each workload and library: build the same model, run one epoch (compile included, timed
-as "first epoch"), then `--epochs` more epochs whose mean is the steady-state samples/s.
-Libraries alternate per workload so machine load affects both alike. Prints a table with
-the ratio shoal / Keras and writes JSON when `--json` is given.
+Each (workload, library) is measured by `worker.py` in a fresh process, in that library's
+own virtual environment (`setup_peers.sh` creates them), libraries interleaved per
+workload so machine load affects all alike. Prints steady-state samples/s, first-epoch
+seconds (compilation included), peak memory, the ratio of shoal to the best peer, and
+shoal's MFU against a matmul peak measured at the start.
 
-    python benchmarks/bench_fit.py                  # all workloads
-    python benchmarks/bench_fit.py --only mlp128 convnet --epochs 2
+    bash benchmarks/setup_peers.sh                     # once: .bench/keras-jax, .bench/keras-tf
+    python benchmarks/bench_fit.py                     # all workloads, all libraries
+    python benchmarks/bench_fit.py --only mlp32 lstm --libs shoal keras-jax
+    python benchmarks/bench_fit.py --verbose-check     # cost of verbose=1 vs verbose=0
 """
 
 from __future__ import annotations
@@ -15,137 +18,125 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
 
-import numpy as np  # noqa: E402
+from workloads import WORKLOADS  # noqa: E402
 
-
-def mlp(lib):
-    L = lib.layers
-    return lib.Sequential(
-        [
-            lib.Input((784,)),
-            L.Dense(512, activation="relu"),
-            L.Dense(512, activation="relu"),
-            L.Dense(10, activation="softmax"),
-        ]
-    )
+VENVS = {"keras-jax": ".bench/keras-jax", "keras-tensorflow": ".bench/keras-tf"}
 
 
-def convnet(lib):
-    L = lib.layers
-    return lib.Sequential(
-        [
-            lib.Input((28, 28, 1)),
-            L.Conv2D(32, 3, activation="relu"),
-            L.MaxPooling2D(2),
-            L.Conv2D(64, 3, activation="relu"),
-            L.MaxPooling2D(2),
-            L.Flatten(),
-            L.Dropout(0.5),
-            L.Dense(10, activation="softmax"),
-        ]
-    )
+def python_for(lib):
+    if lib == "shoal":
+        return sys.executable
+    venv = os.path.join(ROOT, VENVS[lib], "bin", "python")
+    if os.path.exists(venv):
+        return venv
+    if lib == "keras-jax":  # the test extra installs Keras next to shoal
+        return sys.executable
+    return None
 
 
-def lstm_text(lib):
-    L = lib.layers
-    return lib.Sequential(
-        [
-            lib.Input((80,), dtype="int32"),
-            L.Embedding(20000, 128),
-            L.LSTM(64),
-            L.Dense(1, activation="sigmoid"),
-        ]
-    )
+def measure(lib, workload, epochs, scale, verbose=0):
+    python = python_for(lib)
+    if python is None:
+        return None
+    command = [python, os.path.join(HERE, "worker.py"), "--lib", lib, "--workload", workload]
+    command += ["--epochs", str(epochs), "--scale", str(scale), "--verbose", str(verbose)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        print(f"# {lib} {workload} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def transformer(lib):
-    """One Transformer encoder block (d=128, 4 heads, FFN 512) over 128 tokens."""
-    L = lib.layers
-    tokens = lib.Input((128,), dtype="int32")
-    x = L.Embedding(1000, 128)(tokens)
-    attn = L.MultiHeadAttention(num_heads=4, key_dim=32)(x, x)
-    x = L.LayerNormalization()(L.Add()([x, attn]))
-    ffn = L.Dense(128)(L.Dense(512, activation="relu")(x))
-    x = L.LayerNormalization()(L.Add()([x, ffn]))
-    outputs = L.Dense(10, activation="softmax")(L.GlobalAveragePooling1D()(x))
-    return lib.Model(tokens, outputs)
+def matmul_peak(n=2048, repeats=10):
+    """Best f32 matmul FLOP/s of this machine's default JAX device."""
+    import jax
+    import jax.numpy as jnp
 
-
-WORKLOADS = {
-    # name: (model builder, input shape, batch size, samples, vocabulary (int inputs), classes)
-    "mlp128": (mlp, (784,), 128, 12800, None, 10),
-    "mlp32": (mlp, (784,), 32, 6400, None, 10),
-    "convnet": (convnet, (28, 28, 1), 128, 6400, None, 10),
-    "lstm": (lstm_text, (80,), 64, 3200, 20000, 2),
-    "transformer": (transformer, (128,), 64, 3200, 1000, 10),
-}
-
-
-def run(lib, name, epochs, scale=1):
-    build, shape, batch, n, vocab, classes = WORKLOADS[name]
-    n *= scale
-    rng = np.random.default_rng(0)
-    if vocab:
-        x = rng.integers(0, vocab, (n,) + shape).astype("int32")
-    else:
-        x = rng.random((n,) + shape, dtype=np.float32)
-    y = rng.integers(0, classes, n)
-    loss = "binary_crossentropy" if classes == 2 else "sparse_categorical_crossentropy"
-    model = build(lib)
-    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
-    start = time.perf_counter()
-    model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-    first = time.perf_counter() - start
-    times = []
-    for _ in range(epochs):
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
         start = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-        times.append(time.perf_counter() - start)
-    return {"first_epoch_s": first, "samples_per_s": n / float(np.median(times))}
+        f(a).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def verbose_check(scale, rounds=3):
+    quiet, loud = [], []
+    for _ in range(rounds):
+        quiet.append(measure("shoal", "mlp32", 3, scale, verbose=0)["samples_per_s"])
+        loud.append(measure("shoal", "mlp32", 3, scale, verbose=1)["samples_per_s"])
+    q, v = max(quiet), max(loud)
+    print(
+        f"mlp32 verbose=0 {q:.0f}/s  verbose=1 {v:.0f}/s  cost of the progress bar "
+        f"{100 * (q - v) / q:+.1f}%  (best of {rounds} each, interleaved)"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", nargs="*", default=list(WORKLOADS))
+    parser.add_argument("--libs", nargs="*", default=["shoal", "keras-jax", "keras-tensorflow"])
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--json", default=None)
     parser.add_argument("--scale", type=int, default=1, help="multiply the samples per epoch")
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--verbose-check", action="store_true")
     args = parser.parse_args()
 
     import jax
-    import keras
 
-    import shoal
-
-    libs = {"shoal": shoal, "keras-jax": keras}
     device = jax.devices()[0]
+    peak = matmul_peak()
     print(
-        f"# {time.strftime('%Y-%m-%d')} {platform.node()} {device.platform} "
+        f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.node()} {device.platform} "
         f"{getattr(device, 'device_kind', '')} cpus={os.cpu_count()} jax={jax.__version__} "
-        f"keras={keras.__version__}"
+        f"matmul peak {peak / 1e9:.0f} GFLOP/s"
     )
+    if args.verbose_check:
+        verbose_check(args.scale)
+        return
     results = {}
     for name in args.only:
-        for lib_name, lib in libs.items():
-            results[(name, lib_name)] = run(lib, name, args.epochs, args.scale)
+        for lib in args.libs:
+            results[(name, lib)] = measure(lib, name, args.epochs, args.scale)
+    peers = [lib for lib in args.libs if lib != "shoal"]
+    header = f"{'workload':<12}" + "".join(f"{lib + '/s':>18}" for lib in args.libs)
     print(
-        f"{'workload':<10} {'shoal/s':>10} {'keras/s':>10} {'ratio':>6} "
-        f"{'shoal 1st':>9} {'keras 1st':>9}"
+        header
+        + f"{'vs best':>9}{'MFU':>7}"
+        + "".join(f"{lib + ' 1st':>20}" for lib in args.libs)
+        + "".join(f"{lib + ' MB':>19}" for lib in args.libs)
     )
     for name in args.only:
-        s, k = results[(name, "shoal")], results[(name, "keras-jax")]
-        print(
-            f"{name:<10} {s['samples_per_s']:>10.0f} {k['samples_per_s']:>10.0f} "
-            f"{s['samples_per_s'] / k['samples_per_s']:>6.2f} {s['first_epoch_s']:>8.1f}s "
-            f"{k['first_epoch_s']:>8.1f}s"
+        row = [results[(name, lib)] for lib in args.libs]
+        speed = "".join(f"{r['samples_per_s']:>18.0f}" if r else f"{'-':>18}" for r in row)
+        first = "".join(f"{r['first_epoch_s']:>19.1f}s" if r else f"{'-':>20}" for r in row)
+        memory = "".join(f"{r['peak_rss_mb']:>19.0f}" if r else f"{'-':>19}" for r in row)
+        shoal = results.get((name, "shoal"))
+        best = max(
+            (results[(name, p)]["samples_per_s"] for p in peers if results[(name, p)]), default=None
         )
+        ratio = f"{shoal['samples_per_s'] / best:>9.2f}" if shoal and best else f"{'-':>9}"
+        mfu = "-"
+        if shoal and shoal.get("flops_per_step"):
+            batch = WORKLOADS[name][2]
+            mfu = f"{100 * shoal['flops_per_step'] * shoal['samples_per_s'] / batch / peak:.0f}%"
+        print(f"{name:<12}{speed}{ratio}{mfu:>7}{first}{memory}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({f"{w}/{lib}": r for (w, lib), r in results.items()}, f, indent=1)
+            json.dump(
+                {f"{w}/{lib}": r for (w, lib), r in results.items()} | {"peak": peak}, f, indent=1
+            )
 
 
 if __name__ == "__main__":

@@ -205,7 +205,9 @@ def test_terminate_on_nan(fresh, data):
     y_nan[20:] = np.nan  # the second batch has a NaN loss
     batches = []
     count = C.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
-    history = fresh().fit(
+    model = fresh()
+    model.compile(optimizer=model.optimizer, loss="mse", steps_per_execution=1)
+    history = model.fit(
         x,
         y_nan,
         batch_size=BATCH,
@@ -214,6 +216,16 @@ def test_terminate_on_nan(fresh, data):
         verbose=0,
         callbacks=[count, C.TerminateOnNaN()],
     )
+    assert batches == [0, 1] and history.epoch == [0]
+    # Fused executions (steps_per_execution="auto" or K > 1) stop after the execution in
+    # which the NaN appeared; every batch of it was reported.
+    batches.clear()
+    model = fresh()
+    model.compile(optimizer=model.optimizer, loss="mse", steps_per_execution=2)
+    history = model.fit(
+        x, y_nan, batch_size=BATCH, epochs=5, shuffle=False, verbose=0,
+        callbacks=[count, C.TerminateOnNaN()],
+    )  # fmt: skip
     assert batches == [0, 1] and history.epoch == [0]
     with pytest.raises(RuntimeError, match="NaN or Inf loss"):
         fresh().fit(

@@ -383,7 +383,7 @@ BAD_COMPILE = [
     (dict(optimizer="adam", loss={"nope": "mse"}), r"`loss` has keys \['nope'\].*outputs"),
     (
         dict(optimizer="adam", loss="mse", steps_per_execution=0),
-        r"`steps_per_execution` must be a positive integer; got 0",
+        r"`steps_per_execution` must be a positive integer or 'auto'; got 0",
     ),
 ]
 

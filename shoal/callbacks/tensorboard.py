@@ -83,6 +83,7 @@ class TensorBoard(Callback):
         self.embeddings_metadata = embeddings_metadata
         self._init_profile_batch(profile_batch)
         self._global_train_batch = 0
+        self._ended_train_batches = 0  # fused executions run begin hooks ahead of ends
         self._global_test_batch = 0
         self._previous_epoch_iterations = 0
         self._batch_start_time = 0.0
@@ -203,6 +204,7 @@ class TensorBoard(Callback):
     # -- hooks -------------------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._global_train_batch = 0
+        self._ended_train_batches = 0  # fused executions run begin hooks ahead of ends
         self._previous_epoch_iterations = 0
 
     def on_train_end(self, logs=None):
@@ -231,11 +233,12 @@ class TensorBoard(Callback):
             self._start_trace()
 
     def _batch_due(self) -> bool:
-        return self.update_freq != "epoch" and self._global_train_batch % self.update_freq == 0
+        return self.update_freq != "epoch" and self._ended_train_batches % self.update_freq == 0
 
     def on_train_batch_end(self, batch, logs=None):
+        self._ended_train_batches += 1
         if self._batch_due():
-            step = self._global_train_batch
+            step = self._ended_train_batches
             if self.write_steps_per_second:
                 elapsed = max(time.time() - self._batch_start_time, 1e-12)
                 self._train_writer.scalar("batch_steps_per_second", 1.0 / elapsed, step)

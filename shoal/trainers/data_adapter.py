@@ -162,7 +162,8 @@ class ArrayData:
         self.num_batches = full if steps is None else int(steps)
         self._epoch_rng = np.random.default_rng(int(np.random.randint(2**31)))
 
-    def epoch(self):
+    def epoch_rows(self):
+        """Per step of one epoch, the rows of its batch: a slice, or indices if shuffled."""
         n, bs = self.num_samples, self.batch_size
         order = None
         if self.shuffle is True:
@@ -173,12 +174,20 @@ class ArrayData:
         for step in range(self.num_batches):
             lo = (step * bs) % n
             hi = min(lo + bs, n)
-            idx = slice(lo, hi) if order is None else order[lo:hi]
+            yield slice(lo, hi) if order is None else order[lo:hi]
 
-            def take(value, idx=idx):
+    @property
+    def nbytes(self) -> int:
+        leaves = jax.tree_util.tree_leaves((self.x, self.y, self.sample_weight))
+        return sum(int(getattr(v, "nbytes", None) or np.asarray(v).nbytes) for v in leaves)
+
+    def epoch(self):
+        for rows in self.epoch_rows():
+
+            def take(value, rows=rows):
                 if value is None:
                     return None
-                return jax.tree_util.tree_map(lambda v: v[idx], value)
+                return jax.tree_util.tree_map(lambda v: v[rows], value)
 
             yield take(self.x), take(self.y), take(self.sample_weight)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from shoal.backend import random as shoal_random
 from shoal.backend.host_arrays import is_multiprocess, to_numpy
-from shoal.trainers import data_adapter, preflight
+from shoal.trainers import auto_steps, data_adapter, device_feed, preflight
 from shoal.trainers.placement import placement_for
 
 
@@ -31,9 +32,12 @@ def _pythonify(logs, model=None):
 
 
 def _executions(model, data, runner):
-    """Yield (first_step_index, n_steps, fused, device_batch); fuses K array batches when
-    possible."""
-    k = model.steps_per_execution
+    """Yield (first_step_index, n_steps, fused, device_batch); fuses K batches when
+    possible. Arrays kept on device yield row indices instead (device_feed.py)."""
+    k = runner.steps
+    if runner.feed is not None:
+        yield from runner.feed.executions(k)
+        return
     put = runner.put_batch
     pending, start, step = [], 0, 0
     for batch in data.epoch():
@@ -64,7 +68,7 @@ class _Runner:
     Under a distribution, state and batches are laid out by a `Placement`.
     """
 
-    def __init__(self, model, kind):
+    def __init__(self, model, kind, data=None, first=None):
         self.model, self.kind = model, kind
         key_data = np.asarray(jax.random.key_data(shoal_random.global_key()))
         self.count = 0
@@ -80,6 +84,30 @@ class _Runner:
                 key_data = np.asarray(multihost_utils.broadcast_one_to_all(key_data))
             self.key_data = self.placement.put_scalar(key_data)
             self.placement.place_state(self.groups)
+        self.feed = None if data is None else device_feed.feed_for(data, self.placement)
+        self.steps = 1 if data is None else self._steps(data, first)
+
+    def _steps(self, data, first):
+        """`steps_per_execution`, resolving "auto" once per model, kind and batch shape."""
+        k = self.model.steps_per_execution
+        if k != "auto":
+            return k
+        if not self.model._jit_compile:
+            return 1
+        cache = self.model.__dict__.setdefault("_auto_steps", {})
+        key = (self.kind, id(self.placement), str(_shapes(first)))
+        if key not in cache:
+            state = self.model._read_state(self.kind, self.groups)
+            fn = self.model._step_function(self.kind)
+            rng = jax.random.wrap_key_data(jnp.asarray(self.key_data))
+            args = (state, rng, self.put_batch(first, False))
+            full = data.num_batches
+            if isinstance(data, data_adapter.ArrayData) and data.num_samples % data.batch_size:
+                full -= 1
+            cache[key] = auto_steps.choose(
+                auto_steps.step_flops(fn, args), auto_steps.platform_of(state), full
+            )
+        return cache[key]
 
     def put_batch(self, batch, fused):
         if self.placement is None:
@@ -87,8 +115,8 @@ class _Runner:
         return self.placement.put_batch(batch, fused)
 
     def __call__(self, batch, fused):
-        fn = self.model._function(self.kind, fused, self.placement)
-        state = self.model._read_state(self.kind, self.groups)
+        fn = self.model._function(self.kind, fused, self.placement, self.feed is not None)
+        state = _distinct_buffers(self.model._read_state(self.kind, self.groups))
         self.count += 1
         count = np.uint32(self.count)
         if self.placement is not None and is_multiprocess():
@@ -96,6 +124,18 @@ class _Runner:
         out, state = fn(state, self.key_data, count, batch)
         self.model._write_state(self.kind, state, self.groups)
         return out
+
+
+def _distinct_buffers(state):
+    """The step donates its state; two variables holding the same array (one created
+    from the other's value) would donate it twice, so such a repeat gets its own copy."""
+    seen = set()
+    for group in state:
+        for i, value in enumerate(group):
+            if id(value) in seen:
+                group[i] = value.copy()
+            seen.add(id(group[i]))
+    return state
 
 
 def _first_batch(data):
@@ -168,7 +208,7 @@ def fit(
         epochs=epochs,
         steps=data.num_batches,
     )
-    runner = _Runner(model, "train")
+    runner = _Runner(model, "train", data, first)
     model.stop_training = False
     model._in_fit = True
     cbs.on_train_begin()
@@ -266,7 +306,7 @@ def evaluate(
             epochs=1,
             steps=data.num_batches,
         )
-    runner = _Runner(model, "test")
+    runner = _Runner(model, "test", data, first)
     model.reset_metrics()
     cbs.on_test_begin()
     logs = {}
@@ -305,7 +345,7 @@ def predict(
         epochs=1,
         steps=data.num_batches,
     )
-    runner = _Runner(model, "predict")
+    runner = _Runner(model, "predict", data, first)
     cbs.on_predict_begin()
     outputs = []
     for start, n, fused, batch in _executions(model, data, runner):

@@ -17,6 +17,7 @@ import numpy as np
 
 from shoal.backend import random as shoal_random
 from shoal.backend.scope import StatelessScope
+from shoal.optimizers.loss_scale import scaled_value_and_grad, wrap_for_policy
 from shoal.trainers import data_adapter, fit_loop
 from shoal.trainers.compile_utils import (
     CompileLoss,
@@ -53,7 +54,7 @@ class Trainer:
         metrics=None,
         weighted_metrics=None,
         run_eagerly=False,
-        steps_per_execution=1,
+        steps_per_execution="auto",
         jit_compile="auto",
         auto_scale_loss=True,
         gradient_accumulation_steps=1,
@@ -61,14 +62,14 @@ class Trainer:
         from shoal import optimizers
         from shoal.metrics import Mean
 
-        if (
+        if steps_per_execution != "auto" and (
             isinstance(steps_per_execution, bool)
             or not isinstance(steps_per_execution, (int, np.integer))
             or steps_per_execution <= 0
         ):
             raise ValueError(
-                "compile(): argument `steps_per_execution` must be a positive integer; got "
-                f"{steps_per_execution!r}"
+                "compile(): argument `steps_per_execution` must be a positive integer or "
+                f"'auto'; got {steps_per_execution!r}"
             )
         if (
             isinstance(gradient_accumulation_steps, bool)
@@ -79,12 +80,19 @@ class Trainer:
                 "compile(): argument `gradient_accumulation_steps` must be a positive integer; "
                 f"got {gradient_accumulation_steps!r}"
             )
-        self.optimizer = optimizers.get(optimizer)
+        given_optimizer = optimizers.get(optimizer)
+        self.optimizer = given_optimizer
+        if auto_scale_loss:  # mixed_float16: dynamic loss scaling, as Keras
+            self.optimizer = wrap_for_policy(self.optimizer, self.dtype_policy)
         output_names = self._output_names_for_compile()
         self._compile_loss = None if loss is None else CompileLoss(loss, loss_weights, output_names)
         self._compile_metrics = CompileMetrics(metrics, weighted_metrics, output_names)
         self._loss_tracker = Mean(name="loss")
-        self.steps_per_execution = int(steps_per_execution)
+        # "auto" (the default) fuses as many steps per execution as keeps dispatch cheap
+        # (auto_steps.py); batch-level callbacks still see every batch.
+        self.steps_per_execution = (
+            "auto" if steps_per_execution == "auto" else int(steps_per_execution)
+        )
         self._accumulation_steps = int(gradient_accumulation_steps)
         self._run_eagerly = bool(run_eagerly)
         self._jit_compile = jit_compile is not False and not run_eagerly
@@ -92,13 +100,14 @@ class Trainer:
         self.__dict__.pop("_placements", None)
         # Objects are kept as given; saving serializes them as Keras does.
         self._compile_config = {
-            "optimizer": self.optimizer,
+            "optimizer": given_optimizer,
             "loss": loss,
             "loss_weights": loss_weights,
             "metrics": metrics,
             "weighted_metrics": weighted_metrics,
             "run_eagerly": run_eagerly,
-            "steps_per_execution": steps_per_execution,
+            # Keras has no "auto": files keep its default, 1, and shoal reads 1 as given.
+            "steps_per_execution": 1 if steps_per_execution == "auto" else steps_per_execution,
             "jit_compile": jit_compile,
         }
         if gradient_accumulation_steps != 1:
@@ -237,7 +246,9 @@ class Trainer:
         as k micro-batches in a `lax.scan`, gradients averaged (1/k the activation memory,
         the same update)."""
         trainable, non_trainable, optimizer_vars, metrics_vars = state
-        grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
+        # The loss is scaled when the optimizer scales it (LossScaleOptimizer); grads come
+        # back scaled and `stateless_apply` unscales them.
+        grad_fn = scaled_value_and_grad(self.compute_loss_and_updates, self.optimizer)
 
         def micro_step(non_trainable, metrics_vars, x, y, sample_weight):
             (loss, (y_pred, non_trainable, metrics_vars)), grads = grad_fn(
@@ -329,26 +340,34 @@ class Trainer:
                 variable._value = value
 
     # -- compiled functions ----------------------------------------------------
-    def _function(self, kind, fused: bool, placement=None):
-        key = (kind, fused, None if placement is None else id(placement))
+    def _function(self, kind, fused: bool, placement=None, indexed: bool = False):
+        """The compiled `execution(state, key_data, count, data) -> (out, state)`.
+
+        fused: `data` holds K batches stacked on a leading axis, run in one `lax.scan`.
+        indexed: `data` is `(arrays, rows)`: the whole dataset, already on device, and the
+            row indices of the batch (K batches: shape (K, batch)); batches are gathered
+            inside the compiled function (see device_feed.py).
+        """
+        key = (kind, fused, None if placement is None else id(placement), indexed)
         if key in self._functions:
             return self._functions[key]
-        step = {"train": self.train_step, "test": self.test_step}.get(kind)
+        core = self._step_function(kind)
 
         def one(state, rng, data):
-            with shoal_random.RngScope(rng):
-                if kind == "predict":
-                    outputs, non_trainable = self.predict_step(state, data)
-                    return outputs, (state[0], non_trainable)
-                return step(state, data)
+            if indexed:
+                arrays, rows = data
+                data = jax.tree_util.tree_map(lambda a: jnp.take(a, rows, axis=0), arrays)
+            return core(state, rng, data)
 
         def many(state, rng, stacked):
             def body(carry, data):
                 state, i = carry
+                data = (stacked[0], data) if indexed else data
                 out, state = one(state, jax.random.fold_in(rng, i), data)
                 return (state, i + 1), out
 
-            (state, _), outs = jax.lax.scan(body, (state, 0), stacked)
+            xs = stacked[1] if indexed else stacked
+            (state, _), outs = jax.lax.scan(body, (state, 0), xs)
             if kind == "predict":
                 return outs, state
             return jax.tree_util.tree_map(lambda v: v[-1], outs), state
@@ -365,7 +384,29 @@ class Trainer:
 
         fn = execution
         if self._jit_compile:
-            fn = jax.jit(fn)
+            # The state's buffers are donated: updated in place, not copied (see
+            # fit_loop._distinct_buffers).
+            fn = jax.jit(fn, donate_argnums=0)
+        self._functions[key] = fn
+        return fn
+
+    def _step_function(self, kind):
+        """One step, `(state, rng, batch) -> (out, state)`, jitted once per kind and shared
+        by every execution that runs it (the jit inlines into theirs): its trace is made
+        once, and `auto_steps` reads its cost before any execution is compiled."""
+        key = (kind, "step")
+        if key in self._functions:
+            return self._functions[key]
+        step = {"train": self.train_step, "test": self.test_step}.get(kind)
+
+        def core(state, rng, data):
+            with shoal_random.RngScope(rng):
+                if kind == "predict":
+                    outputs, non_trainable = self.predict_step(state, data)
+                    return outputs, (state[0], non_trainable)
+                return step(state, data)
+
+        fn = jax.jit(core) if self._jit_compile else core
         self._functions[key] = fn
         return fn
 
