@@ -483,3 +483,38 @@ def test_fit_mixed_float16_matches_keras():
         np.testing.assert_allclose(a, b, rtol=1e-2, atol=1e-3)
     assert float(model.optimizer.dynamic_scale.value) == 2.0**15
     assert int(model.optimizer.iterations.value) == 1
+
+
+def _mnist_mlp_accuracy(policy):
+    from shoal.datasets import mnist
+
+    shoal.mixed_precision.set_global_policy(policy)
+    try:
+        shoal.utils.set_random_seed(3)
+        (x, y), (x_val, y_val) = mnist.load_sample_split(num_train=8000)
+        x = x.reshape(len(x), -1).astype("float32") / 255
+        x_val = x_val.reshape(len(x_val), -1).astype("float32") / 255
+        model = shoal.Sequential(
+            [
+                shoal.Input((784,)),
+                shoal.layers.Dense(256, activation="relu"),
+                shoal.layers.Dense(128, activation="relu"),
+                shoal.layers.Dense(10),
+                shoal.layers.Activation("softmax", dtype="float32"),
+            ]
+        )
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x, y, batch_size=128, epochs=5, verbose=0)
+        hidden = model.layers[0](x_val[:2])
+        return model.evaluate(x_val, y_val, verbose=0)[1], str(hidden.dtype)
+    finally:
+        shoal.mixed_precision.set_global_policy("float32")
+
+
+def test_mixed_bfloat16_mnist_reaches_float32_accuracy():
+    """Issue 5: a mixed_bfloat16 MNIST run within 0.5 points of the float32 run."""
+    full, full_dtype = _mnist_mlp_accuracy("float32")
+    mixed, mixed_dtype = _mnist_mlp_accuracy("mixed_bfloat16")
+    assert (full_dtype, mixed_dtype) == ("float32", "bfloat16")
+    assert full > 0.94
+    assert abs(full - mixed) <= 0.005, (full, mixed)
