@@ -100,9 +100,20 @@ def main(out_path, launched=False):
     if launched:
         dist.initialize()
         _, result = train(dist.DataParallel())
+        # Weights sharded across processes: every process saves (gathering is collective),
+        # only process 0 writes the file.
+        sharded, sharded_result = train(dist.FullyShardedDataParallel())
+        sharded.save(out_path + ".keras")
         if dist.is_primary():
             with open(out_path, "w") as f:
-                json.dump({"launched": result, "processes": shoal.distribution.process_count()}, f)
+                json.dump(
+                    {
+                        "launched": result,
+                        "fsdp_predict": sharded_result["predict"],
+                        "processes": shoal.distribution.process_count(),
+                    },
+                    f,
+                )
         return
     results = {"devices": dist.list_devices()}
     _, results["single"] = train(None)

@@ -178,3 +178,10 @@ def test_launched_two_processes_match_single_device(scenarios, tmp_path):
     np.testing.assert_allclose(
         launched["launched"]["predict"], single["predict"], rtol=1e-5, atol=1e-6
     )
+    # The FSDP model saved by both processes (one file, written by process 0) reloads here.
+    reloaded = shoal.saving.load_model(str(out) + ".keras")
+    x = np.random.RandomState(0).rand(96, 12).astype("float32")[:40]
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), launched["fsdp_predict"], rtol=1e-5, atol=1e-6
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
