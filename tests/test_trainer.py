@@ -158,18 +158,62 @@ def test_multi_input_multi_output_dict_losses_and_keras_history_names():
         )
 
 
-def test_steps_per_execution_fused_equals_unfused():
-    x, y = _data(n=72)
-    results = []
-    for k in (1, 4):
+@pytest.mark.parametrize("k", [4, "auto"])
+@pytest.mark.parametrize("on_device", [True, False])
+def test_fused_and_device_fed_equal_unfused_host_fed(k, on_device, monkeypatch):
+    """Fused executions and arrays kept on device change how fit runs, not what it computes:
+    same weights, logs, evaluate and predict as one step per execution fed from the host."""
+    from shoal.trainers import device_feed
+
+    x, y = _data(n=76)  # 9 full batches of 8 and a partial one
+    weights = np.linspace(0.5, 1.5, len(x)).astype("float32")
+
+    def run(k, budget):
+        monkeypatch.setattr(device_feed, "BUDGET_BYTES", budget)
+        np.random.seed(3)
         model = _mlp(seed=5)
         model.compile(
-            optimizer="adam", loss="sparse_categorical_crossentropy", steps_per_execution=k
+            optimizer="adam",
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+            steps_per_execution=k,
         )
-        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
-        results.append(model.get_weights())
-    for a, b in zip(*results, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+        history = model.fit(
+            x, y, sample_weight=weights, batch_size=8, epochs=2, verbose=0,
+            validation_data=(x[:20], y[:20]),
+        )  # fmt: skip
+        return (
+            model.get_weights(),
+            history.history,
+            model.evaluate(x, y, batch_size=16, verbose=0),
+            model.predict(x, batch_size=16, verbose=0),
+        )
+
+    want = run(1, 0)
+    got = run(k, device_feed.BUDGET_BYTES if on_device else 0)
+    for a, b in zip(want[0], got[0], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-7)
+    for key in want[1]:
+        np.testing.assert_allclose(got[1][key], want[1][key], rtol=1e-6)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-6)
+    np.testing.assert_allclose(got[3], want[3], rtol=1e-6, atol=1e-7)
+
+
+def test_auto_steps_fuses_cheap_steps():
+    from shoal.trainers import auto_steps
+
+    assert auto_steps.choose(1e6, "cpu", 100) == 50  # wants 2048 -> 64, divisor of 100
+    assert auto_steps.choose(1e6, "cpu", 97) == 64  # 97 is prime: leftovers run unfused
+    assert auto_steps.choose(1e10, "cpu", 100) == 1  # a heavy step runs alone
+    assert auto_steps.choose(0, "cpu", 100) == 1  # no estimate: no fusion
+    x, y = _data(n=64)
+    model = _mlp(seed=5)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    seen = []
+    callback = shoal.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+    assert seen == list(range(8))  # every batch reported
+    assert set(model._auto_steps.values()) == {8}  # tiny steps: the whole epoch fused
 
 
 def test_dropout_is_deterministic_given_seed():
