@@ -161,6 +161,8 @@ class ArrayData:
         full = math.ceil(self.num_samples / self.batch_size)
         self.num_batches = full if steps is None else int(steps)
         self._epoch_rng = np.random.default_rng(int(np.random.randint(2**31)))
+        # Pad the last batch to full size (predict: outputs of padded rows are dropped).
+        self.pad_last = False
 
     def epoch_rows(self):
         """Per step of one epoch, the rows of its batch: a slice, or indices if shuffled."""
@@ -174,7 +176,13 @@ class ArrayData:
         for step in range(self.num_batches):
             lo = (step * bs) % n
             hi = min(lo + bs, n)
-            yield slice(lo, hi) if order is None else order[lo:hi]
+            rows = slice(lo, hi) if order is None else order[lo:hi]
+            if self.pad_last and hi - lo < bs and step == self.num_batches - 1:
+                # The last, partial batch repeats its last row up to the batch size, so that
+                # it runs in the executable already compiled for full batches.
+                rows = np.arange(n)[rows]
+                rows = np.concatenate([rows, np.full(bs - len(rows), rows[-1])])
+            yield rows
 
     @property
     def nbytes(self) -> int:

@@ -345,16 +345,25 @@ def predict(
         epochs=1,
         steps=data.num_batches,
     )
+    padded = isinstance(data, data_adapter.ArrayData) and steps is None
+    if padded:  # one compiled shape for all batches; padded rows are dropped below
+        data.pad_last = True
+        first = _first_batch(data)
     runner = _Runner(model, "predict", data, first)
     cbs.on_predict_begin()
-    outputs = []
+    outputs, emitted = [], 0
     for start, n, fused, batch in _executions(model, data, runner):
         for i in range(n):
             cbs.on_predict_batch_begin(start + i)
         out = runner(batch, fused)
         if fused:
             out = jax.tree_util.tree_map(lambda v: v.reshape((-1,) + v.shape[2:]), out)
-        outputs.append(jax.tree_util.tree_map(to_numpy, out))
+        out = jax.tree_util.tree_map(to_numpy, out)
+        if padded:  # drop the rows that only padded the last batch
+            remaining = data.num_samples - emitted
+            out = jax.tree_util.tree_map(lambda v, r=remaining: v[:r], out)
+            emitted += len(jax.tree_util.tree_leaves(out)[0])
+        outputs.append(out)
         for i in range(n):
             cbs.on_predict_batch_end(start + i, {"outputs": out})
     cbs.on_predict_end()
