@@ -89,6 +89,33 @@ def shard_fractions(model):
     return {d: b / total for d, b in held.items()}
 
 
+def export_errors(model, out_path):
+    """Max abs difference between each export of a sharded model and its predict."""
+    import onnxruntime
+    from ai_edge_litert.interpreter import Interpreter
+
+    from shoal.export import load_stablehlo
+
+    x = data()[0][:8]
+    want = model.predict(x, verbose=0)
+    errors = {}
+    model.export(out_path + ".onnx", format="onnx")
+    session = onnxruntime.InferenceSession(out_path + ".onnx")
+    got = session.run(None, {session.get_inputs()[0].name: x})[0]
+    errors["onnx"] = float(np.abs(got - want).max())
+    model.export(out_path + ".tflite", format="tflite", batch_size=len(x))
+    interpreter = Interpreter(out_path + ".tflite")
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    got = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    errors["tflite"] = float(np.abs(got - want).max())
+    model.export(out_path + ".stablehlo", format="stablehlo")
+    got = np.asarray(load_stablehlo(out_path + ".stablehlo")(x))
+    errors["stablehlo"] = float(np.abs(got - want).max())
+    return errors
+
+
 def hybrid_layout_map(mesh):
     layout_map = dist.LayoutMap(mesh)
     layout_map[".*dense.*kernel"] = (None, "model")
@@ -121,6 +148,7 @@ def main(out_path, launched=False):
     model.save(out_path + ".keras")  # weights gathered from the devices
     model, results["fsdp"] = train(dist.FullyShardedDataParallel())
     results["fsdp_fractions"] = shard_fractions(model)
+    results["fsdp_export_errors"] = export_errors(model, out_path)
     results["fsdp_kernel_spec"] = list(model.get_layer("dense_a").kernel.value.sharding.spec)
     mesh = dist.DeviceMesh((2, 2), ("batch", "model"))
     model, results["model_parallel"] = train(

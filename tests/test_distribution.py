@@ -73,6 +73,14 @@ def test_fsdp_holds_a_quarter_of_the_state_per_device(scenarios):
     assert scenarios["fsdp_kernel_spec"] == [None, "batch"]
 
 
+def test_sharded_model_exports_to_every_format(scenarios):
+    """Export gathers sharded weights: ONNX, TFLite and StableHLO equal predict."""
+    errors = scenarios["fsdp_export_errors"]
+    assert sorted(errors) == ["onnx", "stablehlo", "tflite"]
+    for fmt, error in errors.items():
+        assert error < 1e-5, (fmt, error)
+
+
 def test_layouts_follow_the_layout_map(scenarios):
     assert scenarios["mp_kernel_spec"] == [None, "model"]
     # Hybrid FSDP: the model axis from the map, the batch axis on the remaining dimension.
