@@ -1,8 +1,10 @@
 """Pooling layers: windowed max / average pooling (1D-3D) and global pooling (1D-3D).
 
-Windowed pooling is one `jax.lax.reduce_window`. Average pooling with 'same'
-padding divides each window by the number of real (non-padding) elements in it,
-as Keras does.
+Windowed pooling is one `reduce_window`: `shoal.ops.cpu_lowering.reduce_window`, which on
+CPU lowers common windows as reshape + reduce (and max's gradient without
+select-and-scatter; identical results), else `jax.lax.reduce_window`. Average pooling with
+'same' padding divides each window by the number of real (non-padding) elements in it, as
+Keras does.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from jax import lax
 from shoal.layers import conv_utils as cu
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
+from shoal.ops import cpu_lowering
 
 
 class BasePooling(Layer):
@@ -51,11 +54,11 @@ class BasePooling(Layer):
             else:
                 init = np.array(np.iinfo(x.dtype).min if x.dtype != bool else False, x.dtype)
             # A concrete NumPy init value lets JAX use its differentiable max-window reducer.
-            return lax.reduce_window(x, init, lax.max, window, strides, padding)
+            return cpu_lowering.reduce_window(x, init, lax.max, window, strides, padding)
         if not jnp.issubdtype(x.dtype, jnp.floating):
             x = x.astype(self.compute_dtype)
         zero = np.array(0, x.dtype)
-        total = lax.reduce_window(x, zero, lax.add, window, strides, padding)
+        total = cpu_lowering.reduce_window(x, zero, lax.add, window, strides, padding)
         if self.padding == "valid":
             return total / np.array(cu.prod(self.pool_size), x.dtype)
         # Count the real elements under each window: one spatial-only pass over ones.

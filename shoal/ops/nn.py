@@ -14,9 +14,11 @@ import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from shoal.backend import config
+from shoal.ops import cpu_lowering
 from shoal.ops import numpy as _np
 from shoal.ops.dispatch import keras_op, public_names
 from shoal.ops.numpy import _dtype, _t
@@ -395,8 +397,8 @@ def max_pool(inputs, pool_size, strides=None, padding="valid", data_format=None)
     x, window, step, padding = _pool_setup(
         inputs, pool_size, strides, padding, data_format, "max_pool"
     )
-    floor = -jnp.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).min
-    return lax.reduce_window(x, jnp.array(floor, x.dtype), lax.max, window, step, padding)
+    floor = -np.inf if jnp.issubdtype(x.dtype, jnp.floating) else jnp.iinfo(x.dtype).min
+    return cpu_lowering.reduce_window(x, np.array(floor, x.dtype), lax.max, window, step, padding)
 
 
 @keras_op
@@ -405,8 +407,8 @@ def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=N
     x, window, step, padding = _pool_setup(
         inputs, pool_size, strides, padding, data_format, "average_pool"
     )
-    zero = jnp.array(0, x.dtype)
-    total = lax.reduce_window(x, zero, lax.add, window, step, padding)
+    zero = np.array(0, x.dtype)
+    total = cpu_lowering.reduce_window(x, zero, lax.add, window, step, padding)
     if padding == "VALID":
         return total / math.prod(window)
     ones = jnp.ones([d if w > 1 else 1 for d, w in zip(x.shape, window, strict=True)], x.dtype)
