@@ -13,6 +13,18 @@ import pytest
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
+from export_cases import (  # noqa: E402
+    cheap_initializers,  # noqa: F401  (autouse fixture)
+    cli_parser,
+    functional_multi_input,
+    make_inputs,
+    mlp,
+    randomize,
+    seq,
+    small_mnist_convnet,
+    text_lstm,
+)
+
 import shoal  # noqa: E402
 from shoal import layers as L  # noqa: E402
 from shoal.export.onnx import export_onnx  # noqa: E402
@@ -20,44 +32,9 @@ from shoal.export.onnx import export_onnx  # noqa: E402
 BATCHES = (2, 5)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def cheap_initializers():
-    """Every weight is overwritten by `randomize`, so build with `zeros`: sampling
-    initializers compile one XLA program per weight shape, which dominates this file."""
-    from shoal import initializers
-
-    zeros = initializers.get("zeros")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(initializers, "get", lambda identifier: zeros)
-        yield
-
-
-def randomize(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for v in model.weights:
-        if "moving_variance" in v.path:
-            value = rng.uniform(0.5, 1.5, v.shape)
-        else:
-            value = rng.normal(0.0, 0.5, v.shape)
-        v.assign(value.astype(v.dtype))
-    return model
-
-
-def make_inputs(model, seed=0, vocab=None):
-    rng = np.random.default_rng(seed + 1)
-    out = []
-    for t in model.inputs:
-        shape = (max(BATCHES),) + tuple(t.shape[1:])
-        if np.dtype(t.dtype).kind in "iu" or vocab is not None:
-            out.append(rng.integers(0, vocab or 10, shape).astype(t.dtype))
-        else:
-            out.append(rng.standard_normal(shape).astype(t.dtype))
-    return out
-
-
-def check_export(model, inputs=None, seed=0, vocab=None, opset=None):
+def check_export(model, inputs=None, seed=0, opset=None):
     """Export `model` and assert onnxruntime matches predict at each batch size."""
-    inputs = make_inputs(model, seed, vocab) if inputs is None else inputs
+    inputs = make_inputs(model, max(BATCHES), seed) if inputs is None else inputs
     proto = export_onnx(model) if opset is None else export_onnx(model, opset=opset)
     session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
@@ -75,10 +52,6 @@ def check_export(model, inputs=None, seed=0, vocab=None, opset=None):
         for g, w in zip(got, want, strict=True):
             np.testing.assert_allclose(g, np.asarray(w)[:n], rtol=1e-5, atol=1e-6)
     return proto
-
-
-def seq(*layers, shape, dtype="float32"):
-    return shoal.Sequential([shoal.Input(shape, dtype=dtype), *layers])
 
 
 def op_types(proto) -> list:
@@ -392,39 +365,10 @@ def test_mask_from_nested_model():
 
 @pytest.fixture(scope="module")
 def example_models():
-    x_a, x_b = shoal.Input((6,), name="numbers"), shoal.Input((5,), dtype="int32", name="tokens")
-    tokens = L.GlobalAveragePooling1D()(L.Embedding(10, 4)(x_b))
-    merged = L.Concatenate()([L.Dense(8, activation="relu")(x_a), tokens])
-    hidden = L.BatchNormalization()(L.Dense(6, activation="tanh")(merged))
-    functional = shoal.Model(
-        [x_a, x_b],
-        [L.Dense(3, activation="softmax", name="label")(hidden), L.Dense(1, name="score")(hidden)],
-    )
     models = {
-        "mlp": seq(
-            L.Dense(16, activation="relu"),
-            L.Dropout(0.2),
-            L.Dense(8, activation="relu"),
-            L.Dense(3, activation="softmax"),
-            shape=(10,),
-        ),  # fmt: skip
-        "mnist_convnet": seq(
-            L.Conv2D(4, 3, activation="relu"),
-            L.MaxPooling2D(2),
-            L.Conv2D(8, 3, activation="relu"),
-            L.MaxPooling2D(2),
-            L.Flatten(),
-            L.Dropout(0.5),
-            L.Dense(10, activation="softmax"),
-            shape=(14, 14, 1),
-        ),  # fmt: skip
-        "text_lstm": seq(
-            L.Embedding(12, 4),
-            L.LSTM(5),
-            L.Dense(1, activation="sigmoid"),
-            shape=(6,),
-            dtype="int32",
-        ),  # fmt: skip
+        "mlp": mlp(),
+        "mnist_convnet": small_mnist_convnet(),
+        "text_lstm": text_lstm(),
         "text_bigru": seq(
             L.Embedding(12, 4),
             L.Bidirectional(L.GRU(4)),
@@ -432,7 +376,7 @@ def example_models():
             shape=(6,),
             dtype="int32",
         ),  # fmt: skip
-        "functional_multi_input": functional,
+        "functional_multi_input": functional_multi_input(),
     }
     return {name: randomize(model, seed=i) for i, (name, model) in enumerate(models.items())}
 
@@ -442,7 +386,7 @@ def example_models():
 )
 def test_example_model_matches_predict(example_models, name):
     model = example_models[name]
-    proto = check_export(model, vocab=10 if name.startswith("text") else None)
+    proto = check_export(model)
     if name == "mnist_convnet":
         # NHWC -> NCHW once before the first convolution and back once before Flatten.
         assert op_types(proto).count("Transpose") == 2
@@ -480,12 +424,7 @@ def test_newer_opset(example_models):
 
 
 def test_cli_command(example_models, tmp_path, capsys):
-    import argparse
-
-    from shoal.export.api import add_cli_parser
-
-    parser = argparse.ArgumentParser()
-    add_cli_parser(parser.add_subparsers(dest="command"))
+    parser = cli_parser()
     model = example_models["mnist_convnet"]
     model.save(str(tmp_path / "convnet.keras"))
     out = tmp_path / "convnet.onnx"
@@ -493,7 +432,7 @@ def test_cli_command(example_models, tmp_path, capsys):
     assert args.func(args) == 0
     assert "Saved the onnx export" in capsys.readouterr().out
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
-    x = make_inputs(model)[0]
+    x = make_inputs(model, max(BATCHES))[0]
     np.testing.assert_allclose(
         session.run(None, {session.get_inputs()[0].name: x})[0],
         model.predict(x, verbose=0),

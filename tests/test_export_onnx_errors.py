@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 pytest.importorskip("onnx")
+
+from export_cases import (  # noqa: E402
+    Scale,
+    cheap_initializers,  # noqa: F401  (autouse fixture)
+    seq,
+    subclassed_model,
+)
 
 import shoal  # noqa: E402
 from shoal import layers as L  # noqa: E402
 from shoal.export import export_model  # noqa: E402
 from shoal.export.onnx import ExportError, export_onnx, supported_layers  # noqa: E402
-
-
-@pytest.fixture(autouse=True, scope="module")
-def cheap_initializers():
-    """No numbers are computed here: build with `zeros` (sampling initializers compile)."""
-    from shoal import initializers
-
-    zeros = initializers.get("zeros")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(initializers, "get", lambda identifier: zeros)
-        yield
-
-
-def seq(*layers, shape, dtype="float32"):
-    return shoal.Sequential([shoal.Input(shape, dtype=dtype), *layers])
-
-
-class Scale(L.Layer):
-    def call(self, x):
-        return x * 2.0
 
 
 class MyDense(L.Dense):
@@ -117,18 +103,8 @@ def test_operation_on_symbolic_tensors_is_refused():
 
 
 def test_subclassed_model_is_refused():
-    class Net(shoal.Model):
-        def __init__(self):
-            super().__init__()
-            self.dense = L.Dense(2)
-
-        def call(self, x):
-            return self.dense(x)
-
-    net = Net()
-    net(np.zeros((1, 3), "float32"))
-    with pytest.raises(ValueError, match=r"format='stablehlo'"):
-        export_onnx(net)
+    with pytest.raises(ValueError, match=r"no layer graph.*format='stablehlo'"):
+        export_onnx(subclassed_model())
 
 
 def test_unbuilt_sequential_is_refused():
@@ -147,6 +123,6 @@ def test_bad_opset_and_format():
     with pytest.raises(ValueError, match=r"'opset' must be an integer >= 17 .*got 13"):
         export_onnx(model, opset=13)
     with pytest.raises(
-        ValueError, match=r"'format' must be one of 'onnx', 'stablehlo', got 'tflite'"
+        ValueError, match=r"'format' must be one of 'onnx', 'tflite', 'stablehlo', got 'tfjs'"
     ):
-        export_model(model, "m.tflite", format="tflite")
+        export_model(model, "m.tfjs", format="tfjs")

@@ -4,96 +4,30 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from export_cases import (
+    cheap_initializers,  # noqa: F401  (autouse fixture)
+    cli_parser,
+    functional_multi_input,
+    make_inputs,
+    mlp,
+    randomize,
+    seq,
+    small_mnist_convnet,
+    subclassed_model,
+    text_lstm,
+)
 
-import shoal
 from shoal import layers as L
 from shoal.export import export_model, export_stablehlo, load_stablehlo
 
 BATCHES = (2, 5)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def cheap_initializers():
-    """Weights are overwritten by `randomize`: build with `zeros` (sampling compiles)."""
-    from shoal import initializers
-
-    zeros = initializers.get("zeros")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(initializers, "get", lambda identifier: zeros)
-        yield
-
-
-def randomize(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for v in model.weights:
-        low = "moving_variance" in v.path
-        value = rng.uniform(0.5, 1.5, v.shape) if low else rng.normal(0.0, 0.5, v.shape)
-        v.assign(value.astype(v.dtype))
-    return model
-
-
-def seq(*layers, shape, dtype="float32"):
-    return shoal.Sequential([shoal.Input(shape, dtype=dtype), *layers])
-
-
-class Scale(L.Layer):
-    """A custom layer: StableHLO export traces it like any other code."""
-
-    def call(self, x):
-        return x * 2.0 + 1.0
-
-
-def multi_input():
-    a, b = shoal.Input((6,), name="numbers"), shoal.Input((5,), dtype="int32", name="tokens")
-    tokens = L.GlobalAveragePooling1D()(L.Embedding(10, 4)(b))
-    merged = L.Concatenate()([L.Dense(8, activation="relu")(a), tokens])
-    hidden = Scale()(L.BatchNormalization()(L.Dense(6, activation="tanh")(merged)))
-    return shoal.Model(
-        [a, b], [L.Dense(3, activation="softmax", name="label")(hidden), L.Dense(1)(hidden)]
-    )
-
-
 MODELS = {
-    "mlp": lambda: seq(
-        L.Dense(16, activation="relu"),
-        L.Dropout(0.2),
-        L.Dense(3, activation="softmax"),
-        shape=(10,),
-    ),  # fmt: skip
-    "mnist_convnet": lambda: seq(
-        L.Conv2D(4, 3, activation="relu"),
-        L.MaxPooling2D(2),
-        L.Conv2D(8, 3, activation="relu"),
-        L.MaxPooling2D(2),
-        L.Flatten(),
-        L.Dropout(0.5),
-        L.Dense(10, activation="softmax"),
-        shape=(14, 14, 1),
-    ),  # fmt: skip
-    "text_lstm": lambda: seq(
-        L.Embedding(12, 4, mask_zero=True),
-        L.LSTM(5),
-        L.Dense(1, activation="sigmoid"),
-        shape=(6,),
-        dtype="int32",
-    ),  # fmt: skip
-    "functional_multi_input": multi_input,
+    "mlp": mlp,
+    "mnist_convnet": small_mnist_convnet,
+    "text_lstm": lambda: text_lstm(mask_zero=True),
+    "functional_multi_input": lambda: functional_multi_input(custom=True),  # a custom layer
 }
-
-
-def make_inputs(model, seed=0):
-    rng = np.random.default_rng(seed)
-    out = []
-    for t in model.inputs:
-        shape = (max(BATCHES),) + tuple(t.shape[1:])
-        if np.dtype(t.dtype).kind in "iu":
-            x = rng.integers(0, 10, shape).astype(t.dtype)
-            if x.ndim == 2:
-                x[0, :2] = 0  # some padding for the masked LSTM
-            out.append(x)
-        else:
-            out.append(rng.standard_normal(shape).astype(t.dtype))
-    return out
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -104,7 +38,10 @@ def test_stablehlo_matches_predict(name, tmp_path):
     mlir = (tmp_path / f"{name}.stablehlo.mlir").read_text()
     assert "stablehlo." in mlir and "tensor<?x" in mlir  # a dynamic batch dimension
     assert len(exported.in_avals) == len(model.inputs)
-    inputs = make_inputs(model, seed=len(name))
+    inputs = make_inputs(model, max(BATCHES), seed=len(name))
+    for x in inputs:
+        if x.dtype.kind in "iu" and x.ndim == 2:
+            x[0, :2] = 0  # some padding for the masked LSTM
     want = model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0)
     want = want if isinstance(want, (list, tuple)) else [want]
     fn = load_stablehlo(path)  # from the file alone: no model code needed
@@ -127,16 +64,7 @@ def test_weights_are_baked_in(tmp_path):
 
 
 def test_input_signature_for_subclassed_model(tmp_path):
-    class Net(shoal.Model):
-        def __init__(self):
-            super().__init__()
-            self.dense = L.Dense(2)
-
-        def call(self, x):
-            return self.dense(x)
-
-    net = Net()
-    net(np.zeros((1, 3), "float32"))
+    net = subclassed_model()
     with pytest.raises(ValueError, match=r"input_signature"):
         export_stablehlo(net, tmp_path / "net.bin")
     export_stablehlo(net, tmp_path / "net.bin", input_signature=[(None, 3)])
@@ -148,12 +76,7 @@ def test_input_signature_for_subclassed_model(tmp_path):
 
 
 def test_cli_command(tmp_path):
-    import argparse
-
-    from shoal.export.api import add_cli_parser
-
-    parser = argparse.ArgumentParser()
-    add_cli_parser(parser.add_subparsers(dest="command"))
+    parser = cli_parser()
     model = randomize(seq(L.Dense(3, activation="relu"), L.Dense(2), shape=(4,)))
     model.save(str(tmp_path / "m.keras"))
     args = parser.parse_args(["export", str(tmp_path / "m.keras"), str(tmp_path / "m.stablehlo")])

@@ -15,6 +15,16 @@ import pytest
 pytest.importorskip("flatbuffers")
 litert = pytest.importorskip("ai_edge_litert.interpreter")
 
+from export_cases import (  # noqa: E402
+    cheap_initializers,  # noqa: F401  (autouse fixture)
+    functional_multi_input,
+    make_inputs,
+    mlp,
+    randomize,
+    seq,
+    text_lstm,
+)
+
 import shoal  # noqa: E402
 from shoal import layers as L  # noqa: E402
 from shoal.export.tflite import export_tflite, supported_layers  # noqa: E402
@@ -22,46 +32,6 @@ from shoal.export.tflite.builder import schema  # noqa: E402
 
 Interpreter = litert.Interpreter
 BATCHES = (1, 3)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def cheap_initializers():
-    """Every weight is overwritten by `randomize`; building with `zeros` avoids compiling
-    one sampling program per weight shape, which would dominate this file."""
-    from shoal import initializers
-
-    zeros = initializers.get("zeros")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(initializers, "get", lambda identifier: zeros)
-        yield
-
-
-def randomize(model, seed=0):
-    rng = np.random.default_rng(seed)
-    for v in model.weights:
-        if "moving_variance" in v.path:
-            value = rng.uniform(0.5, 1.5, v.shape)
-        else:
-            value = rng.normal(0.0, 0.5, v.shape)
-        v.assign(value.astype(v.dtype))
-    return model
-
-
-def seq(*layers, shape, dtype="float32", name=None, batch_size=None):
-    first = shoal.Input(shape, dtype=dtype, batch_size=batch_size)
-    return shoal.Sequential([first, *layers], name=name)
-
-
-def make_inputs(model, seed=0, vocab=10):
-    rng = np.random.default_rng(seed + 1)
-    out = []
-    for t in model.inputs:
-        shape = (max(BATCHES),) + tuple(t.shape[1:])
-        if np.dtype(t.dtype).kind in "iu":
-            out.append(rng.integers(0, vocab, shape).astype(t.dtype))
-        else:
-            out.append(rng.standard_normal(shape).astype(t.dtype))
-    return out
 
 
 def text_ids(batch=3, steps=6, vocab=12):
@@ -104,7 +74,7 @@ def assert_close(got, want, quantized=False):
 
 def check_export(model, inputs=None, quantize=None, want=None):
     """Export `model` (dynamic batch) and assert LiteRT matches predict at each batch size."""
-    inputs = make_inputs(model) if inputs is None else inputs
+    inputs = make_inputs(model, max(BATCHES)) if inputs is None else inputs
     content = export_tflite(model, quantize=quantize, batch_size=None)
     want = predict(model, inputs) if want is None else want
     for n in BATCHES:
@@ -250,7 +220,7 @@ LAYER_MODELS = {
 @pytest.mark.parametrize("name", sorted(LAYER_MODELS))
 def test_layers_match_predict(name):
     model = randomize(LAYER_MODELS[name](), seed=len(name))
-    inputs = make_inputs(model)
+    inputs = make_inputs(model, max(BATCHES))
     if name == "embedding":
         inputs[1] = np.random.default_rng(2).uniform(0, 9.9, inputs[1].shape).astype("float32")
     content, want = check_export(model, inputs)
@@ -306,7 +276,7 @@ def test_initial_state_with_masks():
     model = randomize(shoal.Model([x, h0], outs), seed=4)
     ids = text_ids()
     ids[1, 0] = 0  # a masked first step
-    check_export(model, [ids, make_inputs(model)[1]])
+    check_export(model, [ids, make_inputs(model, max(BATCHES))[1]])
 
 
 def test_masking_layer_and_nested_models():
@@ -316,7 +286,7 @@ def test_masking_layer_and_nested_models():
     x = shoal.Input((4, 3), name="seq")
     masked = L.GRU(2)(L.Masking(0.0)(x))
     model = randomize(shoal.Model([a, b, x], [L.Dense(2)(L.Flatten()(merged)), masked]), 3)
-    inputs = make_inputs(model)
+    inputs = make_inputs(model, max(BATCHES))
     inputs[2][0, 2:] = 0.0
     check_export(model, inputs)
 
@@ -337,39 +307,19 @@ def test_mask_through_dense_in_nested_model_and_identity_output():
 def example_models():
     from shoal.cli import build_mnist_convnet
 
-    x_a, x_b = shoal.Input((6,), name="numbers"), shoal.Input((5,), dtype="int32", name="tokens")
-    tokens = L.GlobalAveragePooling1D()(L.Embedding(10, 4)(x_b))
-    merged = L.Concatenate()([L.Dense(8, activation="relu")(x_a), tokens])
-    hidden = L.BatchNormalization()(L.Dense(6, activation="tanh")(merged))
-    functional = shoal.Model(
-        [x_a, x_b],
-        [L.Dense(3, activation="softmax", name="label")(hidden), L.Dense(1, name="score")(hidden)],
-    )
     models = {
-        "mlp": seq(
-            L.Dense(16, activation="relu"),
-            L.Dropout(0.2),
-            L.Dense(8, activation="relu"),
-            L.Dense(3, activation="softmax"),
-            shape=(10,),
-        ),
+        "mlp": mlp(),
         "mnist_convnet": build_mnist_convnet(),
-        "text_lstm": seq(
-            L.Embedding(12, 4),
-            L.LSTM(5),
-            L.Dense(1, activation="sigmoid"),
-            shape=(6,),
-            dtype="int32",
-        ),
+        "text_lstm": text_lstm(),
         "gru": seq(
             L.GRU(6, return_sequences=True), L.GRU(4, reset_after=False), L.Dense(2), shape=(5, 3)
         ),
-        "functional_multi_input": functional,
+        "functional_multi_input": functional_multi_input(),
     }
     out = {}
     for i, (name, model) in enumerate(models.items()):
         model = randomize(model, seed=i)
-        inputs = make_inputs(model)
+        inputs = make_inputs(model, max(BATCHES))
         out[name] = (model, inputs, predict(model, inputs))
     return out
 

@@ -19,15 +19,22 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from shoal.backend.symbolic import KerasTensor
+from shoal.export.layer_graph import (
+    ExportError,
+    ExportFormat,
+    first_argument,
+    tensor_arguments,
+    unique_name,
+)
 from shoal.layers.base import Layer
 
-
-class ExportError(ValueError):
-    """A model (or a part of it) that cannot be written as ONNX; the message says why."""
-
-
-def label(layer) -> str:
-    return f"{type(layer).__name__} '{layer.name}'"
+# The ONNX exporter's emitter table and messages (the walk is in graph.py).
+ONNX = ExportFormat(
+    "onnx",
+    "ONNX",
+    alternatives="format='stablehlo' (which traces any model)",
+    float32_advice="export a float32 copy of the model, or use format='stablehlo'",
+)
 
 
 def channels_first_perm(rank: int) -> tuple:
@@ -93,13 +100,7 @@ class GraphBuilder:
     # -- names, nodes, constants ----------------------------------------------------
     def fresh(self, hint: str) -> str:
         root = self.root
-        base = f"{root.scope}/{hint}" if root.scope else hint
-        name, k = base, 1
-        while name in root.used_names:
-            name = f"{base}_{k}"
-            k += 1
-        root.used_names.add(name)
-        return name
+        return unique_name(f"{root.scope}/{hint}" if root.scope else hint, root.used_names)
 
     def reserve(self, name: str) -> str:
         if name in self.root.used_names:
@@ -226,13 +227,13 @@ class GraphBuilder:
         if explicit is not None:
             items = list(explicit) if isinstance(explicit, (list, tuple)) else [explicit]
             return [self._as_bool(m) if isinstance(m, KerasTensor) else None for m in items]
-        if node is None or not node.input_tensors or _tensor_arguments(node) != 1:
+        if node is None or not node.input_tensors or tensor_arguments(node) != 1:
             return []
         return self._argument_masks(node)
 
     def _argument_masks(self, node) -> list:
         """The masks carried by the tensor(s) of `node`'s first call argument."""
-        first = _first_argument(node)
+        first = first_argument(node)
         tensors = list(first) if isinstance(first, (list, tuple)) else [first]
         return [self.mask(t) if isinstance(t, KerasTensor) else None for t in tensors]
 
@@ -279,7 +280,7 @@ class GraphBuilder:
         sentinel = object()
         given = [sentinel if m is not None else None for m in incoming]
         try:
-            out = op.compute_mask(_first_argument(node), given[0] if len(given) == 1 else given)
+            out = op.compute_mask(first_argument(node), given[0] if len(given) == 1 else given)
         except Exception:  # a layer that computes with its mask: not a pass-through
             out = _UNKNOWN
         if isinstance(out, (list, tuple)):
@@ -288,39 +289,10 @@ class GraphBuilder:
             return None
         if out is sentinel and len(incoming) == 1:
             return incoming[0]
-        raise ExportError(
-            f"export (onnx): the mask produced by {label(op)} cannot be exported (only masks "
-            "from Embedding(mask_zero=True) and Masking, passed on unchanged by later layers, "
-            "are supported)"
-        )
-
-
-_UNKNOWN = object()
+        raise ONNX.unsupported_mask(op)
 
 
 _UNKNOWN = object()
 
 # Layers that create masks (Embedding, Masking): type -> fn(g, layer, node) -> mask name.
 MASK_MAKERS: dict[type, Callable] = {}
-
-
-def _first_argument(node):
-    if node.call_args:
-        return node.call_args[0]
-    return next(iter(node.call_kwargs.values()), None)
-
-
-def _tensor_arguments(node) -> int:
-    """How many call arguments (other than `mask`) hold graph tensors.
-
-    As in Keras 3, a layer is handed its input's mask only when exactly one argument
-    holds tensors (a merge layer's list counts as one).
-    """
-    args = list(node.call_args) + [v for k, v in node.call_kwargs.items() if k != "mask"]
-    count = 0
-    for arg in args:
-        leaves = arg if isinstance(arg, (list, tuple)) else [arg]
-        if isinstance(arg, dict):
-            leaves = list(arg.values())
-        count += any(isinstance(x, KerasTensor) for x in leaves)
-    return count

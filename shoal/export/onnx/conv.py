@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from shoal.export.layer_graph import weight
 from shoal.export.onnx.activation import apply_activation
-from shoal.export.onnx.core import weight
 from shoal.export.onnx.graph import channels_first_perm, form_axis, register
 from shoal.layers.conv import Conv1D, Conv2D, Conv3D
 from shoal.layers.conv_depthwise import (

@@ -8,6 +8,7 @@ import numpy as np
 from onnx import TensorProto
 
 from shoal.backend.symbolic import KerasTensor
+from shoal.export.layer_graph import weight
 from shoal.export.onnx.activation import apply_activation
 from shoal.export.onnx.graph import (
     ExportError,
@@ -34,10 +35,6 @@ from shoal.layers.regularization import (
 from shoal.layers.wrappers import TimeDistributed
 from shoal.models.functional import Functional
 from shoal.models.sequential import Sequential
-
-
-def weight(variable) -> np.ndarray:
-    return np.asarray(variable.numpy(), np.float32)
 
 
 # Identity at inference: Dropout and the noise layers only act with training=True.

@@ -41,12 +41,22 @@ def _chain(g, op_type, values):
     return out
 
 
+def _chained(op_type: str):
+    """The emitter of a merge layer that folds its inputs with the binary `op_type`."""
+
+    def emit(g, layer, inputs, outputs, node):
+        values, perm = _common_values(g, inputs)
+        g.set(outputs[0], _chain(g, op_type, values), perm)
+
+    return emit
+
+
 # Add / Subtract / Average / Concatenate outputs do not depend on the masks (Keras only
 # combines them into the output mask); Multiply / Maximum / Minimum do, so they refuse them.
-@register(Add, mask="ignore")
-def _add(g, layer, inputs, outputs, node):
-    values, perm = _common_values(g, inputs)
-    g.set(outputs[0], _chain(g, "Add", values), perm)
+register(Add, mask="ignore")(_chained("Add"))
+register(Multiply)(_chained("Mul"))
+register(Maximum)(_chained("Max"))
+register(Minimum)(_chained("Min"))
 
 
 @register(Subtract, mask="ignore")
@@ -55,29 +65,11 @@ def _subtract(g, layer, inputs, outputs, node):
     g.set(outputs[0], g.op("Sub", values), perm)
 
 
-@register(Multiply)
-def _multiply(g, layer, inputs, outputs, node):
-    values, perm = _common_values(g, inputs)
-    g.set(outputs[0], _chain(g, "Mul", values), perm)
-
-
 @register(Average, mask="ignore")
 def _average(g, layer, inputs, outputs, node):
     values, perm = _common_values(g, inputs)
     total = _chain(g, "Add", values)
     g.set(outputs[0], g.op("Div", [total, g.scalar(float(len(values)))]), perm)
-
-
-@register(Maximum)
-def _maximum(g, layer, inputs, outputs, node):
-    values, perm = _common_values(g, inputs)
-    g.set(outputs[0], _chain(g, "Max", values), perm)
-
-
-@register(Minimum)
-def _minimum(g, layer, inputs, outputs, node):
-    values, perm = _common_values(g, inputs)
-    g.set(outputs[0], _chain(g, "Min", values), perm)
 
 
 @register(Concatenate, mask="ignore")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from shoal.export.onnx.core import weight
+from shoal.export.layer_graph import weight
 from shoal.export.onnx.graph import form_axis, register
 from shoal.layers.normalization import BatchNormalization, LayerNormalization
 

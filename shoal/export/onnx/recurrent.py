@@ -22,8 +22,8 @@ import numpy as np
 from onnx import TensorProto, helper
 
 from shoal.backend.symbolic import KerasTensor
+from shoal.export.layer_graph import weight
 from shoal.export.onnx.activation import activation_name, apply_activation, can_apply
-from shoal.export.onnx.core import weight
 from shoal.export.onnx.graph import ExportError, label, register
 from shoal.layers.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, SimpleRNN, SimpleRNNCell
 from shoal.layers.wrappers import Bidirectional
@@ -85,7 +85,7 @@ def _cell(layer) -> Cell:
         units=int(cell.units),
         kernel=weight(cell.kernel),
         recurrent=weight(cell.recurrent_kernel),
-        bias=weight(cell.bias) if cell.bias is not None else None,
+        bias=weight(cell.bias),
         activation=cell.activation,
         recurrent_activation=getattr(cell, "recurrent_activation", None),
         reset_after=bool(getattr(cell, "reset_after", False)),

@@ -24,7 +24,6 @@ from shoal.export.tflite import (  # noqa: F401  (importing registers the emitte
     recurrent,
 )
 from shoal.export.tflite.api import export_tflite
-from shoal.export.tflite.builder import ExportError
-from shoal.export.tflite.graph import register, supported_layers
+from shoal.export.tflite.graph import ExportError, register, supported_layers
 
 __all__ = ["ExportError", "export_tflite", "register", "supported_layers"]

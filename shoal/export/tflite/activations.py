@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from shoal import activations as A
-from shoal.export.tflite.builder import ExportError, options_for
+from shoal.export.layer_graph import ExportError, label
+from shoal.export.tflite.builder import options_for
 
 
 def _relu(g, x):
@@ -65,7 +66,7 @@ def apply_activation(g, x: int, activation, layer=None) -> int:
     emit = _TABLE.get(id(activation))
     if emit is None:
         name = getattr(activation, "__name__", repr(activation))
-        where = f"{type(layer).__name__} '{layer.name}'" if layer is not None else "a layer"
+        where = label(layer) if layer is not None else "a layer"
         raise ExportError(
             f"export (tflite): {where}: activation {name!r} has no TFLite equivalent. "
             f"Supported activations: {', '.join(supported_activations())}"

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from shoal.export.layer_graph import ExportError, unique_name
+
 try:
     import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
@@ -33,10 +35,6 @@ _TYPES = {
     "uint8": schema.TensorType.UINT8,
     "bool": schema.TensorType.BOOL,
 }
-
-
-class ExportError(ValueError):
-    """A model (or part of it) that cannot be written as TFLite; the message says why."""
 
 
 def tensor_type(dtype: str) -> int:
@@ -77,12 +75,7 @@ class FlatModel:
 
     # -- names and tensors -------------------------------------------------------------
     def unique(self, name: str) -> str:
-        base, k = name, 1
-        while name in self._names:
-            name = f"{base}_{k}"
-            k += 1
-        self._names.add(name)
-        return name
+        return unique_name(name, self._names)
 
     def _dims(self, shape) -> tuple[list, list | None]:
         dynamic = self.batch_size is None and any(d is None for d in shape)

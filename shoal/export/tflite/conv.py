@@ -8,14 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from shoal import layers as L
+from shoal.export.layer_graph import weight
 from shoal.export.tflite.builder import options_for, schema
 from shoal.export.tflite.graph import fail, register
 
 PADDING = {"same": schema.Padding.SAME, "valid": schema.Padding.VALID}
-
-
-def _np(variable) -> np.ndarray:
-    return np.asarray(variable.numpy(), np.float32)
 
 
 def _channels_last(layer) -> None:
@@ -43,119 +40,100 @@ def _causal_pad(g, x, layer):
     return g.op("PAD", [x, pads], (b, one, steps + amount, channels))
 
 
-def _conv(g, layer, node, x, kernel_hwio, rank: int):
+def _window_options(kind: str, layer, padding: str | None = None, **fields):
+    """`<kind>Options` with the layer's padding, strides and dilation as 2-D pairs (a 1-D
+    layer's window runs along the steps axis of the (batch, 1, steps, channels) view)."""
+    strides, dilation = layer.strides, layer.dilation_rate
+    if layer.rank == 1:
+        strides, dilation = (1, *strides), (1, *dilation)
+    return options_for(
+        kind,
+        padding=PADDING[padding or layer.padding],
+        strideH=strides[0],
+        strideW=strides[1],
+        dilationHFactor=dilation[0],
+        dilationWFactor=dilation[1],
+        **fields,
+    )
+
+
+def _view_shape(layer, node) -> tuple:
+    """The Keras output shape, as the 2-D operator computes it."""
+    out = tuple(node.output_tensors[0].shape)
+    return (out[0], 1, out[1], out[2]) if layer.rank == 1 else out
+
+
+def _bias(layer, width: int) -> np.ndarray:
+    return weight(layer.bias) if layer.bias is not None else np.zeros((width,), np.float32)
+
+
+def _depthwise_weights(g, kernel, hint: str) -> tuple[int, int]:
+    """A Keras (h, w, channels, multiplier) kernel as TFLite's (1, h, w, channels *
+    multiplier) (Keras' output channel c * multiplier + m); returns (tensor, width)."""
+    kh, kw, channels, multiplier = kernel.shape
+    w, _ = g.weights(kernel.reshape(1, kh, kw, channels * multiplier), hint, axis=3)
+    return w, channels * multiplier
+
+
+def _conv(g, layer, node, x, kernel_hwio):
     """CONV_2D of `x` (NHWC) with a Keras (h, w, in, out) kernel; returns the NHWC result."""
-    _channels_last(layer)
     if getattr(layer, "groups", 1) != 1:
         raise fail(layer, "grouped convolutions (groups > 1) are not supported.")
-    strides = (1, *layer.strides) if rank == 1 else layer.strides
-    dilation = (1, *layer.dilation_rate) if rank == 1 else layer.dilation_rate
-    padding = "valid" if layer.padding == "causal" else layer.padding
     filters = kernel_hwio.shape[-1]
     w, _ = g.weights(np.transpose(kernel_hwio, (3, 0, 1, 2)), "kernel", axis=0)  # OHWI
-    bias = _np(layer.bias) if layer.bias is not None else np.zeros((filters,), np.float32)
     fused, rest = g.fused(layer.activation)
-    options = options_for(
-        "Conv2D",
-        padding=PADDING[padding],
-        strideH=strides[0],
-        strideW=strides[1],
-        dilationHFactor=dilation[0],
-        dilationWFactor=dilation[1],
+    padding = "valid" if layer.padding == "causal" else None
+    options = _window_options("Conv2D", layer, padding, fusedActivationFunction=fused)
+    bias = g.const(_bias(layer, filters), "bias")
+    return g.op("CONV_2D", [x, w, bias], _view_shape(layer, node), options), rest
+
+
+def _depthwise(g, layer, node, x, kernel):
+    w, width = _depthwise_weights(g, kernel, "kernel")
+    fused, rest = g.fused(layer.activation)
+    options = _window_options(
+        "DepthwiseConv2D",
+        layer,
+        depthMultiplier=kernel.shape[-1],
         fusedActivationFunction=fused,
     )
-    out = tuple(node.output_tensors[0].shape)
-    shape = (out[0], 1, out[1], out[2]) if rank == 1 else out
-    y = g.op("CONV_2D", [x, w, g.const(bias, "bias")], shape, options)
-    return y, rest
+    bias = g.const(_bias(layer, width), "bias")
+    return g.op("DEPTHWISE_CONV_2D", [x, w, bias], _view_shape(layer, node), options), rest
 
 
-@register(L.Conv2D, mask="ignore")
-def _conv2d(g, layer, node):
-    y, rest = _conv(g, layer, node, g.value(node.input_tensors[0]), _np(layer.kernel), 2)
-    return g.activation(y, rest, layer)
-
-
-@register(L.Conv1D, mask="ignore")
-def _conv1d(g, layer, node):
-    x = _as_2d(g, g.value(node.input_tensors[0]))
-    if layer.padding == "causal":
-        x = _causal_pad(g, x, layer)
-    y, rest = _conv(g, layer, node, x, _np(layer.kernel)[None], 1)
-    y = g.reshape(y, tuple(node.output_tensors[0].shape))
-    return g.activation(y, rest, layer)
-
-
-def _depthwise(g, layer, node, x, kernel, rank: int):
+@register(L.Conv1D, L.Conv2D, L.DepthwiseConv1D, L.DepthwiseConv2D, mask="ignore")
+def _convolution(g, layer, node):
+    """Conv and DepthwiseConv, 2-D, or 1-D on the (batch, 1, steps, channels) view."""
     _channels_last(layer)
-    kh, kw, channels, multiplier = kernel.shape
-    strides = (1, *layer.strides) if rank == 1 else layer.strides
-    dilation = (1, *layer.dilation_rate) if rank == 1 else layer.dilation_rate
-    # Keras' output channel c * multiplier + m is TFLite's: (1, h, w, channels * multiplier).
-    w, _ = g.weights(kernel.reshape(1, kh, kw, channels * multiplier), "kernel", axis=3)
-    width = channels * multiplier
-    bias = _np(layer.bias) if layer.bias is not None else np.zeros((width,), np.float32)
-    fused, rest = g.fused(layer.activation)
-    options = options_for(
-        "DepthwiseConv2D",
-        padding=PADDING[layer.padding],
-        strideH=strides[0],
-        strideW=strides[1],
-        dilationHFactor=dilation[0],
-        dilationWFactor=dilation[1],
-        depthMultiplier=multiplier,
-        fusedActivationFunction=fused,
-    )
-    out = tuple(node.output_tensors[0].shape)
-    shape = (out[0], 1, out[1], out[2]) if rank == 1 else out
-    y = g.op("DEPTHWISE_CONV_2D", [x, w, g.const(bias, "bias")], shape, options)
-    return y, rest
-
-
-@register(L.DepthwiseConv2D, mask="ignore")
-def _depthwise2d(g, layer, node):
-    x = g.value(node.input_tensors[0])
-    y, rest = _depthwise(g, layer, node, x, _np(layer.kernel), 2)
+    x, kernel = g.value(node.input_tensors[0]), weight(layer.kernel)
+    if layer.rank == 1:
+        x, kernel = _as_2d(g, x), kernel[None]
+        if layer.padding == "causal":
+            x = _causal_pad(g, x, layer)
+    depthwise = isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D))
+    y, rest = (_depthwise if depthwise else _conv)(g, layer, node, x, kernel)
+    if layer.rank == 1:
+        y = g.reshape(y, tuple(node.output_tensors[0].shape))
     return g.activation(y, rest, layer)
 
 
-@register(L.DepthwiseConv1D, mask="ignore")
-def _depthwise1d(g, layer, node):
-    x = _as_2d(g, g.value(node.input_tensors[0]))
-    y, rest = _depthwise(g, layer, node, x, _np(layer.kernel)[None], 1)
-    y = g.reshape(y, tuple(node.output_tensors[0].shape))
-    return g.activation(y, rest, layer)
-
-
-def _separable(g, layer, node, rank: int):
+@register(L.SeparableConv1D, L.SeparableConv2D, mask="ignore")
+def _separable(g, layer, node):
     """A depthwise convolution (no bias) then a 1x1 CONV_2D with the bias and activation."""
+    _channels_last(layer)
     x = g.value(node.input_tensors[0])
-    if rank == 1:
+    depthwise = weight(layer.depthwise_kernel)
+    pointwise = weight(layer.pointwise_kernel)
+    if layer.rank == 1:
         x = _as_2d(g, x)
-    depthwise = _np(layer.depthwise_kernel)
-    pointwise = _np(layer.pointwise_kernel)
-    if rank == 1:
         depthwise, pointwise = depthwise[None], pointwise[None]
-    kh, kw, channels, multiplier = depthwise.shape
-    w, _ = g.weights(depthwise.reshape(1, kh, kw, channels * multiplier), "depthwise", axis=3)
-    strides = (1, *layer.strides) if rank == 1 else layer.strides
-    dilation = (1, *layer.dilation_rate) if rank == 1 else layer.dilation_rate
-    out = tuple(node.output_tensors[0].shape)
-    spatial = (out[0], 1, out[1]) if rank == 1 else out[:-1]
-    options = options_for(
-        "DepthwiseConv2D",
-        padding=PADDING[layer.padding],
-        strideH=strides[0],
-        strideW=strides[1],
-        dilationHFactor=dilation[0],
-        dilationWFactor=dilation[1],
-        depthMultiplier=multiplier,
-    )
-    zeros = g.const(np.zeros((channels * multiplier,), np.float32), "zero_bias")
-    y = g.op("DEPTHWISE_CONV_2D", [x, w, zeros], spatial + (channels * multiplier,), options)
+    w, width = _depthwise_weights(g, depthwise, "depthwise")
+    spatial = _view_shape(layer, node)[:-1]
+    options = _window_options("DepthwiseConv2D", layer, depthMultiplier=depthwise.shape[-1])
+    zeros = g.const(np.zeros((width,), np.float32), "zero_bias")
+    y = g.op("DEPTHWISE_CONV_2D", [x, w, zeros], spatial + (width,), options)
     filters = pointwise.shape[-1]
     p, _ = g.weights(np.transpose(pointwise, (3, 0, 1, 2)), "pointwise", axis=0)
-    bias = _np(layer.bias) if layer.bias is not None else np.zeros((filters,), np.float32)
     fused, rest = g.fused(layer.activation)
     options = options_for(
         "Conv2D",
@@ -164,22 +142,11 @@ def _separable(g, layer, node, rank: int):
         strideW=1,
         fusedActivationFunction=fused,
     )
-    y = g.op("CONV_2D", [y, p, g.const(bias, "bias")], spatial + (filters,), options)
-    if rank == 1:
-        y = g.reshape(y, out)
+    bias = g.const(_bias(layer, filters), "bias")
+    y = g.op("CONV_2D", [y, p, bias], spatial + (filters,), options)
+    if layer.rank == 1:
+        y = g.reshape(y, tuple(node.output_tensors[0].shape))
     return g.activation(y, rest, layer)
-
-
-@register(L.SeparableConv2D, mask="ignore")
-def _separable2d(g, layer, node):
-    _channels_last(layer)
-    return _separable(g, layer, node, 2)
-
-
-@register(L.SeparableConv1D, mask="ignore")
-def _separable1d(g, layer, node):
-    _channels_last(layer)
-    return _separable(g, layer, node, 1)
 
 
 # -- pooling ------------------------------------------------------------------------------

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from shoal import layers as L
-from shoal.export.tflite.builder import ExportError, options_for
+from shoal.export.layer_graph import ExportError, weight
+from shoal.export.tflite.builder import options_for
 from shoal.export.tflite.graph import (
     fail,
     has_mask,
@@ -18,10 +17,6 @@ from shoal.models.functional import Functional
 from shoal.models.sequential import Sequential
 
 
-def _np(variable) -> np.ndarray:
-    return np.asarray(variable.numpy(), np.float32)
-
-
 def _input(g, node, k: int = 0) -> int:
     return g.value(node.input_tensors[k])
 
@@ -31,8 +26,8 @@ def _input(g, node, k: int = 0) -> int:
 
 @register(L.Dense, mask="ignore")
 def _dense(g, layer, node):
-    bias = _np(layer.bias) if layer.bias is not None else None
-    return g.fully_connected(_input(g, node), _np(layer.kernel), bias, layer.activation, layer)
+    bias = weight(layer.bias)
+    return g.fully_connected(_input(g, node), weight(layer.kernel), bias, layer.activation, layer)
 
 
 _IDENTITIES = [L.Identity, L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D]
@@ -87,7 +82,7 @@ def _leaky_relu(g, layer, node):
 def _prelu(g, layer, node):
     # relu(x) - alpha * relu(-x) is x for x >= 0 and alpha * x below: TFLite's PRELU.
     x = g.value(node.input_tensors[0])
-    return g.op("PRELU", [x, g.const(_np(layer.alpha), "alpha")], g.shape(x))
+    return g.op("PRELU", [x, g.const(weight(layer.alpha), "alpha")], g.shape(x))
 
 
 @register(L.ELU, mask="ignore")
@@ -115,7 +110,7 @@ def _embedding(g, layer, node):
     ids = _input(g, node)
     if g.dtype(ids) not in ("int32", "int64"):
         ids = g.cast(ids, "int32")  # Keras truncates float ids
-    table = g.const(_np(layer.embeddings), "embeddings")
+    table = g.const(weight(layer.embeddings), "embeddings")
     shape = g.shape(ids) + (layer.output_dim,)
     return g.op("GATHER", [table, ids], shape, options_for("Gather", axis=0, batchDims=0))
 
@@ -174,9 +169,21 @@ def _fold(g, op: str, xs: list) -> int:
     return out
 
 
-@register(L.Add, mask="ignore")
-def _add(g, layer, node):
-    return _fold(g, "ADD", _aligned(g, node))
+def _folded(op: str):
+    """The emitter of a merge layer that folds its inputs with the binary `op`."""
+
+    def emit(g, layer, node):
+        return _fold(g, op, _aligned(g, node))
+
+    return emit
+
+
+# Add / Subtract / Average / Concatenate outputs do not depend on the masks (Keras only
+# combines them into the output mask); Multiply / Maximum / Minimum do, so they refuse them.
+register(L.Add, mask="ignore")(_folded("ADD"))
+register(L.Multiply)(_folded("MUL"))
+register(L.Maximum)(_folded("MAXIMUM"))
+register(L.Minimum)(_folded("MINIMUM"))
 
 
 @register(L.Subtract, mask="ignore")
@@ -189,21 +196,6 @@ def _subtract(g, layer, node):
 def _average(g, layer, node):
     xs = _aligned(g, node)
     return g.binary("DIV", _fold(g, "ADD", xs), g.scalar(float(len(xs))))
-
-
-@register(L.Multiply)
-def _multiply(g, layer, node):
-    return _fold(g, "MUL", _aligned(g, node))
-
-
-@register(L.Maximum)
-def _maximum(g, layer, node):
-    return _fold(g, "MAXIMUM", _aligned(g, node))
-
-
-@register(L.Minimum)
-def _minimum(g, layer, node):
-    return _fold(g, "MINIMUM", _aligned(g, node))
 
 
 @register(L.Concatenate, mask="ignore")

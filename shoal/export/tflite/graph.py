@@ -14,69 +14,35 @@ refused.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import numpy as np
 
 from shoal.backend.symbolic import KerasTensor
+from shoal.export.layer_graph import (
+    ExportError,
+    ExportFormat,
+    label,
+    tensor_arguments,
+    unique_name,
+)
 from shoal.export.tflite import quantize as q
-from shoal.export.tflite.builder import ExportError, FlatModel, options_for, schema
-from shoal.layers.base import Layer
+from shoal.export.tflite.builder import FlatModel, options_for, schema
 
 ACT = schema.ActivationFunctionType
 
-
-@dataclasses.dataclass(frozen=True)
-class Emitter:
-    fn: Callable
-    mask: str | None  # None: must not receive a mask; "ignore": its output does not use it
-
-
-_EMITTERS: dict[type, Emitter] = {}
-
-
-def register(*classes, mask: str | None = None):
-    """Decorator: `fn(g, layer, node)` writes layers of exactly `classes`."""
-
-    def decorate(fn):
-        for cls in classes:
-            _EMITTERS[cls] = Emitter(fn, mask)
-        return fn
-
-    return decorate
-
-
-def supported_layers() -> list[str]:
-    """Names of the layer classes the TFLite exporter can write."""
-    return sorted({cls.__name__ for cls in _EMITTERS})
-
-
-def label(layer) -> str:
-    return f"{type(layer).__name__} '{layer.name}'"
-
-
-def fail(layer, why: str) -> ExportError:
-    return ExportError(f"export (tflite): {label(layer)}: {why}")
-
-
-def emitter_for(layer) -> Emitter:
-    # Exact classes only: a subclass may override call() and compute something else.
-    emitter = _EMITTERS.get(type(layer))
-    if emitter is not None:
-        return emitter
-    cls = type(layer).__name__
-    if cls == "Lambda":
-        why = "A Lambda layer runs arbitrary Python code."
-    elif any(isinstance(layer, known) for known in _EMITTERS):
-        why = "It subclasses a supported layer, and its call() may compute something else."
-    else:
-        why = "The TFLite exporter has no emitter for it."
-    raise ExportError(
-        f"export (tflite): layer '{layer.name}' of class {cls} cannot be written as TFLite. "
-        f"{why} Export with format='stablehlo' or 'onnx' instead. Supported layers: "
-        f"{', '.join(supported_layers())}"
-    )
+# The TFLite exporter's emitter table and messages.
+TFLITE = ExportFormat(
+    "tflite",
+    "TFLite",
+    alternatives="format='stablehlo' or 'onnx'",
+    float32_advice="export a float32 copy of the model; use quantize='dynamic' for int8 weights",
+)
+# `register(*classes, mask=None)`: the decorator for `fn(g, layer, node)`.
+register = TFLITE.register
+supported_layers = TFLITE.supported_layers
+model_nodes = TFLITE.model_nodes
+fail = TFLITE.fail
 
 
 def broadcast_shape(a: tuple, b: tuple) -> tuple:
@@ -310,44 +276,6 @@ class GraphBuilder:
 # -- the walk -------------------------------------------------------------------------
 
 
-def model_nodes(model) -> list:
-    """The nodes (execution order) of a Functional or built Sequential model."""
-    functional = getattr(model, "_functional", None)
-    if functional is not None:
-        model = functional
-    nodes = getattr(model, "_nodes", None)
-    if nodes is None:
-        raise ExportError(
-            f"export (tflite): model '{model.name}' ({type(model).__name__}) has no layer "
-            "graph: only Functional and built Sequential models can be written as TFLite. "
-            "Build a Sequential with an Input, or export with format='stablehlo'."
-        )
-    return nodes
-
-
-def check_dtype(layer) -> None:
-    policy = getattr(layer, "dtype_policy", None)
-    compute = getattr(policy, "compute_dtype", None) or getattr(layer, "compute_dtype", None)
-    if compute is not None and str(compute) != "float32":
-        raise fail(
-            layer,
-            f"it computes in {compute}; the TFLite exporter writes float32 graphs only "
-            "(export a float32 copy of the model; use quantize='dynamic' for int8 weights).",
-        )
-
-
-def _tensor_arguments(node) -> int:
-    """How many call arguments (other than `mask`) hold graph tensors (Keras' rule)."""
-    args = list(node.call_args) + [v for k, v in node.call_kwargs.items() if k != "mask"]
-    count = 0
-    for arg in args:
-        leaves = arg if isinstance(arg, (list, tuple)) else [arg]
-        if isinstance(arg, dict):
-            leaves = list(arg.values())
-        count += any(isinstance(x, KerasTensor) for x in leaves)
-    return count
-
-
 def has_mask(g, tensor) -> bool:
     """Whether `tensor` carries a Keras mask when the model runs.
 
@@ -362,7 +290,7 @@ def node_mask_source(g, node):
     """The KerasTensor whose mask `node`'s layer receives, "explicit", or None (no mask)."""
     if node.call_kwargs.get("mask") is not None:
         return "explicit"
-    if _tensor_arguments(node) != 1:
+    if tensor_arguments(node) != 1:
         return None
     for t in node.input_tensors:
         if has_mask(g, t):
@@ -371,39 +299,16 @@ def node_mask_source(g, node):
 
 
 def _check_mask_policy(g, layer, node, emitter) -> None:
-    if emitter.mask is not None or not getattr(layer, "_call_has_mask", False):
+    if not TFLITE.refuses_mask(layer, emitter):
         return
     source = node_mask_source(g, node)
     if source is not None:
         where = "its mask argument" if source == "explicit" else "a masking layer upstream"
-        raise fail(
-            layer,
-            f"it receives a mask (from {where}) and its output depends on it; the TFLite "
-            "exporter does not support this layer masked. Remove the mask (e.g. "
-            "Embedding(mask_zero=False)) or export with format='stablehlo'.",
-        )
+        raise TFLITE.masked(layer, where)
 
 
 def walk(g: GraphBuilder, nodes) -> None:
-    for node in nodes:
-        if node.is_input:
-            continue
-        layer = node.operation
-        if not isinstance(layer, Layer):
-            raise ExportError(
-                "export (tflite): the graph applies the operation "
-                f"'{getattr(layer, 'name', layer)}' ({type(layer).__name__}) directly to "
-                "symbolic tensors; only layers can be exported. Wrap it in a layer, or export "
-                "with format='stablehlo'."
-            )
-        emitter = emitter_for(layer)
-        check_dtype(layer)
-        if node.call_kwargs.get("training") is True:
-            raise fail(
-                layer,
-                "it is called with training=True in the graph, so its inference output is "
-                "random or batch-dependent; it cannot be exported.",
-            )
+    for node, layer, emitter in TFLITE.layers(nodes):
         _check_mask_policy(g, layer, node, emitter)
         first_new = len(g.m.tensors)
         outer = g.scope
@@ -424,19 +329,6 @@ def walk(g: GraphBuilder, nodes) -> None:
             g.env[id(t)] = index
 
 
-def _unique(names: list) -> list:
-    seen: dict = {}
-    out = []
-    for n in names:
-        if n in seen:
-            seen[n] += 1
-            n = f"{n}_{seen[n]}"
-        else:
-            seen[n] = 0
-        out.append(n)
-    return out
-
-
 def build_flatbuffer(model, batch_size: int | None = 1, quantize: str | None = None) -> bytes:
     """Write `model` (Functional / Sequential) as the bytes of a `.tflite` file."""
     if batch_size is not None and (
@@ -451,16 +343,13 @@ def build_flatbuffer(model, batch_size: int | None = 1, quantize: str | None = N
             "export (tflite): argument 'quantize' must be None (float32 weights) or "
             f"'dynamic' (int8 weights, float activations); got {quantize!r}"
         )
-    if hasattr(model, "_functional") and model._functional is None:
-        raise ExportError(
-            f"export (tflite): model '{model.name}' is not built; give the Sequential an "
-            "Input (or call it on data) before exporting."
-        )
     nodes = model_nodes(model)
     g = GraphBuilder(batch_size, quantize)
     inputs, outputs = list(model.inputs), list(model.outputs)
-    input_names = _unique([str(n) for n in model.input_names])
-    output_names = _unique([str(n) for n in model.output_names])
+    # The signature keys inputs and outputs apart: a name may stand in both.
+    taken_in, taken_out = set(), set()
+    input_names = [unique_name(str(n), taken_in) for n in model.input_names]
+    output_names = [unique_name(str(n), taken_out) for n in model.output_names]
     for t, name in zip(inputs, input_names, strict=True):
         if any(d is None for d in t.shape[1:]):
             raise ExportError(

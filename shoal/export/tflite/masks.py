@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from shoal import layers as L
-from shoal.export.tflite.builder import ExportError, options_for
-from shoal.export.tflite.graph import label, register
+from shoal.export.tflite.builder import options_for
+from shoal.export.tflite.graph import TFLITE, register
 
 
 def _masking_keep(g, layer, x):
@@ -48,11 +48,7 @@ def make_mask(g, tensor):
             out = out[tensor_index] if tensor_index < len(out) else None
         passed = out is sentinel
     if not passed:
-        raise ExportError(
-            f"export (tflite): the mask produced by {label(op)} cannot be exported (only "
-            "masks from Embedding(mask_zero=True) and Masking, passed on unchanged by later "
-            "layers, are supported)"
-        )
+        raise TFLITE.unsupported_mask(op)
     return g.mask_of(first)
 
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from shoal import layers as L
+from shoal.export.layer_graph import weight
 from shoal.export.tflite.builder import options_for
 from shoal.export.tflite.graph import fail, register
-
-
-def _np(variable):
-    return None if variable is None else np.asarray(variable.numpy(), np.float32)
 
 
 def _broadcastable(vector, axes, rank: int):
@@ -31,10 +28,10 @@ def _batch_norm(g, layer, node):
     axis = layer._axis % rank
     if axis == 0:
         raise fail(layer, "normalizing over the batch axis is not supported.")
-    variance = _np(layer.moving_variance)
-    mean = _np(layer.moving_mean)
+    variance = weight(layer.moving_variance)
+    mean = weight(layer.moving_mean)
     inv = (np.float32(1.0) / np.sqrt(variance + np.float32(layer.epsilon))).astype(np.float32)
-    gamma, beta = _np(layer.gamma), _np(layer.beta)
+    gamma, beta = weight(layer.gamma), weight(layer.beta)
     if gamma is not None:
         inv = inv * gamma
     shift = -mean * inv
@@ -61,7 +58,7 @@ def _layer_norm(g, layer, node):
 
     mu = mean(x)
     variance = mean(g.op("SQUARED_DIFFERENCE", [x, mu], shape))
-    gamma, beta = _np(layer.gamma), _np(layer.beta)
+    gamma, beta = weight(layer.gamma), weight(layer.beta)
     param_shape = [d if a in axes else 1 for a, d in enumerate(shape)][1:]
     inv = g.unary("RSQRT", g.binary("ADD", variance, g.scalar(layer.epsilon)))
     if gamma is not None:

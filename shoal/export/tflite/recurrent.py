@@ -23,12 +23,9 @@ import numpy as np
 from shoal import activations as A
 from shoal import layers as L
 from shoal.backend.symbolic import KerasTensor
+from shoal.export.layer_graph import weight
 from shoal.export.tflite.builder import options_for, schema
 from shoal.export.tflite.graph import fail, node_mask_source, register
-
-
-def _np(variable):
-    return None if variable is None else np.asarray(variable.numpy(), np.float32)
 
 
 def _call_arguments(layer, node) -> dict:
@@ -76,10 +73,10 @@ def _unrolled(g, layer, x, mask, initial, step, n_states: int):
     zero.
     """
     cell = layer.cell
-    bias = _np(cell.bias) if cell.use_bias else None
+    bias = weight(cell.bias) if cell.use_bias else None
     if bias is not None and bias.ndim == 2:  # GRU reset_after: row 0 is the input bias
         bias = bias[0]
-    projected = g.fully_connected(x, _np(cell.kernel), bias)  # (batch, T, gates * units)
+    projected = g.fully_connected(x, weight(cell.kernel), bias)  # (batch, T, gates * units)
     steps = g.unpack(projected, axis=1)
     masks = None
     if mask is not None:
@@ -121,7 +118,7 @@ def _matmul(g, h, kernel, bias=None):
 
 def _lstm_step(layer):
     cell = layer.cell
-    recurrent = _np(cell.recurrent_kernel)
+    recurrent = weight(cell.recurrent_kernel)
 
     def step(g, z, states):
         h, c = states
@@ -142,8 +139,8 @@ def _lstm_step(layer):
 def _gru_step(layer):
     cell = layer.cell
     u = cell.units
-    recurrent = _np(cell.recurrent_kernel)
-    bias = _np(cell.bias) if cell.use_bias else None
+    recurrent = weight(cell.recurrent_kernel)
+    bias = weight(cell.bias) if cell.use_bias else None
     one = None
 
     def sigma(g, v):
@@ -186,7 +183,7 @@ def _gru_step(layer):
 
 def _simple_step(layer):
     cell = layer.cell
-    recurrent = _np(cell.recurrent_kernel)
+    recurrent = weight(cell.recurrent_kernel)
 
     def step(g, z, states):
         (h,) = states
@@ -208,8 +205,8 @@ def _fused_lstm(g, layer, x):
     batch, steps, _ = g.shape(x)
     if layer.go_backwards:
         x = g.op("REVERSE_V2", [x, g.ints([1], "axis")], g.shape(x))
-    kernel, recurrent = _np(cell.kernel), _np(cell.recurrent_kernel)
-    bias = _np(cell.bias) if cell.use_bias else np.zeros((4 * u,), np.float32)
+    kernel, recurrent = weight(cell.kernel), weight(cell.recurrent_kernel)
+    bias = weight(cell.bias) if cell.use_bias else np.zeros((4 * u,), np.float32)
     gates = range(4)  # Keras order i, f, c, o == TFLite's input, forget, cell, output
     w = [g.const(kernel[:, k * u : (k + 1) * u].T, f"input_weights_{k}") for k in gates]
     r = [g.const(recurrent[:, k * u : (k + 1) * u].T, f"recurrent_weights_{k}") for k in gates]
