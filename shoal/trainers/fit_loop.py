@@ -138,6 +138,27 @@ def _distinct_buffers(state):
     return state
 
 
+def _batch_free(model) -> bool:
+    """Whether rows are computed independently of the batch's size: no input with a fixed
+    batch dimension and no stateful layer (whose states have one), so predict may pad."""
+    try:
+        inputs = list(model.inputs or [])
+    except (AttributeError, ValueError):  # a subclassed model has no symbolic inputs
+        inputs = []
+    if any(getattr(t, "shape", (None,))[0] is not None for t in inputs):
+        return False
+    pending, seen = [model], set()
+    while pending:
+        layer = pending.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if getattr(layer, "stateful", False):
+            return False
+        pending.extend(getattr(layer, "_layers", []))
+    return True
+
+
 def _first_batch(data):
     for batch in data.epoch():
         return batch
@@ -345,7 +366,7 @@ def predict(
         epochs=1,
         steps=data.num_batches,
     )
-    padded = isinstance(data, data_adapter.ArrayData) and steps is None
+    padded = isinstance(data, data_adapter.ArrayData) and steps is None and _batch_free(model)
     if padded:  # one compiled shape for all batches; padded rows are dropped below
         data.pad_last = True
         first = _first_batch(data)
