@@ -205,6 +205,7 @@ def test_auto_steps_fuses_cheap_steps():
     assert auto_steps.choose(1e6, "cpu", 100) == 50  # wants 2048 -> 64, divisor of 100
     assert auto_steps.choose(1e6, "cpu", 97) == 64  # 97 is prime: leftovers run unfused
     assert auto_steps.choose(1e10, "cpu", 100) == 1  # a heavy step runs alone
+    assert auto_steps.choose(1e9, "cpu", 100) == 1  # heavy enough: dispatch is negligible
     assert auto_steps.choose(0, "cpu", 100) == 1  # no estimate: no fusion
     x, y = _data(n=64)
     model = _mlp(seed=5)

@@ -17,6 +17,10 @@ import jax
 
 # About 10-20 ms of work on a CPU; ~1 ms on an accelerator.
 TARGET_FLOPS = {"cpu": 2e9, "gpu": 2e11, "tpu": 2e11}
+# Steps heavier than this run one per execution: dispatch is already negligible, and
+# XLA:CPU runs some ops much slower inside a loop (the MNIST convnet step fused two at a
+# time ran 8x slower than alone, measured 2026-11-29).
+FUSE_BELOW_FLOPS = {"cpu": 6e8, "gpu": 1e12, "tpu": 1e12}
 MAX_STEPS = 64
 
 
@@ -31,7 +35,7 @@ def step_flops(fn, args) -> float:
 
 
 def choose(flops: float, platform: str, full_batches: int | None) -> int:
-    if flops <= 0:
+    if flops <= 0 or flops >= FUSE_BELOW_FLOPS.get(platform, FUSE_BELOW_FLOPS["gpu"]):
         return 1
     wanted = TARGET_FLOPS.get(platform, TARGET_FLOPS["gpu"]) / flops
     k = 1 if wanted <= 1 else min(MAX_STEPS, 2 ** math.ceil(math.log2(wanted)))

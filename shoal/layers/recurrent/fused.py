@@ -5,6 +5,12 @@ depend on the state) and `recurrent_step` (what does). `RNN` runs `project_input
 whole sequence as ONE matmul before its `lax.scan`, so that each step does only the
 recurrent part, ONE matmul `h @ recurrent_kernel` for all gates. Called on its own, a cell
 does both halves for one step.
+
+A cell whose step is that one matmul then pointwise math also describes the math
+(`step_math()`, a `recurrence_vjp.StepMath`), and `RNN` runs it as one custom VJP
+(`recurrence_vjp.py`). Its gates are computed on the `(batch, gates, units)` reshape of
+the pre-activations, one activation call for all the gates that share it, rather than on
+`gates` slices: XLA:CPU runs each slice, and its padded-back gradient, as separate kernels.
 """
 
 from __future__ import annotations
@@ -16,6 +22,31 @@ from shoal.backend import dtype_policy as dtype_policies
 from shoal.layers.base import Layer
 from shoal.layers.recurrent.dropout_masks import DropoutRNNCell, check_rate
 from shoal.layers.recurrent.rnn import RNN, _is_nested, _serialize, check_seed, check_units
+
+# The built-in activations act elementwise or along the last axis only, so applying one to
+# `(batch, gates, units)` equals applying it to each `(batch, units)` gate. A custom
+# activation may not (Keras hands it `(batch, units)`): it gets the gate slices.
+_LAST_AXIS_ACTIVATIONS = frozenset(
+    id(getattr(activations, name))
+    for name in activations.__all__
+    if name not in ("deserialize", "get", "serialize")
+)
+
+
+def gate_activations(pre, units, activation_of_gate):
+    """`[activation_of_gate[k](gate k of pre)]` for pre (batch, gates * units).
+
+    A built-in activation shared by several gates is ONE call on the
+    `(batch, gates, units)` reshape (one kernel on XLA:CPU, not one per gate slice).
+    """
+    if not all(id(fn) in _LAST_AXIS_ACTIVATIONS for fn in activation_of_gate):
+        return [fn(pre[:, k * units : (k + 1) * units]) for k, fn in enumerate(activation_of_gate)]
+    wide = pre.reshape(pre.shape[0], len(activation_of_gate), units)
+    shared = {id(fn): fn(wide) for fn in activation_of_gate if activation_of_gate.count(fn) > 1}
+    return [
+        shared[id(fn)][:, k] if id(fn) in shared else fn(wide[:, k])
+        for k, fn in enumerate(activation_of_gate)
+    ]
 
 
 class FusedRNNCell(DropoutRNNCell, Layer):
@@ -161,9 +192,24 @@ class FusedRNNCell(DropoutRNNCell, Layer):
         out = jnp.matmul(h[None] * rec_mask[lo:hi], kg)  # (n, batch, units): one matmul
         return jnp.moveaxis(out, 0, 1).reshape(h.shape[0], n * units)
 
+    def recurrent_bias(self):
+        """The bias added to `h @ recurrent_kernel` (GRU's reset_after), else None."""
+        return None
+
+    def step_math(self):
+        """The step as a `recurrence_vjp.StepMath` for `RNN`'s fast path, or None."""
+        return None
+
     def recurrent_step(self, z, states, rec_mask=None):
         """(projected inputs of one step, states) -> (output, new states list)."""
-        raise NotImplementedError
+        math = self.step_math()
+        if math is None:
+            raise NotImplementedError
+        r = self.recurrent_matmul(states[0], rec_mask)
+        bias = self.recurrent_bias()
+        r = r if bias is None else r + bias
+        new_states = math.wide(z + r, None, states) if math.additive else math.wide(z, r, states)
+        return new_states[0], new_states
 
     def call(self, inputs, states, training=False):
         nested = _is_nested(states)

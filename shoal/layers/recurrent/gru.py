@@ -17,7 +17,14 @@ from __future__ import annotations
 
 from shoal import activations
 from shoal.layers.input_spec import InputSpec
-from shoal.layers.recurrent.fused import FusedRNN, FusedRNNCell, cell_property, check_layer_args
+from shoal.layers.recurrent.fused import (
+    FusedRNN,
+    FusedRNNCell,
+    cell_property,
+    check_layer_args,
+    gate_activations,
+)
+from shoal.layers.recurrent.recurrence_vjp import StepMath
 
 
 class GRUCell(FusedRNNCell):
@@ -80,23 +87,41 @@ class GRUCell(FusedRNNCell):
         bias = self._read(self.bias)
         return bias[0] if self.reset_after else bias
 
+    def recurrent_bias(self):
+        if not self.reset_after or self.bias is None:
+            return None
+        return self._read(self.bias)[1]
+
+    def step_math(self):
+        """reset_after only: the other variant needs two matmuls a step."""
+        if not self.reset_after:
+            return None
+        act, rec = self.activation, self.recurrent_activation
+        u = self.units
+
+        def combine(update, reset, z_h, r_h, h):
+            candidate = act(z_h + reset * r_h)
+            return [update * h + (1 - update) * candidate]
+
+        def wide(z, r, states):
+            update, reset = gate_activations(z[:, : 2 * u] + r[:, : 2 * u], u, [rec, rec])
+            return combine(update, reset, z[:, 2 * u :], r[:, 2 * u :], states[0])
+
+        def per_gate(z, r, states):
+            return combine(rec(z[0] + r[0]), rec(z[1] + r[1]), z[2], r[2], states[0])
+
+        return StepMath(gates=3, additive=False, wide=wide, per_gate=per_gate)
+
     def recurrent_step(self, z, states, rec_mask=None):
+        if self.reset_after:
+            return super().recurrent_step(z, states, rec_mask)
         h = states[0]
         u = self.units
-        if self.reset_after:
-            rec = self.recurrent_matmul(h, rec_mask)
-            if self.bias is not None:
-                rec = rec + self._read(self.bias)[1]
-            update = self.recurrent_activation(z[:, :u] + rec[:, :u])
-            reset = self.recurrent_activation(z[:, u : 2 * u] + rec[:, u : 2 * u])
-            candidate = self.activation(z[:, 2 * u :] + reset * rec[:, 2 * u :])
-        else:
-            rec = self.recurrent_matmul(h, rec_mask, gates=(0, 2))
-            update = self.recurrent_activation(z[:, :u] + rec[:, :u])
-            reset = self.recurrent_activation(z[:, u : 2 * u] + rec[:, u:])
-            h_c = h if rec_mask is None else h * rec_mask[-1]
-            kernel_c = self._read(self.recurrent_kernel)[:, 2 * u :]
-            candidate = self.activation(z[:, 2 * u :] + (reset * h_c) @ kernel_c)
+        rec = self.recurrent_matmul(h, rec_mask, gates=(0, 2))
+        update, reset = gate_activations(z[:, : 2 * u] + rec, u, [self.recurrent_activation] * 2)
+        h_c = h if rec_mask is None else h * rec_mask[-1]
+        kernel_c = self._read(self.recurrent_kernel)[:, 2 * u :]
+        candidate = self.activation(z[:, 2 * u :] + (reset * h_c) @ kernel_c)
         h = update * h + (1 - update) * candidate
         return h, [h]
 

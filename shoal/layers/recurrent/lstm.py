@@ -14,7 +14,14 @@ import jax.numpy as jnp
 
 from shoal import activations, initializers
 from shoal.layers.input_spec import InputSpec
-from shoal.layers.recurrent.fused import FusedRNN, FusedRNNCell, cell_property, check_layer_args
+from shoal.layers.recurrent.fused import (
+    FusedRNN,
+    FusedRNNCell,
+    cell_property,
+    check_layer_args,
+    gate_activations,
+)
+from shoal.layers.recurrent.recurrence_vjp import StepMath
 
 
 class LSTMCell(FusedRNNCell):
@@ -89,16 +96,21 @@ class LSTMCell(FusedRNNCell):
 
         return bias_initializer
 
-    def recurrent_step(self, z, states, rec_mask=None):
-        h, c = states[0], states[1]
-        z = z + self.recurrent_matmul(h, rec_mask)
-        u = self.units
-        i = self.recurrent_activation(z[:, :u])
-        f = self.recurrent_activation(z[:, u : 2 * u])
-        c = f * c + i * self.activation(z[:, 2 * u : 3 * u])
-        o = self.recurrent_activation(z[:, 3 * u :])
-        h = o * self.activation(c)
-        return h, [h, c]
+    def _combine(self, i, f, g, o, states):
+        c = f * states[1] + i * g
+        return [o * self.activation(c), c]
+
+    def step_math(self):
+        act, rec = self.activation, self.recurrent_activation
+
+        def wide(pre, _, states):
+            return self._combine(*gate_activations(pre, self.units, [rec, rec, act, rec]), states)
+
+        def per_gate(gates, _, states):
+            i, f, g, o = gates
+            return self._combine(rec(i), rec(f), act(g), rec(o), states)
+
+        return StepMath(gates=4, additive=True, wide=wide, per_gate=per_gate)
 
     def get_config(self):
         return {

@@ -36,6 +36,7 @@ from shoal.backend import dtype_policy as dtype_policies
 from shoal.backend.scope import StatelessScope, current_stateless_scope
 from shoal.backend.tensors import convert_to_tensor
 from shoal.layers.base import Layer
+from shoal.layers.recurrent import recurrence_vjp
 from shoal.layers.recurrent.dropout_masks import sequence_masks
 
 
@@ -408,14 +409,30 @@ class RNN(Layer):
         step_shape = (batch,) + tuple(sequences.shape[2:])
         if _is_fused(cell):
             dp_mask, rec_mask = cell.dropout_masks(step_shape, training)
-            xs = cell.project_inputs(sequences, dp_mask)
-            last, outputs, states = run_loop(
-                lambda x_t, s: cell.recurrent_step(x_t, s, rec_mask),
-                xs,
-                initial_state,
-                mask,
-                **loop,
-            )
+            math = self._fast_step_math(dp_mask, rec_mask)
+            if math is not None:
+                last, outputs, states = recurrence_vjp.run(
+                    math,
+                    sequences if dp_mask is None else sequences * dp_mask[0][:, None],
+                    cell._read(cell.kernel),
+                    cell._input_bias(),
+                    cell._read(cell.recurrent_kernel),
+                    cell.recurrent_bias(),
+                    initial_state,
+                    mask,
+                    None if rec_mask is None else rec_mask[0],
+                    go_backwards=self.go_backwards,
+                    zero_output_for_mask=self.zero_output_for_mask,
+                    return_sequences=self.return_sequences,
+                )
+            else:
+                last, outputs, states = run_loop(
+                    lambda x_t, s: cell.recurrent_step(x_t, s, rec_mask),
+                    cell.project_inputs(sequences, dp_mask),
+                    initial_state,
+                    mask,
+                    **loop,
+                )
         else:
             with sequence_masks(_dropout_inputs(cell, step_shape), training):
                 last, outputs, states = run_loop(
@@ -435,6 +452,15 @@ class RNN(Layer):
         if self.return_state:
             return [output, *states]
         return output
+
+    def _fast_step_math(self, dp_mask, rec_mask):
+        """The fused cell's `StepMath` when `recurrence_vjp` can run this call, else None."""
+        if self.unroll or not recurrence_vjp.enabled():
+            return None
+        if any(m is not None and m.shape[0] != 1 for m in (dp_mask, rec_mask)):
+            return None  # one dropout mask per gate (Keras' implementation 1)
+        step_math = getattr(self.cell, "step_math", None)
+        return None if step_math is None else step_math()
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch, length = sequences_shape[0], sequences_shape[1]

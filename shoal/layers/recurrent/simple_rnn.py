@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shoal.layers.input_spec import InputSpec
 from shoal.layers.recurrent.fused import FusedRNN, FusedRNNCell, check_layer_args
+from shoal.layers.recurrent.recurrence_vjp import StepMath
 
 
 class SimpleRNNCell(FusedRNNCell):
@@ -53,9 +54,13 @@ class SimpleRNNCell(FusedRNNCell):
         )
         self.state_size = self.units
 
-    def recurrent_step(self, z, states, rec_mask=None):
-        output = self.activation(z + self.recurrent_matmul(states[0], rec_mask))
-        return output, [output]
+    def step_math(self):
+        return StepMath(
+            gates=1,
+            additive=True,
+            wide=lambda pre, _, states: [self.activation(pre)],
+            per_gate=lambda gates, _, states: [self.activation(gates[0])],
+        )
 
 
 class SimpleRNN(FusedRNN):

@@ -1,0 +1,307 @@
+"""The fast path of `RNN` over a fused cell: projection and recurrence as ONE `custom_vjp`.
+
+JAX's own derivative of a `lax.scan` keeps one residual buffer per intermediate of the
+step (each a fresh zero-filled `(time, batch, ...)` buffer) and, on XLA:CPU, spends most
+of a step launching small kernels (each gate slice, its transpose padded back and added).
+Here the backward pass is written out:
+
+- the input projection `x @ kernel` is ONE matmul inside the custom VJP, so that its
+  bias is added inside the loop (not in a pass over the projection) and the forward
+  loop can overwrite the projection, in place, with the step's pre-activations (for
+  additive cells `g = z + input bias + h @ recurrent_kernel`; else it keeps `z` and saves
+  `r`, the recurrent part), besides the previous states: few, wide residuals, and no
+  zero-filled buffer for the largest one;
+- a reverse loop redoes a step's pointwise math from them and takes its VJP (`jax.vjp`
+  of the cell's per-gate formula, so any activation is differentiated exactly), then
+  does ONE matmul `dr @ recurrent_kernel.T` for the previous `h`;
+- the kernels' gradients are one matmul each over all timesteps and samples after the
+  loop (`x^T @ dz`, `H_prev^T @ dr`), not sums carried through the loop.
+
+The cell describes its step with a `StepMath` (`FusedRNNCell.step_math()`): `wide`, the
+step on the `(batch, gates * units)` arrays the forward loop uses, and `per_gate`, the
+same math on one `(batch, units)` array per gate, whose VJP concatenates the gates'
+cotangents (the VJP of `wide`'s gate slices would pad and add them, kernel by kernel).
+
+Covered: `unroll=False`, any activations, masks (a masked step keeps the states; the
+output is the carried state, or zeros with `zero_output_for_mask`), `go_backwards`,
+sequences or last output, states, initial states, one input dropout mask and one
+recurrent dropout mask. Per-gate dropout masks (LSTM/GRU `recurrent_dropout`) and
+`unroll=True` take the generic loop (`rnn.run_loop`). Forward-mode differentiation
+(`jax.jvp`) of a fused recurrence is not available (a `custom_vjp` limitation);
+`general_path_only()`, or `SHOAL_RNN_FAST_PATH=0` in the environment, traces the generic
+loop instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+_ENABLED = [os.environ.get("SHOAL_RNN_FAST_PATH", "1") != "0"]
+
+
+@contextlib.contextmanager
+def general_path_only():
+    """Trace fused recurrent layers with the generic loop (autodiff of a scan) inside."""
+    previous = _ENABLED[0]
+    _ENABLED[0] = False
+    try:
+        yield
+    finally:
+        _ENABLED[0] = previous
+
+
+def enabled() -> bool:
+    """Whether `RNN` may take the fast path (see `general_path_only`)."""
+    return _ENABLED[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepMath:
+    """A fused cell's step after the recurrent matmul, for the fast path.
+
+    `r = (h * rec_mask) @ recurrent_kernel (+ recurrent bias)`, `z` the projected input
+    (with its bias). With `additive=True` the step depends on `z` and `r` only through
+    `g = z + r`: `wide(g, None, states)` and `per_gate(g_gates, None, states)`. Else
+    `wide(z, r, states)` and `per_gate(z_gates, r_gates, states)`. Both return the new
+    states as a list, `h` (the output) first.
+    """
+
+    gates: int
+    additive: bool
+    wide: Callable
+    per_gate: Callable
+
+
+def _at(buffer, t):
+    """buffer[t]."""
+    return lax.dynamic_index_in_dim(buffer, t, keepdims=False)
+
+
+def _put(buffer, value, t):
+    """buffer with buffer[t] = value."""
+    return lax.dynamic_update_index_in_dim(buffer, value.astype(buffer.dtype), t, axis=0)
+
+
+def _where(mask_t, new, old):
+    return jnp.where(mask_t[:, None], new, old)
+
+
+def _recurrence(math, go_backwards, return_sequences, has):
+    """The custom_vjp function of `(x, kernel, recurrent_kernel, *optional, *states)`.
+
+    `x` and `mask` are time-major. `has` names the optional arguments given, in the
+    order input_bias, recurrent_bias, mask, rec_mask. Returns `(outputs, final_states)`
+    with `return_sequences` (outputs time-major, in processing order), else
+    `final_states`.
+    """
+    gates, additive = math.gates, math.additive
+    optional = ("input_bias", "recurrent_bias", "mask", "rec_mask")
+
+    def unpack(args):
+        x, kernel, recurrent_kernel, *rest = args
+        named = dict.fromkeys(optional)
+        for name in (n for n in optional if n in has):
+            named[name] = rest.pop(0)
+        return x, kernel, recurrent_kernel, named, rest
+
+    def time_of(j, steps):
+        return steps - 1 - j if go_backwards else j
+
+    def recurrent_part(h, recurrent_kernel, named):
+        rec_mask, bias = named["rec_mask"], named["recurrent_bias"]
+        r = (h if rec_mask is None else h * rec_mask) @ recurrent_kernel
+        return r if bias is None else r + bias
+
+    def with_input_bias(z, named):
+        return z if named["input_bias"] is None else z + named["input_bias"]
+
+    def forward(args, save):
+        x, kernel, recurrent_kernel, named, states = unpack(args)
+        xs = x @ kernel
+        steps, batch = xs.shape[:2]
+        mask = named["mask"]
+
+        def zeros(width, dtype):
+            return jnp.zeros((steps, batch, width), dtype)
+
+        # Residuals: the pre-activations (in place of the projection for additive
+        # cells), the states each step started from; and the outputs.
+        if not save:
+            pre = None
+        elif additive:
+            pre = xs
+        else:
+            pre = zeros(xs.shape[-1], xs.dtype)
+        previous = [zeros(s.shape[-1], s.dtype) for s in states] if save else []
+        outputs = zeros(states[0].shape[-1], states[0].dtype) if return_sequences else None
+
+        def body(carry, j):
+            states, pre, previous, outputs = carry
+            t = time_of(j, steps)
+            r = recurrent_part(states[0], recurrent_kernel, named)
+            z = with_input_bias(_at(xs if pre is None or not additive else pre, t), named)
+            if not additive:
+                new = math.wide(z, r, states)
+                if save:
+                    pre = _put(pre, r, t)
+            elif save:
+                pre = _put(pre, z + r, t)
+                # Read back rather than reuse: only the update reads the old slot, so
+                # XLA updates the buffer in place instead of copying it every step.
+                new = math.wide(_at(pre, t), None, states)
+            else:
+                new = math.wide(z + r, None, states)
+            if save:
+                previous = [_put(b, s, t) for b, s in zip(previous, states, strict=True)]
+            new = [n.astype(s.dtype) for n, s in zip(new, states, strict=True)]
+            if mask is not None:
+                new = [_where(_at(mask, t), n, s) for n, s in zip(new, states, strict=True)]
+            if return_sequences:
+                outputs = _put(outputs, new[0], j)
+            return (new, pre, previous, outputs), None
+
+        carry = (list(states), pre, previous, outputs)
+        (final, pre, previous, outputs), _ = lax.scan(body, carry, jnp.arange(steps))
+        return final, outputs, (xs, pre, previous)
+
+    def primal(*args):
+        final, outputs, _ = forward(args, save=False)
+        return (outputs, final) if return_sequences else final
+
+    def fwd(*args):
+        final, outputs, (xs, pre, previous) = forward(args, save=True)
+        x, kernel, recurrent_kernel, named, _ = unpack(args)
+        residuals = (x, kernel, recurrent_kernel, named, None if additive else xs, pre, previous)
+        return ((outputs, final) if return_sequences else final), residuals
+
+    def step_vjp(z_t, pre_t, states, d_new):
+        """(dz, dr, d_states) of one step, by the VJP of the per-gate formula."""
+        split = [*jnp.split(pre_t, gates, axis=-1)]
+        if additive:
+            primals = (*split, *states)
+        else:
+            primals = (*jnp.split(z_t, gates, axis=-1), *split, *states)
+        n_gates = len(primals) - len(states)
+
+        def step(*a):
+            gate_args = list(a[:n_gates])
+            zs, rs = (gate_args, None) if additive else (gate_args[:gates], gate_args[gates:])
+            return math.per_gate(zs, rs, list(a[n_gates:]))
+
+        _, vjp = jax.vjp(step, *primals)
+        d = vjp(list(d_new))
+        dz = jnp.concatenate(d[:gates], axis=-1)
+        dr = dz if additive else jnp.concatenate(d[gates:n_gates], axis=-1)
+        return dz, dr, list(d[n_gates:])
+
+    def bwd(residuals, cotangents):
+        x, kernel, recurrent_kernel, named, xs, pre, previous = residuals
+        d_outputs, d_final = cotangents if return_sequences else (None, cotangents)
+        mask, rec_mask = named["mask"], named["rec_mask"]
+        steps = pre.shape[0]
+        # Written into fresh buffers, not over `pre`: a step reads its slot of `pre` in
+        # several kernels, and overwriting it would make XLA copy `pre` every step.
+        d_pre = jnp.zeros_like(pre)
+        d_xs = None if additive else jnp.zeros_like(pre)
+
+        def body(carry, i):
+            dh_matmul, d_states, d_pre, d_xs = carry
+            j = steps - 1 - i
+            t = time_of(j, steps)
+            dh = d_states[0] + dh_matmul
+            if d_outputs is not None:
+                dh = dh + _at(d_outputs, j)
+            d_new = [dh, *d_states[1:]]
+            if mask is not None:  # a masked step passes the states' cotangents through
+                m = _at(mask, t)
+                d_kept = [_where(m, jnp.zeros_like(d), d) for d in d_new]
+                d_new = [_where(m, d, jnp.zeros_like(d)) for d in d_new]
+            z_t = None if additive else with_input_bias(_at(xs, t), named)
+            states = [_at(b, t) for b in previous]
+            dz, dr, d_states = step_vjp(z_t, _at(pre, t), states, d_new)
+            if mask is not None:
+                d_states = [a + b for a, b in zip(d_states, d_kept, strict=True)]
+            d_pre = _put(d_pre, dr, t)
+            if not additive:
+                d_xs = _put(d_xs, dz, t)
+            dh_matmul = lax.dot_general(_at(d_pre, t), recurrent_kernel, (((1,), (1,)), ((), ())))
+            if rec_mask is not None:
+                dh_matmul = dh_matmul * rec_mask
+            return (dh_matmul, d_states, d_pre, d_xs), None
+
+        init = (jnp.zeros_like(d_final[0]), list(d_final), d_pre, d_xs)
+        (dh_matmul, d_initial, d_pre, d_xs), _ = lax.scan(body, init, jnp.arange(steps))
+        d_initial[0] = d_initial[0] + dh_matmul
+        dz_all = d_pre if additive else d_xs
+        h_prev = previous[0] if rec_mask is None else previous[0] * rec_mask
+
+        def weight_grad(inputs, d):  # one matmul over all samples and timesteps
+            return inputs.reshape(-1, inputs.shape[-1]).T @ d.reshape(-1, d.shape[-1])
+
+        out = [
+            (dz_all @ kernel.T).astype(x.dtype),
+            weight_grad(x, dz_all).astype(kernel.dtype),
+            weight_grad(h_prev, d_pre).astype(recurrent_kernel.dtype),
+        ]
+        for name, d in (("input_bias", dz_all), ("recurrent_bias", d_pre)):
+            if name in has:
+                out.append(d.sum(axis=(0, 1)).astype(named[name].dtype))
+        out += [None] * sum(name in has for name in ("mask", "rec_mask"))
+        return (*out, *d_initial)
+
+    recurrence = jax.custom_vjp(primal)
+    recurrence.defvjp(fwd, bwd)
+    return recurrence
+
+
+def run(
+    math: StepMath,
+    sequences,
+    kernel,
+    input_bias,
+    recurrent_kernel,
+    recurrent_bias,
+    initial_state,
+    mask,
+    rec_mask,
+    *,
+    go_backwards,
+    zero_output_for_mask,
+    return_sequences,
+):
+    """A fused cell over `sequences` (batch, time, features): (last, outputs, states).
+
+    `kernel`, `input_bias`, `recurrent_kernel`, `recurrent_bias` are the cell's (the
+    biases None when absent); `initial_state` a list of (batch, units); `mask`
+    (time, batch) bool or None; `rec_mask` a (batch, units) recurrent dropout mask or
+    None. `outputs` is (time, batch, units) in processing order (reversed with
+    go_backwards, as Keras' outputs are) with `return_sequences`, else None.
+    """
+    states = list(initial_state)
+    optional = {
+        "input_bias": input_bias,
+        "recurrent_bias": recurrent_bias,
+        "mask": mask,
+        "rec_mask": rec_mask,
+    }
+    has = tuple(name for name, value in optional.items() if value is not None)
+    recurrence = _recurrence(math, go_backwards, return_sequences, has)
+    args = [jnp.swapaxes(sequences, 0, 1), kernel, recurrent_kernel]
+    args += [optional[name] for name in has] + states
+    result = recurrence(*args)
+    outputs, final = result if return_sequences else (None, result)
+    final = list(final)
+    last = final[0]
+    if mask is not None and zero_output_for_mask:
+        processed = jnp.flip(mask, 0) if go_backwards else mask
+        last = _where(processed[-1], last, jnp.zeros_like(last))
+        if outputs is not None:
+            outputs = jnp.where(processed[..., None], outputs, jnp.zeros_like(outputs))
+    return last, outputs, final
