@@ -38,29 +38,23 @@ Python function with the same argument shapes.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import math
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-_ENABLED = [os.environ.get("SHOAL_CPU_LOWERING", "1") != "0"]
+from shoal.backend.switches import Switch
+
+_SWITCH = Switch("SHOAL_CPU_LOWERING")
 
 
-@contextlib.contextmanager
 def lax_only():
     """Trace pooling with `lax.reduce_window` inside this block."""
-    previous = _ENABLED[0]
-    _ENABLED[0] = False
-    try:
-        yield
-    finally:
-        _ENABLED[0] = previous
+    return _SWITCH.off()
 
 
 def _pool_plan(x, computation, init_value, window, strides, padding):
@@ -79,7 +73,7 @@ def _pool_plan(x, computation, init_value, window, strides, padding):
     elements (4x4/2 'same', 5x5/3: 1.5-2x slower); and overlapping sum pooling, whose lax
     gradient has no select-and-scatter.
     """
-    if not _ENABLED[0] or jax.default_backend() != "cpu":
+    if not _SWITCH.on or jax.default_backend() != "cpu":
         return None
     if not jnp.issubdtype(x.dtype, jnp.floating) or not x.ndim == len(window) == len(strides):
         return None

@@ -34,32 +34,26 @@ loop instead.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-_ENABLED = [os.environ.get("SHOAL_RNN_FAST_PATH", "1") != "0"]
+from shoal.backend.switches import Switch
+
+_SWITCH = Switch("SHOAL_RNN_FAST_PATH")
 
 
-@contextlib.contextmanager
 def general_path_only():
     """Trace fused recurrent layers with the generic loop (autodiff of a scan) inside."""
-    previous = _ENABLED[0]
-    _ENABLED[0] = False
-    try:
-        yield
-    finally:
-        _ENABLED[0] = previous
+    return _SWITCH.off()
 
 
 def enabled() -> bool:
     """Whether `RNN` may take the fast path (see `general_path_only`)."""
-    return _ENABLED[0]
+    return _SWITCH.on
 
 
 @dataclasses.dataclass(frozen=True)
