@@ -57,6 +57,17 @@ def _env_int(value, source):
         ) from None
 
 
+def _setting(value, argument, *env_names, parse):
+    """(value, where it came from): the argument if given, else the first environment
+    variable of `env_names` that is set, parsed by `parse(text, variable_name)`."""
+    if value is not None:
+        return value, f"argument `{argument}`"
+    text, name = _from_env(*env_names)
+    if text is None:
+        return None, f"argument `{argument}`"
+    return parse(text, name), f"environment variable {name}"
+
+
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -93,22 +104,19 @@ def resolve_settings(
 
     Only settings that were found are included; `{}` means "let JAX auto-detect".
     """
-    address_source = "argument `job_addresses`"
-    if job_addresses is None:
-        job_addresses, name = _from_env(ENV_COORDINATOR_ADDRESS, KERAS_ENV_JOB_ADDRESSES)
-        address_source = f"environment variable {name}"
-    n_source = "argument `num_processes`"
-    if num_processes is None:
-        value, name = _from_env(ENV_NUM_PROCESSES, KERAS_ENV_NUM_PROCESSES)
-        if value is not None:
-            n_source = f"environment variable {name}"
-            num_processes = _env_int(value, name)
-    id_source = "argument `process_id`"
-    if process_id is None:
-        value, name = _from_env(ENV_PROCESS_ID, KERAS_ENV_PROCESS_ID)
-        if value is not None:
-            id_source = f"environment variable {name}"
-            process_id = _env_int(value, name)
+    job_addresses, address_source = _setting(
+        job_addresses,
+        "job_addresses",
+        ENV_COORDINATOR_ADDRESS,
+        KERAS_ENV_JOB_ADDRESSES,
+        parse=lambda text, name: text,
+    )
+    num_processes, n_source = _setting(
+        num_processes, "num_processes", ENV_NUM_PROCESSES, KERAS_ENV_NUM_PROCESSES, parse=_env_int
+    )
+    process_id, id_source = _setting(
+        process_id, "process_id", ENV_PROCESS_ID, KERAS_ENV_PROCESS_ID, parse=_env_int
+    )
 
     settings: dict = {}
     if num_processes is not None:
