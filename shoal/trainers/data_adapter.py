@@ -180,7 +180,7 @@ class ArrayData:
             if self.pad_last and hi - lo < bs and step == self.num_batches - 1:
                 # The last, partial batch repeats its last row up to the batch size, so that
                 # it runs in the executable already compiled for full batches.
-                rows = np.arange(n)[rows]
+                rows = np.arange(lo, hi) if order is None else rows
                 rows = np.concatenate([rows, np.full(bs - len(rows), rows[-1])])
             yield rows
 
