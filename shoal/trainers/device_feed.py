@@ -26,7 +26,7 @@ def feed_for(data, placement):
     return DeviceFeed(data)
 
 
-def _rows(rows):
+def _rows(rows):  # a slice or an index array -> int32 indices
     if isinstance(rows, slice):
         return np.arange(rows.start, rows.stop, dtype=np.int32)
     return np.asarray(rows, dtype=np.int32)
@@ -37,16 +37,11 @@ class DeviceFeed:
         self.data = data
         self.arrays = jax.device_put((data.x, data.y, data.sample_weight))
 
-    def executions(self, k: int):
-        """Yield (first_step, n_steps, fused, (arrays, rows)) for one epoch; K equal-sized
-        batches make one fused execution, others (a last, partial batch) run alone."""
-        steps = [_rows(r) for r in self.data.epoch_rows()]
-        i = 0
-        while i < len(steps):
-            chunk = steps[i : i + k]
-            if k > 1 and len(chunk) == k and all(len(c) == len(chunk[0]) for c in chunk):
-                yield i, k, True, (self.arrays, jax.device_put(np.stack(chunk)))
-                i += k
-            else:
-                yield i, 1, False, (self.arrays, jax.device_put(steps[i]))
-                i += 1
+    def epoch_rows(self):
+        """The row indices of each batch of one epoch."""
+        return [_rows(r) for r in self.data.epoch_rows()]
+
+    def put_rows(self, rows, fused=False):
+        """What an execution receives: the arrays on device and its batches' rows
+        ((K, batch) when fused)."""
+        return self.arrays, jax.device_put(rows)

@@ -32,30 +32,36 @@ def _pythonify(logs, model=None):
 
 
 def _executions(model, data, runner):
-    """Yield (first_step_index, n_steps, fused, device_batch); fuses K batches when
-    possible. Arrays kept on device yield row indices instead (device_feed.py)."""
-    k = runner.steps
-    if runner.feed is not None:
-        yield from runner.feed.executions(k)
-        return
-    put = runner.put_batch
-    pending, start, step = [], 0, 0
-    for batch in data.epoch():
-        if k > 1 and pending and _shapes(batch) != _shapes(pending[0]):
-            for i, b in enumerate(pending):
-                yield start + i, 1, False, put(b, False)
-            pending, start = [], step
-        pending.append(batch)
-        step += 1
+    """Yield (first_step_index, n_steps, fused, device_batch); K consecutive batches of
+    one shape make one fused execution, others run alone. Arrays kept on device yield
+    row indices instead of batches (device_feed.py)."""
+    feed = runner.feed
+    if feed is not None:
+        batches, shape_of, put = feed.epoch_rows(), len, feed.put_rows
+    else:
+        batches, shape_of, put = data.epoch(), _shapes, runner.put_batch
+    for start, group in _groups(batches, runner.steps, shape_of):
+        if len(group) == 1:
+            yield start, 1, False, put(group[0], False)
+        else:
+            stacked = jax.tree_util.tree_map(lambda *v: np.stack(v), *group)
+            yield start, len(group), True, put(stacked, True)
+
+
+def _groups(items, k, shape_of):
+    """(index of the first, items) runs: k consecutive items of one shape, else single."""
+    pending, start = [], 0
+    for index, item in enumerate(items):
+        if pending and shape_of(item) != shape_of(pending[0]):
+            yield from ((start + i, [p]) for i, p in enumerate(pending))
+            pending = []
+        if not pending:
+            start = index
+        pending.append(item)
         if len(pending) == k:
-            if k == 1:
-                yield start, 1, False, put(pending[0], False)
-            else:
-                stacked = jax.tree_util.tree_map(lambda *v: np.stack(v), *pending)
-                yield start, k, True, put(stacked, True)
-            pending, start = [], step
-    for i, b in enumerate(pending):
-        yield start + i, 1, False, put(b, False)
+            yield start, pending
+            pending = []
+    yield from ((start + i, [p]) for i, p in enumerate(pending))
 
 
 def _shapes(batch):
