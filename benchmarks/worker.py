@@ -4,7 +4,7 @@
 
 Prints one JSON line: steady-state samples/s (median epoch), first epoch seconds
 (compilation included), peak resident memory of the process, and for shoal the FLOPs of
-one training step from XLA's cost analysis (the same model's FLOPs serve every library's
+one training step counted on its jaxpr (the same model's FLOPs serve every library's
 MFU). Run by `bench_fit.py`, each library in its own virtual environment.
 """
 
@@ -52,15 +52,15 @@ def data(name, scale):
 
 
 def step_flops(model, x, y, batch):
-    """FLOPs of one training step of a shoal model (XLA's estimate)."""
+    """FLOPs of one training step of a shoal model (`shoal.trainers.flop_count`)."""
     import jax
 
-    from shoal.trainers import auto_steps
+    from shoal.trainers import flop_count
 
     fn = model._step_function("train")
     state = model._read_state("train")
     rng = jax.random.key(0)
-    return auto_steps.step_flops(fn, (state, rng, (x[:batch], y[:batch], None)))
+    return flop_count.step_flops(fn, (state, rng, (x[:batch], y[:batch], None)))
 
 
 def main():
@@ -70,6 +70,11 @@ def main():
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument(
+        "--steps-per-execution",
+        default=None,
+        help="passed to compile (an int or 'auto'); the library's default if omitted",
+    )
     args = parser.parse_args()
 
     from workloads import WORKLOADS
@@ -77,7 +82,11 @@ def main():
     lib = load(args.lib)
     x, y, batch, loss = data(args.workload, args.scale)
     model = WORKLOADS[args.workload][0](lib)
-    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
+    options = {}
+    if args.steps_per_execution is not None:
+        spe = args.steps_per_execution
+        options["steps_per_execution"] = spe if spe == "auto" else int(spe)
+    model.compile(optimizer="adam", loss=loss, metrics=["accuracy"], **options)
 
     def epoch():
         sink = io.StringIO()  # a progress bar costs its formatting, not a terminal

@@ -205,6 +205,7 @@ def test_terminate_on_nan(fresh, data):
     y_nan[20:] = np.nan  # the second batch has a NaN loss
     batches = []
     count = C.LambdaCallback(on_train_batch_end=lambda batch, logs: batches.append(batch))
+
     def own_model(steps_per_execution):  # not the shared fixture model: compile changes it
         shoal.utils.set_random_seed(0)
         model = shoal.Sequential([layers.Input((4,)), layers.Dense(1)])

@@ -58,6 +58,28 @@ def global_key():
     return jax.random.fold_in(jax.random.key(_GLOBAL["seed"]), _GLOBAL["count"])
 
 
+def global_key_data() -> np.ndarray:
+    """The data (uint32[2]) of a fresh key from the global stream, made on the host: a
+    loop's base key costs no device computation (and no compile) when it starts."""
+    if _GLOBAL["seed"] is None:
+        _GLOBAL["seed"] = int(np.random.SeedSequence().entropy % (2**31))
+    _GLOBAL["count"] += 1
+    shape = _key_data_shape()
+    sequence = np.random.SeedSequence([_GLOBAL["seed"], _GLOBAL["count"]])
+    return sequence.generate_state(int(np.prod(shape)), np.uint32).reshape(shape)
+
+
+def _key_data_shape():
+    """The shape of a key's data under JAX's default PRNG implementation (traced only)."""
+    impl = jax.config.jax_default_prng_impl
+    if impl not in _KEY_SHAPES:
+        _KEY_SHAPES[impl] = jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape
+    return _KEY_SHAPES[impl]
+
+
+_KEY_SHAPES: dict = {}
+
+
 def draw_key(seed=None):
     """A key for one random op: from the active RngScope, else global.
 

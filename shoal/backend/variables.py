@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -18,6 +19,15 @@ from shoal.backend.host_arrays import to_numpy
 from shoal.backend.scope import current_stateless_scope
 
 _UIDS = itertools.count()
+
+
+def _as_array(value, dtype):
+    """`value` as a JAX array of `dtype`. A host value (Python number, NumPy array) is
+    converted on the host and transferred: converting it on the device would compile one
+    small computation per shape and dtype, a noticeable cost when a model is built."""
+    if isinstance(value, (jax.Array, jax.core.Tracer)) or hasattr(value, "__jax_array__"):
+        return jnp.asarray(value, dtype=dtype)
+    return jax.device_put(np.asarray(value, dtype=None if dtype is None else jnp.dtype(dtype)))
 
 
 class Variable:
@@ -57,7 +67,7 @@ class Variable:
             self._dtype = dtypes.standardize_dtype(
                 dtype if dtype is not None else getattr(value, "dtype", None)
             )
-        self._value = jnp.asarray(value, dtype=self._dtype)
+        self._value = _as_array(value, self._dtype)
         if shape is not None and tuple(self._value.shape) != tuple(shape):
             raise ValueError(
                 f"Variable {self.name!r}: initial value has shape {tuple(self._value.shape)}, "
@@ -89,7 +99,7 @@ class Variable:
         return self._autocast
 
     def assign(self, value):
-        value = jnp.asarray(value, dtype=self._dtype)
+        value = _as_array(value, self._dtype)
         if tuple(value.shape) != self.shape:
             raise ValueError(
                 f"Variable {self.path!r}: cannot assign a value of shape {tuple(value.shape)} "

@@ -32,6 +32,7 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from shoal.backend import config, naming
@@ -146,9 +147,7 @@ class Optimizer:
     # -- variables ------------------------------------------------------------
     def _new_variable(self, value, name, dtype=None):
         # Optimizer state is never read in a layer's compute dtype (e.g. a float16 loss scale).
-        var = Variable(
-            jnp.asarray(value, dtype), dtype=dtype, trainable=False, name=name, autocast=False
-        )
+        var = Variable(value, dtype=dtype, trainable=False, name=name, autocast=False)
         var.path = f"{self.name}/{name}"
         return var
 
@@ -184,7 +183,9 @@ class Optimizer:
         def copies(slot):
             return [
                 self._new_variable(
-                    jnp.zeros(v.shape, v.dtype), self._slot_variable_name(v, slot), v.dtype
+                    np.zeros(v.shape, jnp.dtype(v.dtype)),
+                    self._slot_variable_name(v, slot),
+                    v.dtype,
                 )
                 for v in variables
             ]

@@ -3,8 +3,8 @@
 Each execution costs a fixed host-side dispatch (Python, argument handling, callbacks):
 tens to hundreds of microseconds. A step that computes little (a small MLP at batch 32)
 spends most of its time there. Fusing K steps in one `lax.scan` pays it once per K steps.
-K is chosen from XLA's FLOP estimate of one step (`Lowered.cost_analysis()`, no compile)
-so that an execution does about `TARGET_FLOPS[platform]` of work, as a power of two up to
+K is chosen from the FLOPs of one step (counted on its jaxpr, `flop_count.py`) so that
+an execution does about `TARGET_FLOPS[platform]` of work, as a power of two up to
 `MAX_STEPS`, and preferably a divisor of the epoch's number of full batches (so that no
 leftover steps need a second, unfused compile).
 """
@@ -22,16 +22,6 @@ TARGET_FLOPS = {"cpu": 2e9, "gpu": 2e11, "tpu": 2e11}
 # time ran 8x slower than alone, measured 2026-11-29).
 FUSE_BELOW_FLOPS = {"cpu": 6e8, "gpu": 1e12, "tpu": 1e12}
 MAX_STEPS = 64
-
-
-def step_flops(fn, args) -> float:
-    try:
-        cost = fn.lower(*args).cost_analysis()
-    except Exception:  # no estimate (a backend without cost analysis): do not fuse
-        return 0.0
-    if isinstance(cost, (list, tuple)):
-        cost = cost[0] if cost else {}
-    return float((cost or {}).get("flops", 0.0) or 0.0)
 
 
 def choose(flops: float, platform: str, full_batches: int | None) -> int:

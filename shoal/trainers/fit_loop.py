@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from shoal.backend import random as shoal_random
 from shoal.backend.host_arrays import is_multiprocess, to_numpy
-from shoal.trainers import auto_steps, data_adapter, device_feed, preflight
+from shoal.trainers import auto_steps, data_adapter, device_feed, flop_count, preflight
 from shoal.trainers.placement import placement_for
 
 
@@ -76,7 +75,7 @@ class _Runner:
 
     def __init__(self, model, kind, data=None, first=None):
         self.model, self.kind = model, kind
-        key_data = np.asarray(jax.random.key_data(shoal_random.global_key()))
+        key_data = shoal_random.global_key_data()
         self.count = 0
         # The variables behind the state, resolved once per loop (walking layers is slow).
         self.groups = model._state_variables(kind)
@@ -105,13 +104,13 @@ class _Runner:
         if key not in cache:
             state = self.model._read_state(self.kind, self.groups)
             fn = self.model._step_function(self.kind)
-            rng = jax.random.wrap_key_data(jnp.asarray(self.key_data))
+            rng = jax.eval_shape(lambda: jax.random.key(0))  # traced only
             args = (state, rng, self.put_batch(first, False))
             full = data.num_batches
             if isinstance(data, data_adapter.ArrayData) and data.num_samples % data.batch_size:
                 full -= 1
             cache[key] = auto_steps.choose(
-                auto_steps.step_flops(fn, args), auto_steps.platform_of(state), full
+                flop_count.step_flops(fn, args), auto_steps.platform_of(state), full
             )
         return cache[key]
 
