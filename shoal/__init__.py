@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import importlib
 
+from shoal import _host_allocator
+
 __version__ = "0.1.0"
+
+# Before any XLA:CPU thread allocates: see _host_allocator.py (SHOAL_HOST_ALLOCATOR=system
+# opts out).
+_host_allocator.configure()
 
 _SUBMODULES = {
     "activations",

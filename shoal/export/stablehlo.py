@@ -18,6 +18,7 @@ from jax import export as jax_export
 
 from shoal.backend import random as shoal_random
 from shoal.backend.symbolic import KerasTensor
+from shoal.ops import cpu_lowering
 
 MLIR_SUFFIX = ".mlir"
 
@@ -123,7 +124,9 @@ def export_stablehlo(
     specs = _input_specs(model, input_signature)
     fn = jax.jit(_inference_function(model, len(specs)))
     try:
-        exported = jax_export.export(fn, platforms=platforms)(*specs)
+        # A portable program: lax's convolutions and pooling, not the CPU lowerings.
+        with cpu_lowering.lax_only():
+            exported = jax_export.export(fn, platforms=platforms)(*specs)
     except Exception as err:  # shape-polymorphism failures carry JAX's long explanation
         raise ValueError(
             f"export (stablehlo): could not trace model '{model.name}' with symbolic "

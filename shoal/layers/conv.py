@@ -8,12 +8,12 @@ in either data format.
 from __future__ import annotations
 
 import jax.numpy as jnp
-from jax import lax
 
 from shoal import activations, constraints, initializers, regularizers
 from shoal.layers import conv_utils as cu
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
+from shoal.ops import cpu_conv
 
 
 def _serialize(module, obj):
@@ -208,7 +208,7 @@ class Conv(BaseConv):
         return self.padding.upper()
 
     def call(self, inputs):
-        outputs = lax.conv_general_dilated(
+        outputs = cpu_conv.conv_general_dilated(
             self._cast_inputs(inputs),
             self._read(self.kernel),
             window_strides=self.strides,

@@ -21,14 +21,11 @@ rule), not spread over ties as `jnp.max`'s gradient is. Ties are common: ReLU ze
 Forward mode (jvp) picks the same element (lax's own forward mode may pick another tied
 one in padded windows, disagreeing with its reverse mode).
 
-Convolutions stay on `lax.conv_general_dilated`: shifted-slice im2col (the kernel-size
-shifted views stacked on the channel axis, one matmul) was measured and did not pay here.
-On the Keras MNIST convnet's training step (batch 128, adam, min of 40 interleaved runs)
-im2col for both convolutions plus this pooling was 1.8x faster than all-lax, this pooling
-alone 2.8x; im2col only for the first (1-channel) convolution added nothing (2.72x). Per
-op, XLA:CPU's convolution already runs near matmul speed from ~8 input channels on, where
-im2col's forward + backward was 0.15-0.9x as fast; it won (1.5-2.4x) only at 1-3 input
-channels, and there mostly on the input gradient, which a first layer never needs.
+Convolutions: see cpu_conv.py. Shifted-slice im2col for the whole convolution (the
+kernel-size shifted views stacked on the channel axis, one matmul, differentiated by JAX)
+was measured and did not pay: its gradients go through the slices' transposes. What pays
+is im2col for the kernel gradient only (one gather of the patches, `P^T @ dy`), which
+XLA:CPU otherwise computes as a slow batch-sized convolution.
 
 The choice is made when a function is traced, by `jax.default_backend()`. `lax_only()` (or
 `SHOAL_CPU_LOWERING=0` in the environment) keeps `lax.reduce_window`, e.g. to trace for
@@ -53,8 +50,14 @@ _SWITCH = Switch("SHOAL_CPU_LOWERING")
 
 
 def lax_only():
-    """Trace pooling with `lax.reduce_window` inside this block."""
+    """Trace pooling with `lax.reduce_window` (and convolutions with
+    `lax.conv_general_dilated`, see cpu_conv.py) inside this block."""
     return _SWITCH.off()
+
+
+def enabled() -> bool:
+    """Whether CPU lowerings may replace lax's here (see `lax_only`)."""
+    return _SWITCH.on
 
 
 def _pool_plan(x, computation, init_value, window, strides, padding):

@@ -18,7 +18,7 @@ import numpy as np
 from jax import lax
 
 from shoal.backend import config
-from shoal.ops import cpu_lowering
+from shoal.ops import cpu_conv, cpu_lowering
 from shoal.ops import numpy as _np
 from shoal.ops.dispatch import keras_op, public_names
 from shoal.ops.numpy import _dtype, _t
@@ -268,7 +268,7 @@ def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_
             "conv: the input channel count must be a multiple of the kernel's in_channels "
             f"(kernel.shape[-2]); got {channels} input channels and kernel.shape={kernel.shape}"
         )
-    return lax.conv_general_dilated(
+    return cpu_conv.conv_general_dilated(
         inputs.astype(kernel.dtype),  # as Keras: the kernel's dtype decides
         kernel,
         strides,

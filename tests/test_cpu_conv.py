@@ -1,0 +1,150 @@
+"""Convolutions lowered as im2col on CPU (shoal.ops.cpu_conv) equal lax's."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+import shoal
+from shoal.ops import cpu_conv, cpu_lowering
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.fixture
+def any_shape(monkeypatch):
+    """The im2col math holds for any shape; open the region `_plan` takes it in."""
+    monkeypatch.setattr(cpu_conv, "SPATIAL_RANKS", (1, 2, 3))
+    monkeypatch.setattr(cpu_conv, "MIN_OUT_CHANNELS", 1)
+    monkeypatch.setattr(cpu_conv, "MAX_DEPTH", 10**9)
+    monkeypatch.setattr(cpu_conv, "MAX_PADDED_DEPTH", 10**9)
+
+
+def numbers(n):
+    return cpu_conv._channels_last_numbers(n)
+
+
+def value_and_grads(conv, x, w, padding, g):
+    n = x.ndim - 2
+
+    def f(x, w):
+        return jnp.sum(conv(x, w, (1,) * n, padding, dimension_numbers=numbers(n)) * g)
+
+    y = conv(x, w, (1,) * n, padding, dimension_numbers=numbers(n))
+    return (y, *jax.jit(jax.grad(f, argnums=(0, 1)))(x, w))
+
+
+CASES = [
+    ((4, 9, 9, 1), (3, 3, 1, 5), "VALID"),  # thin patches: lax forward, gathered backward
+    ((3, 8, 7, 16), (3, 3, 16, 6), "SAME"),  # deep patches: im2col forward
+    ((2, 11, 8), (4, 8, 5), [(3, 0)]),  # 1-D causal padding (explicit pads)
+    ((2, 5, 6, 4, 3), (2, 3, 2, 3, 4), "SAME"),  # 3-D, even kernel sizes
+    ((1, 4, 4, 8), (1, 1, 8, 3), "VALID"),  # 1x1: the patches are the input
+]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, padding", CASES)
+def test_values_and_gradients_equal_lax(x_shape, w_shape, padding, any_shape):
+    x = jnp.asarray(RNG.standard_normal(x_shape), jnp.float32)
+    w = jnp.asarray(RNG.standard_normal(w_shape), jnp.float32)
+    n = x.ndim - 2
+    assert cpu_conv._plan(x, w, (1,) * n, padding, None, numbers(n), 1) is not None
+    y = lax.conv_general_dilated(x, w, (1,) * n, padding, dimension_numbers=numbers(n))
+    g = jnp.asarray(RNG.standard_normal(y.shape), jnp.float32)
+    ours = value_and_grads(cpu_conv.conv_general_dilated, x, w, padding, g)
+    ref = value_and_grads(lax.conv_general_dilated, x, w, padding, g)
+    for a, b in zip(ours, ref, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))
+
+
+def test_the_traced_step_uses_a_gather_not_a_kernel_gradient_convolution():
+    x, w = jnp.ones((2, 6, 6, 8)), jnp.ones((3, 3, 8, 32))
+
+    def loss(w):
+        return jnp.sum(cpu_conv.conv_general_dilated(x, w, (1, 1), "VALID", None, numbers(2)))
+
+    jaxpr = str(jax.make_jaxpr(jax.grad(loss))(w))
+    assert "gather" in jaxpr and "dot_general" in jaxpr
+    with cpu_lowering.lax_only():
+        assert "gather" not in str(jax.make_jaxpr(jax.grad(loss))(w))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"strides": (2, 2)},
+        {"dilation": (2, 2)},
+        {"groups": 2},
+        {"numbers": lax.ConvDimensionNumbers((0, 1, 2, 3), (3, 2, 0, 1), (0, 1, 2, 3))},
+        {"dtype": jnp.int32},
+    ],
+)
+def test_unsupported_cases_keep_lax(change):
+    x = jnp.ones((2, 6, 6, 4), change.get("dtype", jnp.float32))
+    w = jnp.ones((3, 3, 4 // change.get("groups", 1), 4), change.get("dtype", jnp.float32))
+    plan = cpu_conv._plan(
+        x,
+        w,
+        change.get("strides", (1, 1)),
+        "VALID",
+        change.get("dilation", (1, 1)),
+        change.get("numbers", numbers(2)),
+        change.get("groups", 1),
+    )
+    assert plan is None
+
+
+def test_patches_over_the_memory_cap_keep_lax(monkeypatch):
+    x, w = jnp.ones((2, 6, 6, 4)), jnp.ones((3, 3, 4, 32))
+    assert cpu_conv._plan(x, w, (1, 1), "VALID", None, numbers(2), 1) is not None
+    monkeypatch.setattr(cpu_conv, "MAX_PATCH_BYTES", 100)
+    assert cpu_conv._plan(x, w, (1, 1), "VALID", None, numbers(2), 1) is None
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape, padding, taken",
+    [
+        ((8, 28, 28, 1), (3, 3, 1, 32), "VALID", True),  # MNIST convnet, first layer
+        ((8, 13, 13, 32), (3, 3, 32, 64), "VALID", True),  # and second
+        ((8, 32, 32, 3), (3, 3, 3, 32), "SAME", True),  # an RGB first layer
+        ((8, 28, 28, 16), (3, 3, 16, 32), "SAME", False),  # padded and deep: lax faster
+        ((8, 16, 16, 64), (3, 3, 64, 128), "VALID", False),  # deeper than 3x3x32
+        ((8, 28, 28, 3), (5, 5, 3, 16), "SAME", False),  # few filters
+        ((8, 100, 64), (5, 64, 64), "VALID", False),  # 1-D: measured slower
+    ],
+)
+def test_the_path_is_taken_where_it_was_measured_faster(x_shape, w_shape, padding, taken):
+    x, w = jnp.ones(x_shape), jnp.ones(w_shape)
+    n = x.ndim - 2
+    plan = cpu_conv._plan(x, w, (1,) * n, padding, None, numbers(n), 1)
+    assert (plan is not None) == taken
+
+
+def test_conv_layer_trains_the_same_as_with_lax():
+    """A Conv2D model's fit gives the same weights with and without the lowering."""
+
+    def train():
+        shoal.utils.set_random_seed(3)
+        model = shoal.Sequential(
+            [
+                shoal.Input((10, 10, 2)),
+                shoal.layers.Conv2D(32, 3, activation="relu", padding="same"),
+                shoal.layers.Conv2D(32, 3, activation="relu"),
+                shoal.layers.Flatten(),
+                shoal.layers.Dense(3),
+            ]
+        )
+        model.compile(optimizer="adam", loss="mse")
+        x = np.random.default_rng(1).standard_normal((32, 10, 10, 2)).astype("float32")
+        y = np.random.default_rng(2).standard_normal((32, 3)).astype("float32")
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        return [np.asarray(v) for v in model.get_weights()]
+
+    x, w = jnp.ones((8, 10, 10, 32)), jnp.ones((3, 3, 32, 32))
+    assert cpu_conv._plan(x, w, (1, 1), "VALID", None, numbers(2), 1) is not None
+    lowered = train()
+    with cpu_lowering.lax_only():
+        reference = train()
+    for a, b in zip(lowered, reference, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
