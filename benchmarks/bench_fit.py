@@ -9,6 +9,7 @@ shoal's MFU against a matmul peak measured at the start.
     bash benchmarks/setup_peers.sh                     # once: .bench/keras-jax, .bench/keras-tf
     python benchmarks/bench_fit.py                     # all workloads, all libraries
     python benchmarks/bench_fit.py --only mlp32 lstm --libs shoal keras-jax
+    python benchmarks/bench_fit.py --repeat 3          # 3 interleaved rounds, medians
     python benchmarks/bench_fit.py --verbose-check     # cost of verbose=1 vs verbose=0
 """
 
@@ -18,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -89,6 +91,12 @@ def main():
     parser.add_argument("--libs", nargs="*", default=["shoal", "keras-jax", "keras-tensorflow"])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--scale", type=int, default=1, help="multiply the samples per epoch")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds per workload, libraries interleaved in each; medians are reported",
+    )
     parser.add_argument("--json", default=None)
     parser.add_argument("--verbose-check", action="store_true")
     args = parser.parse_args()
@@ -105,23 +113,27 @@ def main():
     if args.verbose_check:
         verbose_check(args.scale)
         return
-    results = {}
+    rounds = {}
     for name in args.only:
-        for lib in args.libs:
-            results[(name, lib)] = measure(lib, name, args.epochs, args.scale)
+        for _ in range(args.repeat):
+            for lib in args.libs:
+                rounds.setdefault((name, lib), []).append(
+                    measure(lib, name, args.epochs, args.scale)
+                )
+    results = {key: _median_result(runs) for key, runs in rounds.items()}
     peers = [lib for lib in args.libs if lib != "shoal"]
-    header = f"{'workload':<12}" + "".join(f"{lib + '/s':>18}" for lib in args.libs)
+    header = f"{'workload':<12}" + "".join(f"{lib + '/s':>19}" for lib in args.libs)
     print(
         header
         + f"{'vs best':>9}{'MFU':>7}"
-        + "".join(f"{lib + ' 1st':>20}" for lib in args.libs)
-        + "".join(f"{lib + ' MB':>19}" for lib in args.libs)
+        + "".join(f"{lib + ' 1st':>21}" for lib in args.libs)
+        + "".join(f"{lib + ' MB':>20}" for lib in args.libs)
     )
     for name in args.only:
         row = [results[(name, lib)] for lib in args.libs]
-        speed = "".join(f"{r['samples_per_s']:>18.0f}" if r else f"{'-':>18}" for r in row)
-        first = "".join(f"{r['first_epoch_s']:>19.1f}s" if r else f"{'-':>20}" for r in row)
-        memory = "".join(f"{r['peak_rss_mb']:>19.0f}" if r else f"{'-':>19}" for r in row)
+        speed = "".join(f"{r['samples_per_s']:>19.0f}" if r else f"{'-':>19}" for r in row)
+        first = "".join(f"{r['first_epoch_s']:>20.1f}s" if r else f"{'-':>21}" for r in row)
+        memory = "".join(f"{r['peak_rss_mb']:>20.0f}" if r else f"{'-':>20}" for r in row)
         shoal = results.get((name, "shoal"))
         best = max(
             (results[(name, p)]["samples_per_s"] for p in peers if results[(name, p)]), default=None
@@ -132,11 +144,37 @@ def main():
             batch = WORKLOADS[name][2]
             mfu = f"{100 * shoal['flops_per_step'] * shoal['samples_per_s'] / batch / peak:.0f}%"
         print(f"{name:<12}{speed}{ratio}{mfu:>7}{first}{memory}")
+        if args.repeat > 1 and shoal:
+            print(f"{'':<12}rounds: {_round_ratios(rounds, name, peers)}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                {f"{w}/{lib}": r for (w, lib), r in results.items()} | {"peak": peak}, f, indent=1
+                {f"{w}/{lib}": runs for (w, lib), runs in rounds.items()} | {"peak": peak},
+                f,
+                indent=1,
             )
+
+
+def _median_result(runs):
+    """Per key, the median over the rounds that succeeded (peak memory: the largest)."""
+    runs = [r for r in runs if r]
+    if not runs:
+        return None
+    out = {k: statistics.median(r[k] for r in runs) for k in runs[0] if k != "peak_rss_mb"}
+    return out | {"peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+
+
+def _round_ratios(rounds, name, peers):
+    """shoal / best peer in each round, e.g. '1.51 1.45 1.38'."""
+    ratios = []
+    for i, shoal in enumerate(rounds[(name, "shoal")]):
+        best = max(
+            (rounds[(name, p)][i]["samples_per_s"] for p in peers if rounds[(name, p)][i]),
+            default=None,
+        )
+        if shoal and best:
+            ratios.append(f"{shoal['samples_per_s'] / best:.2f}")
+    return " ".join(ratios)
 
 
 if __name__ == "__main__":
