@@ -148,3 +148,17 @@ def test_conv_layer_trains_the_same_as_with_lax():
         reference = train()
     for a, b in zip(lowered, reference, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_forward_mode_runs_under_lax_only():
+    """jax.jvp cannot enter the custom VJP; lax_only() traces lax's convolution for it."""
+    x, w = jnp.ones((2, 6, 6, 8)), jnp.ones((3, 3, 8, 32))
+
+    def f(w):
+        return cpu_conv.conv_general_dilated(x, w, (1, 1), "VALID", None, numbers(2))
+
+    with pytest.raises(TypeError, match="custom_vjp"):
+        jax.jvp(f, (w,), (w,))
+    with cpu_lowering.lax_only():
+        _, tangent = jax.jvp(f, (w,), (w,))
+    np.testing.assert_allclose(tangent, f(w), rtol=1e-6)  # linear in w
