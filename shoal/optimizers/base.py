@@ -40,6 +40,7 @@ from shoal.backend.scope import StatelessScope
 from shoal.backend.tensors import convert_to_tensor
 from shoal.backend.variables import Variable
 from shoal.optimizers import schedules, transforms
+from shoal.optimizers.initial_state import initial_state
 
 
 def _is_number(x) -> bool:
@@ -196,7 +197,7 @@ class Optimizer:
             self._accumulators = copies("gradient_accumulator")
         self._tx = optax.chain(self._clipping(), self._transform())
         # The rules' initial state depends on shapes and dtypes only, never on values.
-        state = self._tx.init([jnp.zeros(v.shape, v.dtype) for v in variables])
+        state = initial_state(self._tx, variables)
         leaves, self._treedef = jax.tree_util.tree_flatten_with_path(state)
         names = [name for group in self._slot_groups for name in group]
         order = []
