@@ -18,8 +18,12 @@ faults, 36 ms/step. With the settings below: no faults, 119 and 23 ms/step.
 - `M_TRIM_THRESHOLD = 1 GiB`: freed memory at the top of the heap is returned to the
   system only beyond 1 GiB.
 
-The cost is that a process keeps (and reuses) the memory of its largest step instead of
-returning it between steps, as the allocators of TensorFlow and PyTorch do. It applies
+The costs: a process keeps (and reuses) the memory of its largest step instead of
+returning it between steps, as the allocators of TensorFlow and PyTorch do; and with one
+arena XLA compiles more slowly (the MLP benchmark's training step: 0.69-0.73 s against
+0.47-0.54 s, first `fit` 1.27-1.39 s against 1.01-1.15 s; `M_MMAP_MAX` and the trim
+threshold alone cost nothing there but leave the Transformer's faults, whose buffer is
+over a thread arena's 64 MiB). It applies
 only to glibc (Linux); `SHOAL_HOST_ALLOCATOR=system` in the environment leaves the
 allocator untouched. Threads that allocated before shoal was imported keep their arenas.
 """
