@@ -50,22 +50,26 @@ class RngScope:
         return False
 
 
-def global_key():
-    """A fresh key from the global, seedable stream (never inside a trace)."""
+def _next_global():
+    """(seed, count) of the global stream's next draw; seeds it on first use."""
     if _GLOBAL["seed"] is None:
         _GLOBAL["seed"] = int(np.random.SeedSequence().entropy % (2**31))
     _GLOBAL["count"] += 1
-    return jax.random.fold_in(jax.random.key(_GLOBAL["seed"]), _GLOBAL["count"])
+    return _GLOBAL["seed"], _GLOBAL["count"]
+
+
+def global_key():
+    """A fresh key from the global, seedable stream (never inside a trace)."""
+    seed, count = _next_global()
+    return jax.random.fold_in(jax.random.key(seed), count)
 
 
 def global_key_data() -> np.ndarray:
     """The data (uint32[2]) of a fresh key from the global stream, made on the host: a
     loop's base key costs no device computation (and no compile) when it starts."""
-    if _GLOBAL["seed"] is None:
-        _GLOBAL["seed"] = int(np.random.SeedSequence().entropy % (2**31))
-    _GLOBAL["count"] += 1
+    seed, count = _next_global()
     shape = _key_data_shape()
-    sequence = np.random.SeedSequence([_GLOBAL["seed"], _GLOBAL["count"]])
+    sequence = np.random.SeedSequence([seed, count])
     return sequence.generate_state(int(np.prod(shape)), np.uint32).reshape(shape)
 
 
