@@ -223,29 +223,36 @@ def test_web_page_in_headless_chromium(onnx_cases, models, tmp_path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/index.html"
-        proc = subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",  # CI runs as root
-                "--disable-gpu",
-                "--no-first-run",
-                f"--user-data-dir={tmp_path / 'profile'}",
-                # Virtual time runs the page's promises (model load, inference) to completion.
-                "--virtual-time-budget=60000",
-                "--dump-dom",
-                url,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+        # The DOM is dumped when the virtual-time budget runs out; work the browser does off
+        # the page's clock (WASM compilation, image decoding) can still be in flight on a
+        # loaded machine, leaving the page at "Model loaded.". Such a run is repeated (up to
+        # 3 runs); every assertion below holds for the run that finished.
+        for attempt in range(3):
+            proc = subprocess.run(
+                [
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",  # CI runs as root
+                    "--disable-gpu",
+                    "--no-first-run",
+                    f"--user-data-dir={tmp_path / f'profile{attempt}'}",
+                    # Virtual time runs the page's promises (model load, inference) to completion.
+                    "--virtual-time-budget=60000",
+                    "--dump-dom",
+                    url,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
+            status = re.search(r'<p id="status">(.*?)</p>', proc.stdout, re.S)
+            if proc.returncode != 0 or not status or status.group(1) != "Model loaded.":
+                break
     finally:
         server.shutdown()
         server.server_close()
     dom = proc.stdout
     assert proc.returncode == 0, proc.stderr[-3000:]
-    status = re.search(r'<p id="status">(.*?)</p>', dom, re.S)
     assert status and status.group(1).startswith("Ran the model"), dom[-3000:]
     shown = re.search(r'<output id="prediction"[^>]*>(.*?)</output>', dom, re.S).group(1)
     expected = models["mnist_mlp"][2][0]
