@@ -20,27 +20,20 @@ Example:
 
 from __future__ import annotations
 
-import threading
-
 import jax.numpy as jnp
 
 from shoal.backend import dtypes
-
-_LOCAL = threading.local()
-
-
-def _stack() -> list:
-    if not hasattr(_LOCAL, "stack"):
-        _LOCAL.stack = []
-    return _LOCAL.stack
+from shoal.backend.scope_stack import ScopeStack, StackedScope
 
 
-class AutocastScope:
+class AutocastScope(StackedScope):
     """Within this context, autocast-enabled float Variables read as `dtype`.
 
     `AutocastScope(None)` disables autocasting within it (a layer with `autocast=False`
     nested inside a mixed-precision one).
     """
+
+    _stack = ScopeStack()
 
     def __init__(self, dtype):
         if dtype is not None:
@@ -59,18 +52,9 @@ class AutocastScope:
             return value
         return value if dtypes.standardize_dtype(dtype) == self.dtype else value.astype(self.dtype)
 
-    def __enter__(self):
-        _stack().append(self)
-        return self
-
-    def __exit__(self, *exc):
-        _stack().pop()
-        return False
-
 
 def get_autocast_scope() -> AutocastScope | None:
-    stack = _stack()
-    return stack[-1] if stack else None
+    return AutocastScope._stack.current()
 
 
 def layer_autocast_scope(layer) -> AutocastScope | None:

@@ -8,12 +8,11 @@ stream seeded by `set_seed` (what `shoal.utils.set_random_seed` calls).
 
 from __future__ import annotations
 
-import threading
-
 import jax
 import numpy as np
 
-_LOCAL = threading.local()
+from shoal.backend.scope_stack import ScopeStack, StackedScope
+
 _GLOBAL = {"seed": None, "count": 0}
 _SEEDED: dict = {}
 
@@ -26,13 +25,9 @@ def set_seed(seed: int) -> None:
     _SEEDED.clear()
 
 
-def _scopes() -> list:
-    if not hasattr(_LOCAL, "scopes"):
-        _LOCAL.scopes = []
-    return _LOCAL.scopes
+class RngScope(StackedScope):
+    _stack = ScopeStack()
 
-
-class RngScope:
     def __init__(self, key):
         self.key = key
         self.count = 0
@@ -40,14 +35,6 @@ class RngScope:
     def next(self):
         self.count += 1
         return jax.random.fold_in(self.key, self.count)
-
-    def __enter__(self):
-        _scopes().append(self)
-        return self
-
-    def __exit__(self, *exc):
-        _scopes().pop()
-        return False
 
 
 def _next_global():
@@ -91,9 +78,9 @@ def draw_key(seed=None):
     ... key), as a Keras SeedGenerator does, so repeated eager calls differ but
     are reproducible.
     """
-    scopes = _scopes()
-    if scopes:
-        key = scopes[-1].next()
+    scope = RngScope._stack.current()
+    if scope is not None:
+        key = scope.next()
         if seed is not None:
             key = jax.random.fold_in(key, int(seed))
         return key
@@ -105,4 +92,4 @@ def draw_key(seed=None):
 
 
 def in_rng_scope() -> bool:
-    return bool(_scopes())
+    return bool(RngScope._stack.items)

@@ -8,18 +8,12 @@ scope instead of mutating the variable. This is how pure functions
 
 from __future__ import annotations
 
-import threading
-
-_LOCAL = threading.local()
+from shoal.backend.scope_stack import ScopeStack, StackedScope
 
 
-def _stack() -> list:
-    if not hasattr(_LOCAL, "stack"):
-        _LOCAL.stack = []
-    return _LOCAL.stack
+class StatelessScope(StackedScope):
+    _stack = ScopeStack()
 
-
-class StatelessScope:
     def __init__(self, state_mapping=None, collect_losses: bool = False):
         # Keys are Variables (hashed by identity), values are arrays.
         self.values = dict(state_mapping or {})
@@ -38,19 +32,10 @@ class StatelessScope:
     def add_loss(self, loss) -> None:
         self.losses.append(loss)
 
-    def __enter__(self):
-        _stack().append(self)
-        return self
-
-    def __exit__(self, *exc):
-        _stack().pop()
-        return False
-
 
 def current_stateless_scope() -> StatelessScope | None:
-    stack = _stack()
-    return stack[-1] if stack else None
+    return StatelessScope._stack.current()
 
 
 def in_stateless_scope() -> bool:
-    return bool(_stack())
+    return bool(StatelessScope._stack.items)

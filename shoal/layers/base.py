@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import inspect
-import threading
 
 import jax
 import jax.numpy as jnp
@@ -23,6 +22,7 @@ from shoal.backend import random as shoal_random
 from shoal.backend.autocast import layer_autocast_scope
 from shoal.backend.operation import Operation
 from shoal.backend.scope import StatelessScope, current_stateless_scope
+from shoal.backend.scope_stack import ScopeStack
 from shoal.backend.symbolic import (
     KerasTensor,
     Node,
@@ -33,13 +33,8 @@ from shoal.backend.symbolic import (
 from shoal.backend.variables import Variable
 from shoal.layers.input_spec import assert_input_compatibility
 
-_CONTEXT = threading.local()
-
-
-def _training_stack() -> list:
-    if not hasattr(_CONTEXT, "training"):
-        _CONTEXT.training = []
-    return _CONTEXT.training
+# The `training` argument of the layer calls in progress, outermost first.
+_TRAINING = ScopeStack()
 
 
 def _is_array(x) -> bool:
@@ -445,7 +440,7 @@ class Layer(Operation):
             return
         training = kwargs.get("training")
         if training is None:
-            stack = _training_stack()
+            stack = _TRAINING.items
             if stack and stack[-1] is not None:
                 training = stack[-1]
         if training is not None:
@@ -460,11 +455,11 @@ class Layer(Operation):
             kwargs.pop("mask", None)
         if current_stateless_scope() is None:
             self._losses = []
-        _training_stack().append(kwargs.get("training"))
+        _TRAINING.items.append(kwargs.get("training"))
         try:
             outputs = self.call(*args, **kwargs)
         finally:
-            _training_stack().pop()
+            _TRAINING.items.pop()
         if self.activity_regularizer is not None:
             for out in jax.tree_util.tree_leaves(outputs):
                 loss = self.activity_regularizer(out)
@@ -683,9 +678,10 @@ class _no_rng_scope:
     """Temporarily hide any active RngScope (weights are initialised from the global stream)."""
 
     def __enter__(self):
-        self._saved = list(shoal_random._scopes())
-        shoal_random._scopes().clear()
+        stack = shoal_random.RngScope._stack.items
+        self._saved = list(stack)
+        stack.clear()
 
     def __exit__(self, *exc):
-        shoal_random._scopes().extend(self._saved)
+        shoal_random.RngScope._stack.items.extend(self._saved)
         return False
