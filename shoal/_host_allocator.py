@@ -1,4 +1,4 @@
-"""Host memory allocator settings that keep XLA:CPU's buffers off fresh pages.
+"""Host memory settings that keep XLA:CPU's buffers off fresh pages.
 
 XLA:CPU allocates each execution's temporary buffers with `malloc` and frees them when
 the execution ends. glibc serves large blocks (from 128 KiB, raised dynamically up to
@@ -8,24 +8,35 @@ large gets fresh zero pages from the kernel every time: page faults, and the ker
 zero-filling them, on every step. Measured on the 2-core CI VM (2026-11-29): the
 Transformer benchmark step had a 154 MB temporary buffer mapped and unmapped per step,
 39,000 page faults, 147 ms/step; the MNIST convnet step with im2col convolutions 12,000
-faults, 36 ms/step. With the settings below: no faults, 119 and 23 ms/step.
+faults, 36 ms/step. With the settings below: no faults, 118-124 and 23 ms/step.
 
-`configure()` (run when shoal is imported) makes glibc keep freed memory for reuse:
+`configure()` (run when shoal is imported):
 
-- `M_ARENA_MAX = 1`: every thread allocates from the main arena, which has no block
-  size limit (so large blocks need no mapping of their own);
-- `M_MMAP_MAX = 0`: blocks are never served by `mmap`;
-- `M_TRIM_THRESHOLD = 1 GiB`: freed memory at the top of the heap is returned to the
-  system only beyond 1 GiB.
+- glibc keeps freed memory for reuse: `M_MMAP_MAX = 0` (blocks are never served by
+  `mmap`) and `M_TRIM_THRESHOLD = 1 GiB` (freed memory at the top of the heap is returned
+  to the system only beyond 1 GiB);
+- single-device XLA:CPU programs run on the thread that calls them
+  (`jax_cpu_enable_async_dispatch=False`), so their temporaries come from that thread's
+  arena: for the main thread, the main arena, which has no block size limit. With
+  asynchronous dispatch they came from the arenas of XLA's dispatch threads, whose
+  blocks over 64 MiB are always mapped.
+
+Measured on the same VM (2026-11-30, `benchmarks/worker.py`, 3 rounds, against the
+previous setting of one glibc arena for all threads): steady-state samples/s equal or
+up to 4% higher (MLP batch 128: 37.8-41.1k vs 36.2-39.6k), first epochs 0.1-0.5 s
+shorter (the MLP's 1.0-1.1 s vs 1.2-1.4 s: one arena slowed XLA's compiler by ~0.15 s
+per program, its LLVM worker threads contending for it), the Transformer's peak memory
+600-760 MB vs 890-1,040 MB. The GIL is released while a program runs, so shoal's
+prefetch thread and other Python threads keep running.
 
 The costs: a process keeps (and reuses) the memory of its largest step instead of
-returning it between steps, as the allocators of TensorFlow and PyTorch do; and with one
-arena XLA compiles more slowly (the MLP benchmark's training step: 0.69-0.73 s against
-0.47-0.54 s, first `fit` 1.27-1.39 s against 1.01-1.15 s; `M_MMAP_MAX` and the trim
-threshold alone cost nothing there but leave the Transformer's faults, whose buffer is
-over a thread arena's 64 MiB). It applies
-only to glibc (Linux); `SHOAL_HOST_ALLOCATOR=system` in the environment leaves the
-allocator untouched. Threads that allocated before shoal was imported keep their arenas.
+returning it between steps, as the allocators of TensorFlow and PyTorch do; calls from
+threads other than the main thread, and multi-device programs (which JAX always
+dispatches asynchronously), allocate from other arenas and still map their blocks over
+64 MiB. Applies only to glibc (Linux). `SHOAL_HOST_ALLOCATOR=system` in the environment
+leaves both the allocator and JAX's dispatch alone. The dispatch setting is made when
+`shoal.backend` first imports JAX, and only if JAX has not initialized its backends yet
+(JAX used before shoal's first layer, model or op).
 """
 
 from __future__ import annotations
@@ -38,9 +49,8 @@ import sys
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
-_M_ARENA_MAX = -8
 
-SETTINGS = ((_M_ARENA_MAX, 1), (_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**30))
+SETTINGS = ((_M_MMAP_MAX, 0), (_M_TRIM_THRESHOLD, 2**30))
 
 _STATE = {"configured": None}
 
@@ -66,3 +76,18 @@ def _apply() -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     gnu_version.restype = ctypes.c_char_p
     return all(mallopt(param, value) == 1 for param, value in SETTINGS)
+
+
+def dispatch_inline() -> None:
+    """Run single-device CPU programs on the calling thread (see the module docstring).
+
+    Called by `shoal.backend` once it has imported JAX (so `import shoal` alone stays
+    cheap); takes effect only before JAX initializes its backends, and only where
+    `configure()` applied the allocator settings.
+    """
+    if not _STATE["configured"]:
+        return
+    from jax._src import xla_bridge
+
+    if not xla_bridge.backends_are_initialized():
+        sys.modules["jax"].config.update("jax_cpu_enable_async_dispatch", False)
