@@ -1,7 +1,8 @@
 """shoal: the Keras 3 API on JAX, built for parallel training.
 
 `import shoal as keras` runs ordinary Keras 3 programs. Submodules and the
-top-level names are imported on first use, so `import shoal` stays cheap.
+top-level names are imported on first use; `import shoal` itself imports only JAX (for the
+host settings of `_host_allocator.py`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from shoal import _host_allocator
 
 __version__ = "0.1.0"
 
-# Before any XLA:CPU thread allocates: see _host_allocator.py (SHOAL_HOST_ALLOCATOR=system
-# opts out).
+# Before any XLA:CPU thread allocates or JAX makes its CPU client: see _host_allocator.py
+# (SHOAL_HOST_ALLOCATOR=system opts out).
 _host_allocator.configure()
 
 _SUBMODULES = {

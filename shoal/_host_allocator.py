@@ -34,9 +34,9 @@ returning it between steps, as the allocators of TensorFlow and PyTorch do; call
 threads other than the main thread, and multi-device programs (which JAX always
 dispatches asynchronously), allocate from other arenas and still map their blocks over
 64 MiB. Applies only to glibc (Linux). `SHOAL_HOST_ALLOCATOR=system` in the environment
-leaves both the allocator and JAX's dispatch alone. The dispatch setting is made when
-`shoal.backend` first imports JAX, and only if JAX has not initialized its backends yet
-(JAX used before shoal's first layer, model or op).
+leaves both the allocator and JAX's dispatch alone. The dispatch setting is made when shoal
+is imported (which imports JAX for it), and only if JAX has not initialized its backends
+yet (JAX used before shoal was imported).
 """
 
 from __future__ import annotations
@@ -56,9 +56,11 @@ _STATE = {"configured": None}
 
 
 def configure() -> bool:
-    """Apply `SETTINGS` once; returns whether they are in effect."""
+    """Apply `SETTINGS` and inline dispatch once; returns whether they are in effect."""
     if _STATE["configured"] is None:
         _STATE["configured"] = _apply()
+        if _STATE["configured"]:
+            _dispatch_inline()
     return _STATE["configured"]
 
 
@@ -78,16 +80,14 @@ def _apply() -> bool:
     return all(mallopt(param, value) == 1 for param, value in SETTINGS)
 
 
-def dispatch_inline() -> None:
+def _dispatch_inline() -> None:
     """Run single-device CPU programs on the calling thread (see the module docstring).
 
-    Called by `shoal.backend` once it has imported JAX (so `import shoal` alone stays
-    cheap); takes effect only before JAX initializes its backends, and only where
-    `configure()` applied the allocator settings.
+    Only before JAX initializes its backends: the setting is read when the CPU client is
+    made.
     """
-    if not _STATE["configured"]:
-        return
+    import jax
     from jax._src import xla_bridge
 
     if not xla_bridge.backends_are_initialized():
-        sys.modules["jax"].config.update("jax_cpu_enable_async_dispatch", False)
+        jax.config.update("jax_cpu_enable_async_dispatch", False)

@@ -17,7 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = textwrap.dedent(
     """
     import resource, statistics
-    import shoal.backend  # noqa: F401  (configures allocator and dispatch unless opted out)
+    import shoal  # noqa: F401  (configures allocator and dispatch unless opted out)
     import jax, jax.numpy as jnp
     from jax._src import xla_bridge
     a, b, c = jnp.ones((2000, 64)), jnp.ones((64, 10000)), jnp.ones((10000, 10))
@@ -71,7 +71,7 @@ def test_opt_out_leaves_the_allocator_alone(monkeypatch):
 def test_dispatch_stays_asynchronous_once_jax_is_initialized():
     script = (
         "import jax; jax.devices()\n"
-        "import shoal.backend\n"
+        "import shoal\n"
         "from jax._src import xla_bridge\n"
         "print(xla_bridge._CPU_ENABLE_ASYNC_DISPATCH.value)"
     )

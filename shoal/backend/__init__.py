@@ -1,6 +1,5 @@
 """The small functional core: variables, dtypes, random keys, symbolic tensors, scopes."""
 
-from shoal import _host_allocator
 from shoal.backend.config import (
     backend,
     epsilon,
@@ -19,8 +18,6 @@ from shoal.backend.scope import StatelessScope
 from shoal.backend.symbolic import KerasTensor, is_keras_tensor
 from shoal.backend.tensors import convert_to_numpy, convert_to_tensor, is_tensor
 from shoal.backend.variables import Variable
-
-_host_allocator.dispatch_inline()  # JAX is imported now
 
 
 def clear_session() -> None:
