@@ -73,15 +73,17 @@ def matmul_peak(n=2048, repeats=10):
     return 2 * n**3 / best
 
 
-def verbose_check(scale, rounds=3):
-    quiet, loud = [], []
-    for _ in range(rounds):
-        quiet.append(measure("shoal", "mlp32", 3, scale, verbose=0)["samples_per_s"])
-        loud.append(measure("shoal", "mlp32", 3, scale, verbose=1)["samples_per_s"])
-    q, v = max(quiet), max(loud)
+def verbose_check(scale, pairs=15):
+    """verbose=1 against verbose=0: epochs alternating in one process (one compiled model),
+    medians of each; the progress bar draws as on a terminal."""
+    command = [sys.executable, os.path.join(HERE, "worker.py"), "--lib", "shoal"]
+    command += ["--workload", "mlp32", "--scale", str(scale), "--verbose-pairs", str(pairs)]
+    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    q, v = result["verbose_0_samples_per_s"], result["verbose_1_samples_per_s"]
     print(
         f"mlp32 verbose=0 {q:.0f}/s  verbose=1 {v:.0f}/s  cost of the progress bar "
-        f"{100 * (q - v) / q:+.1f}%  (best of {rounds} each, interleaved)"
+        f"{100 * (q - v) / q:+.1f}%  (medians of {pairs} alternating epochs each)"
     )
 
 

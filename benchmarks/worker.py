@@ -36,6 +36,11 @@ def load(lib_name):
     return keras
 
 
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
 def data(name, scale):
     from workloads import WORKLOADS
 
@@ -71,6 +76,12 @@ def main():
     parser.add_argument("--scale", type=int, default=1)
     parser.add_argument("--verbose", type=int, default=0)
     parser.add_argument(
+        "--verbose-pairs",
+        type=int,
+        default=0,
+        help="instead: this many pairs of epochs, verbose=0 then verbose=1, in this process",
+    )
+    parser.add_argument(
         "--steps-per-execution",
         default=None,
         help="passed to compile (an int or 'auto'); the library's default if omitted",
@@ -88,14 +99,19 @@ def main():
         options["steps_per_execution"] = spe if spe == "auto" else int(spe)
     model.compile(optimizer="adam", loss=loss, metrics=["accuracy"], **options)
 
-    def epoch():
-        sink = io.StringIO()  # a progress bar costs its formatting, not a terminal
+    def epoch(verbose=args.verbose):
+        sink = _Terminal()  # a live progress bar's redraws, without a terminal's rendering
         with contextlib.redirect_stdout(sink):
             start = time.perf_counter()
-            model.fit(x, y, batch_size=batch, epochs=1, verbose=args.verbose)
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=verbose)
             return time.perf_counter() - start
 
     first = epoch()
+    if args.verbose_pairs:
+        pairs = [(epoch(0), epoch(1)) for _ in range(args.verbose_pairs)]
+        quiet, loud = (len(x) / float(np.median(t)) for t in zip(*pairs, strict=True))
+        print(json.dumps({"verbose_0_samples_per_s": quiet, "verbose_1_samples_per_s": loud}))
+        return
     times = [epoch() for _ in range(args.epochs)]
     result = {
         "samples_per_s": len(x) / float(np.median(times)),

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import collections
+
 from shoal.callbacks.callback import Callback
 from shoal.trainers.progress import Progbar
+
+
+def _ready(logs) -> bool:
+    """Whether every value of `logs` is computed (JAX arrays may still be in flight)."""
+    return all(getattr(v, "is_ready", lambda: True)() for v in logs.values())
 
 
 class ProgbarLogger(Callback):
@@ -13,6 +20,9 @@ class ProgbarLogger(Callback):
         super().__init__()
         self.progbar = None
         self.seen = 0
+        # The last few distinct logs: a redraw shows the newest computed ones, so that it
+        # never waits for an execution in flight (fit_loop.IN_FLIGHT of them at most).
+        self._recent = collections.deque(maxlen=3)
 
     @property
     def verbose(self):
@@ -20,6 +30,7 @@ class ProgbarLogger(Callback):
 
     def _start(self, target):
         self.seen = 0
+        self._recent.clear()
         self.progbar = Progbar(target=target, verbose=self.verbose) if self.verbose else None
 
     def on_train_begin(self, logs=None):
@@ -39,8 +50,14 @@ class ProgbarLogger(Callback):
 
     def _batch(self, batch, logs):
         self.seen = batch + 1
-        if self.progbar is not None and self.verbose == 1:
-            self.progbar.update(self.seen, sorted((logs or {}).items()), finalize=False)
+        logs = logs or {}
+        if not self._recent or self._recent[-1] is not logs:
+            self._recent.append(logs)
+        # Called for every batch, the bar redraws every 50 ms: check before gathering logs.
+        if self.progbar is not None and self.verbose == 1 and self.progbar.due():
+            shown = next((r for r in reversed(self._recent) if _ready(r)), None)
+            if shown is not None:
+                self.progbar.update(self.seen, sorted(shown.items()), finalize=False)
 
     def on_train_batch_end(self, batch, logs=None):
         self._batch(batch, logs)

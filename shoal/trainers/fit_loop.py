@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import jax
 import numpy as np
 
@@ -67,16 +69,25 @@ def _shapes(batch):
     return [np.shape(v) for v in jax.tree_util.tree_leaves(batch)]
 
 
+# Executions dispatched but possibly not finished, at most: enough to keep the device busy
+# while Python prepares the next one, few enough that the progress bar and callbacks see
+# recent results, and that batches streamed from the host do not pile up on the device.
+IN_FLIGHT = 2
+
+
 class _Runner:
     """Runs one kind of compiled function over batches, keeping state between executions.
 
-    Under a distribution, state and batches are laid out by a `Placement`.
+    Under a distribution, state and batches are laid out by a `Placement`. At most
+    `IN_FLIGHT` executions are outstanding: dispatching one waits for the one `IN_FLIGHT`
+    before it.
     """
 
     def __init__(self, model, kind, data=None, first=None):
         self.model, self.kind = model, kind
         key_data = shoal_random.global_key_data()
         self.count = 0
+        self.in_flight = collections.deque()
         # The variables behind the state, resolved once per loop (walking layers is slow).
         self.groups = model._state_variables(kind)
         self.placement = placement_for(model, kind, self.groups)
@@ -128,6 +139,9 @@ class _Runner:
             count = self.placement.put_scalar(count)
         out, state = fn(state, self.key_data, count, batch)
         self.model._write_state(self.kind, state, self.groups)
+        self.in_flight.append(out)
+        if len(self.in_flight) > IN_FLIGHT:
+            jax.block_until_ready(self.in_flight.popleft())
         return out
 
 

@@ -9,7 +9,8 @@ import numpy as np
 
 
 def _format_value(value) -> str:
-    value = float(np.mean(value))
+    # To the host first: `np.mean` of a JAX array would run its `.mean`, a JAX computation.
+    value = float(np.mean(np.asarray(value)))
     return f"{value:.4f}" if abs(value) >= 1e-3 or value == 0 else f"{value:.4e}"
 
 
@@ -43,11 +44,19 @@ class Progbar:
         self._dynamic = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._last_draw = 0.0
 
+    def due(self, now=None) -> bool:
+        """Whether a non-final `update` would draw now: a live bar (on a terminal) redraws
+        every 50 ms; elsewhere verbose=1 writes the final line only."""
+        if self.verbose != 1 or not self._dynamic:
+            return False
+        now = time.perf_counter() if now is None else now
+        return now - self._last_draw >= 0.05
+
     def update(self, current, values=None, finalize=None):
         if finalize is None:
             finalize = self.target is not None and current >= self.target
         now = time.perf_counter()
-        if self.verbose == 1 and not finalize and now - self._last_draw < 0.05:
+        if not finalize and not self.due(now):
             return
         self._last_draw = now
         elapsed = now - self._start
