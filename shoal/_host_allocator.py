@@ -19,9 +19,11 @@ faults, 36 ms/step. With the settings below: no faults, 118-124 and 23 ms/step.
   (`jax_cpu_enable_async_dispatch=False`), so their temporaries come from that thread's
   arena: for the main thread, the main arena, which has no block size limit. With
   asynchronous dispatch they came from the arenas of XLA's dispatch threads, whose
-  blocks over 64 MiB are always mapped.
+  blocks over 64 MiB are always mapped. (A program whose inputs are still being computed
+  is still dispatched asynchronously: `fit` keeps light fused executions in flight that
+  way, while a heavy step, such as the Transformer's, runs inline: 0 faults per step.)
 
-Measured on the same VM (2026-11-30, `benchmarks/worker.py`, 3 rounds, against the
+Measured on the same VM (2026-11-29, `benchmarks/worker.py`, 3 rounds, against the
 previous setting of one glibc arena for all threads): steady-state samples/s equal or
 up to 4% higher (MLP batch 128: 37.8-41.1k vs 36.2-39.6k), first epochs 0.1-0.5 s
 shorter (the MLP's 1.0-1.1 s vs 1.2-1.4 s: one arena slowed XLA's compiler by ~0.15 s
