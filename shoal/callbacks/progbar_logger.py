@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 
 from shoal.callbacks.callback import Callback
+from shoal.trainers.fit_loop import IN_FLIGHT
 from shoal.trainers.progress import Progbar
 
 
@@ -20,9 +21,9 @@ class ProgbarLogger(Callback):
         super().__init__()
         self.progbar = None
         self.seen = 0
-        # The last few distinct logs: a redraw shows the newest computed ones, so that it
-        # never waits for an execution in flight (fit_loop.IN_FLIGHT of them at most).
-        self._recent = collections.deque(maxlen=3)
+        # The logs of the last executions: a redraw shows the newest computed ones, so that
+        # it never waits for one in flight (at most IN_FLIGHT; the one before is done).
+        self._recent = collections.deque(maxlen=IN_FLIGHT + 1)
 
     @property
     def verbose(self):
