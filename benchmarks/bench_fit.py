@@ -44,12 +44,14 @@ def python_for(lib):
     return None
 
 
-def measure(lib, workload, epochs, scale, verbose=0):
+def measure(lib, workload, epochs, scale, *options):
+    """The JSON result of worker.py for `lib` in its environment, or None (not installed,
+    or failed: its error is printed)."""
     python = python_for(lib)
     if python is None:
         return None
     command = [python, os.path.join(HERE, "worker.py"), "--lib", lib, "--workload", workload]
-    command += ["--epochs", str(epochs), "--scale", str(scale), "--verbose", str(verbose)]
+    command += ["--epochs", str(epochs), "--scale", str(scale), *options]
     proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         print(f"# {lib} {workload} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -76,10 +78,9 @@ def matmul_peak(n=2048, repeats=10):
 def verbose_check(scale, pairs=15):
     """verbose=1 against verbose=0: epochs alternating in one process (one compiled model),
     medians of each; the progress bar draws as on a terminal."""
-    command = [sys.executable, os.path.join(HERE, "worker.py"), "--lib", "shoal"]
-    command += ["--workload", "mlp32", "--scale", str(scale), "--verbose-pairs", str(pairs)]
-    proc = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True)
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = measure("shoal", "mlp32", 3, scale, "--verbose-pairs", str(pairs))
+    if result is None:
+        raise SystemExit("the verbose check failed (its error is above)")
     q, v = result["verbose_0_samples_per_s"], result["verbose_1_samples_per_s"]
     print(
         f"mlp32 verbose=0 {q:.0f}/s  verbose=1 {v:.0f}/s  cost of the progress bar "
