@@ -110,7 +110,14 @@ class LSTMCell(FusedRNNCell):
             i, f, g, o = gates
             return self._combine(rec(i), rec(f), act(g), rec(o), states)
 
-        return StepMath(gates=4, additive=True, wide=wide, per_gate=per_gate)
+        return StepMath(
+            gates=4,
+            additive=True,
+            wide=wide,
+            per_gate=per_gate,
+            activations=(rec, rec, act, rec),
+            combine=lambda acts, states: self._combine(*acts, states),
+        )
 
     def get_config(self):
         return {

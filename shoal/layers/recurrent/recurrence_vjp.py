@@ -11,9 +11,15 @@ Here the backward pass is written out:
   additive cells `g = z + input bias + h @ recurrent_kernel`; else it keeps `z` and saves
   `r`, the recurrent part), besides the previous states: few, wide residuals, and no
   zero-filled buffer for the largest one;
+- when every gate's activation is a sigmoid or a tanh (LSTM's and SimpleRNN's defaults),
+  the forward loop activates all gates in one kernel and saves the activated gates
+  instead (`tanh_form.py`), so the reverse loop multiplies by derivatives computed from
+  them rather than recomputing the activations;
 - a reverse loop redoes a step's pointwise math from them and takes its VJP (`jax.vjp`
   of the cell's per-gate formula, so any activation is differentiated exactly), then
   does ONE matmul `dr @ recurrent_kernel.T` for the previous `h`;
+- a step reads each gate of a saved buffer as its own dynamic slice: XLA:CPU emits
+  scalar code for a kernel that takes several static slices of one dynamic slice;
 - the kernels' gradients are one matmul each over all timesteps and samples after the
   loop (`x^T @ dz`, `H_prev^T @ dr`), not sums carried through the loop.
 
@@ -42,6 +48,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from shoal.backend.switches import Switch
+from shoal.layers.recurrent import tanh_form
 
 _SWITCH = Switch("SHOAL_RNN_FAST_PATH")
 
@@ -65,17 +72,36 @@ class StepMath:
     `g = z + r`: `wide(g, None, states)` and `per_gate(g_gates, None, states)`. Else
     `wide(z, r, states)` and `per_gate(z_gates, r_gates, states)`. Both return the new
     states as a list, `h` (the output) first.
+
+    An additive cell may also give `activations` (one per gate) and `combine(activated
+    gates, states)`, the step after them: when they are all sigmoid or tanh, the fast path
+    activates the gates in one kernel and saves them (`tanh_form.py`).
     """
 
     gates: int
     additive: bool
     wide: Callable
     per_gate: Callable
+    activations: tuple | None = None
+    combine: Callable | None = None
 
 
 def _at(buffer, t):
     """buffer[t]."""
     return lax.dynamic_index_in_dim(buffer, t, keepdims=False)
+
+
+def _gates_at(buffer, t, gates):
+    """The `gates` equal column blocks of buffer[t], each its own dynamic slice.
+
+    XLA:CPU does not vectorize a kernel that reads several static slices of one dynamic
+    slice (the loop index is reloaded for every element): ~10x slower per kernel.
+    """
+    _, batch, width = buffer.shape
+    units = width // gates
+    return [
+        lax.dynamic_slice(buffer, (t, 0, k * units), (1, batch, units))[0] for k in range(gates)
+    ]
 
 
 def _put(buffer, value, t):
@@ -97,6 +123,8 @@ def _recurrence(math, go_backwards, return_sequences, has):
     """
     gates, additive = math.gates, math.additive
     optional = ("input_bias", "recurrent_bias", "mask", "rec_mask")
+    # Activated gates saved (instead of pre-activations) when they are sigmoid/tanh.
+    form = tanh_form.of(math.activations) if additive and math.combine else None
 
     def unpack(args):
         x, kernel, recurrent_kernel, *rest = args
@@ -116,6 +144,12 @@ def _recurrence(math, go_backwards, return_sequences, has):
     def with_input_bias(z, named):
         return z if named["input_bias"] is None else z + named["input_bias"]
 
+    def input_gates(xs, t, named):  # with_input_bias(xs[t]), split into gates
+        z = _gates_at(xs, t, gates)
+        if named["input_bias"] is None:
+            return z
+        return [a + b for a, b in zip(z, jnp.split(named["input_bias"], gates), strict=True)]
+
     def forward(args, save):
         x, kernel, recurrent_kernel, named, states = unpack(args)
         xs = x @ kernel
@@ -125,8 +159,9 @@ def _recurrence(math, go_backwards, return_sequences, has):
         def zeros(width, dtype):
             return jnp.zeros((steps, batch, width), dtype)
 
-        # Residuals: the pre-activations (in place of the projection for additive
-        # cells), the states each step started from; and the outputs.
+        # Residuals: the pre-activations (for additive cells in place of the
+        # projection, and activated when in tanh form), the states each step started
+        # from; and the outputs.
         if not save:
             pre = None
         elif additive:
@@ -145,6 +180,14 @@ def _recurrence(math, go_backwards, return_sequences, has):
                 new = math.wide(z, r, states)
                 if save:
                     pre = _put(pre, r, t)
+            elif form is not None:
+                act = form.activate(z + r)
+                if save:
+                    pre = _put(pre, act, t)
+                    acts = _gates_at(pre, t, gates)  # read back, as below
+                else:
+                    acts = jnp.split(act, gates, axis=-1)
+                new = math.combine(acts, states)
             elif save:
                 pre = _put(pre, z + r, t)
                 # Read back rather than reuse: only the update reads the old slot, so
@@ -175,13 +218,12 @@ def _recurrence(math, go_backwards, return_sequences, has):
         residuals = (x, kernel, recurrent_kernel, named, None if additive else xs, pre, previous)
         return ((outputs, final) if return_sequences else final), residuals
 
-    def step_vjp(z_t, pre_t, states, d_new):
+    def step_vjp(z_gates, pre_gates, states, d_new):
         """(dz, dr, d_states) of one step, by the VJP of the per-gate formula."""
-        split = [*jnp.split(pre_t, gates, axis=-1)]
         if additive:
-            primals = (*split, *states)
+            primals = (*pre_gates, *states)
         else:
-            primals = (*jnp.split(z_t, gates, axis=-1), *split, *states)
+            primals = (*z_gates, *pre_gates, *states)
         n_gates = len(primals) - len(states)
 
         def step(*a):
@@ -195,6 +237,19 @@ def _recurrence(math, go_backwards, return_sequences, has):
         dr = dz if additive else jnp.concatenate(d[gates:n_gates], axis=-1)
         return dz, dr, list(d[n_gates:])
 
+    def activated_step_vjp(acts, states, d_new):
+        """(dz, dz, d_states) of one step from its saved activated gates (tanh form)."""
+
+        def step(*a):
+            return math.combine(list(a[:gates]), list(a[gates:]))
+
+        _, vjp = jax.vjp(step, *acts, *states)
+        d = vjp(list(d_new))
+        dz = jnp.concatenate(
+            [form.derivative(k, y) * d[k] for k, y in enumerate(acts)], axis=-1
+        )
+        return dz, dz, list(d[gates:])
+
     def bwd(residuals, cotangents):
         x, kernel, recurrent_kernel, named, xs, pre, previous = residuals
         d_outputs, d_final = cotangents if return_sequences else (None, cotangents)
@@ -206,10 +261,14 @@ def _recurrence(math, go_backwards, return_sequences, has):
         d_xs = None if additive else jnp.zeros_like(pre)
 
         def body(carry, i):
-            dh_matmul, d_states, d_pre, d_xs = carry
+            # d_states: the cotangents of the states this step produced; the step's
+            # own formula and the next step's matmul are summed into the first (`h`)
+            # before it is carried, so a formula that does not read `h` (an LSTM's)
+            # carries no zeros from one step to the next.
+            d_states, d_pre, d_xs = carry
             j = steps - 1 - i
             t = time_of(j, steps)
-            dh = d_states[0] + dh_matmul
+            dh = d_states[0]
             if d_outputs is not None:
                 dh = dh + _at(d_outputs, j)
             d_new = [dh, *d_states[1:]]
@@ -217,9 +276,12 @@ def _recurrence(math, go_backwards, return_sequences, has):
                 m = _at(mask, t)
                 d_kept = [_where(m, jnp.zeros_like(d), d) for d in d_new]
                 d_new = [_where(m, d, jnp.zeros_like(d)) for d in d_new]
-            z_t = None if additive else with_input_bias(_at(xs, t), named)
             states = [_at(b, t) for b in previous]
-            dz, dr, d_states = step_vjp(z_t, _at(pre, t), states, d_new)
+            if form is not None:
+                dz, dr, d_states = activated_step_vjp(_gates_at(pre, t, gates), states, d_new)
+            else:
+                z_gates = None if additive else input_gates(xs, t, named)
+                dz, dr, d_states = step_vjp(z_gates, _gates_at(pre, t, gates), states, d_new)
             if mask is not None:
                 d_states = [a + b for a, b in zip(d_states, d_kept, strict=True)]
             d_pre = _put(d_pre, dr, t)
@@ -228,11 +290,10 @@ def _recurrence(math, go_backwards, return_sequences, has):
             dh_matmul = lax.dot_general(_at(d_pre, t), recurrent_kernel, (((1,), (1,)), ((), ())))
             if rec_mask is not None:
                 dh_matmul = dh_matmul * rec_mask
-            return (dh_matmul, d_states, d_pre, d_xs), None
+            return ([d_states[0] + dh_matmul, *d_states[1:]], d_pre, d_xs), None
 
-        init = (jnp.zeros_like(d_final[0]), list(d_final), d_pre, d_xs)
-        (dh_matmul, d_initial, d_pre, d_xs), _ = lax.scan(body, init, jnp.arange(steps))
-        d_initial[0] = d_initial[0] + dh_matmul
+        init = (list(d_final), d_pre, d_xs)
+        (d_initial, d_pre, d_xs), _ = lax.scan(body, init, jnp.arange(steps))
         dz_all = d_pre if additive else d_xs
         h_prev = previous[0] if rec_mask is None else previous[0] * rec_mask
 

@@ -60,6 +60,8 @@ class SimpleRNNCell(FusedRNNCell):
             additive=True,
             wide=lambda pre, _, states: [self.activation(pre)],
             per_gate=lambda gates, _, states: [self.activation(gates[0])],
+            activations=(self.activation,),
+            combine=lambda acts, states: [acts[0]],
         )
 
 
