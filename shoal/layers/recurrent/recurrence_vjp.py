@@ -175,7 +175,10 @@ def _recurrence(math, go_backwards, return_sequences, has):
             states, pre, previous, outputs = carry
             t = time_of(j, steps)
             r = recurrent_part(states[0], recurrent_kernel, named)
-            z = with_input_bias(_at(xs if pre is None or not additive else pre, t), named)
+            if additive:
+                z = with_input_bias(_at(xs if pre is None else pre, t), named)
+            else:  # read gate by gate (`_gates_at`): the cell's formula slices `z`
+                z = jnp.concatenate(input_gates(xs, t, named), axis=-1)
             if not additive:
                 new = math.wide(z, r, states)
                 if save:
