@@ -104,6 +104,14 @@ def _gates_at(buffer, t, gates):
     ]
 
 
+def _put_gates(buffer, blocks, t):
+    """buffer with buffer[t] = concatenate(blocks, -1), one update per block."""
+    for k, block in enumerate(blocks):
+        offset = k * block.shape[-1]
+        buffer = lax.dynamic_update_slice(buffer, block[None].astype(buffer.dtype), (t, 0, offset))
+    return buffer
+
+
 def _put(buffer, value, t):
     """buffer with buffer[t] = value."""
     return lax.dynamic_update_index_in_dim(buffer, value.astype(buffer.dtype), t, axis=0)
@@ -248,9 +256,7 @@ def _recurrence(math, go_backwards, return_sequences, has):
 
         _, vjp = jax.vjp(step, *acts, *states)
         d = vjp(list(d_new))
-        dz = jnp.concatenate(
-            [form.derivative(k, y) * d[k] for k, y in enumerate(acts)], axis=-1
-        )
+        dz = [form.derivative(k, y) * d[k] for k, y in enumerate(acts)]
         return dz, dz, list(d[gates:])
 
     def bwd(residuals, cotangents):
@@ -287,7 +293,10 @@ def _recurrence(math, go_backwards, return_sequences, has):
                 dz, dr, d_states = step_vjp(z_gates, _gates_at(pre, t, gates), states, d_new)
             if mask is not None:
                 d_states = [a + b for a, b in zip(d_states, d_kept, strict=True)]
-            d_pre = _put(d_pre, dr, t)
+            if form is not None:  # gate by gate: each written by the kernel computing it
+                d_pre = _put_gates(d_pre, dr, t)
+            else:
+                d_pre = _put(d_pre, dr, t)
             if not additive:
                 d_xs = _put(d_xs, dz, t)
             dh_matmul = lax.dot_general(_at(d_pre, t), recurrent_kernel, (((1,), (1,)), ((), ())))
