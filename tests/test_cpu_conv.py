@@ -162,3 +162,68 @@ def test_forward_mode_runs_under_lax_only():
     with cpu_lowering.lax_only():
         _, tangent = jax.jvp(f, (w,), (w,))
     np.testing.assert_allclose(tangent, f(w), rtol=1e-6)  # linear in w
+
+
+@pytest.mark.parametrize(
+    "x_shape, w_shape",
+    [
+        ((8, 28, 28, 16), (3, 3, 16, 32)),  # padded and deep
+        ((8, 16, 16, 4), (3, 3, 4, 16)),  # few filters
+        ((8, 20, 8), (3, 8, 16)),  # 1-D
+        ((2, 5, 5, 5, 4), (3, 3, 3, 4, 8)),  # 3-D
+    ],
+)
+def test_in_a_loop_body_the_path_is_taken_for_any_window_and_depth(x_shape, w_shape):
+    x, w = jnp.ones(x_shape), jnp.ones(w_shape)
+    n = x.ndim - 2
+    plan = cpu_conv._plan(x, w, (1,) * n, "SAME", None, numbers(n), 1)
+    assert plan is None  # outside a loop: outside the measured region
+    assert cpu_conv._plan(x, w, (1,) * n, "SAME", None, numbers(n), 1, in_loop=True) is not None
+    assert cpu_conv._plan(x, w, (2,) * n, "SAME", None, numbers(n), 1, in_loop=True) is None
+
+
+def test_a_convolution_differentiated_inside_a_scan_equals_lax():
+    """The custom VJP's residuals are arrays only, so `lax.scan` can stack them."""
+    w = jnp.asarray(RNG.standard_normal((3, 3, 4, 4)) * 0.3, jnp.float32)
+    h0 = jnp.asarray(RNG.standard_normal((2, 5, 5, 4)), jnp.float32)
+
+    def ours(h, w):  # in_loop: im2col for this 4-filter, padded convolution
+        return cpu_conv.conv_general_dilated(
+            h, w, (1, 1), "SAME", dimension_numbers=numbers(2), in_loop=True
+        )
+
+    def lax_conv(h, w):
+        return lax.conv_general_dilated(h, w, (1, 1), "SAME", dimension_numbers=numbers(2))
+
+    def run(conv, w):
+        def step(h, _):
+            return jnp.tanh(conv(h, w)), None
+
+        return jnp.sum(lax.scan(step, h0, None, length=3)[0] ** 2)
+
+    value, grad = jax.value_and_grad(lambda w: run(ours, w))(w)
+    ref_value, ref_grad = jax.value_and_grad(lambda w: run(lax_conv, w))(w)
+    np.testing.assert_allclose(value, ref_value, rtol=1e-5)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-4, atol=1e-5)
+    assert "gather" in str(jax.make_jaxpr(jax.grad(lambda w: run(ours, w)))(w))  # im2col
+
+
+@pytest.mark.parametrize("cls_name, rank", [("ConvLSTM1D", 1), ("ConvLSTM2D", 2)])
+def test_conv_lstm_gradients_equal_lax(cls_name, rank):
+    """ConvLSTM's recurrent convolution runs in its time loop: im2col there."""
+    layer = getattr(shoal.layers, cls_name)(4, 3, padding="same", return_sequences=True)
+    x = RNG.standard_normal((2, 3, *(6,) * rank, 3)).astype("float32")
+    layer(x)
+    weights = [v.value for v in layer.trainable_variables]
+
+    def loss(weights, x):
+        out, _ = layer.stateless_call(weights, [], x)
+        return jnp.sum(jnp.sin(out))
+
+    grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(weights, x)
+    assert "gather" in str(jax.make_jaxpr(jax.grad(loss))(weights, x))
+    with cpu_lowering.lax_only():
+        reference = jax.jit(jax.grad(loss, argnums=(0, 1)))(weights, x)
+        assert "gather" not in str(jax.make_jaxpr(jax.grad(loss))(weights, x))
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)

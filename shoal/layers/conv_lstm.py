@@ -19,7 +19,6 @@ from __future__ import annotations
 import numbers
 
 import jax.numpy as jnp
-from jax import lax
 
 from shoal import activations, constraints, initializers, regularizers
 from shoal.backend import naming
@@ -28,6 +27,7 @@ from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
 from shoal.layers.recurrent.dropout_masks import DropoutRNNCell
 from shoal.layers.recurrent.rnn import RNN
+from shoal.ops import cpu_conv
 
 
 def _serialize(module, obj):
@@ -220,7 +220,7 @@ class ConvLSTMCell(DropoutRNNCell, Layer):
         return (channels,) + (1,) * self.rank
 
     def input_conv(self, x, kernel, bias=None):
-        out = lax.conv_general_dilated(
+        out = cpu_conv.conv_general_dilated(
             x,
             kernel,
             self.strides,
@@ -233,12 +233,15 @@ class ConvLSTMCell(DropoutRNNCell, Layer):
         return out
 
     def recurrent_conv(self, h, kernel):
-        return lax.conv_general_dilated(
+        # Inside the time loop: im2col on CPU (cpu_conv), whose kernel gradient XLA:CPU
+        # otherwise computes ~10x slower there.
+        return cpu_conv.conv_general_dilated(
             h,
             kernel,
             (1,) * self.rank,
             "SAME",
             dimension_numbers=self._dimension_numbers(),
+            in_loop=True,
         )
 
     # -- RNN's fused protocol -----------------------------------------------------------
