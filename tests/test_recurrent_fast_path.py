@@ -301,3 +301,56 @@ def test_loops_copy_no_sequence_buffer(cls_name, kwargs, call_kwargs):
     for name in bodies:
         body = re.search(rf"^%{re.escape(name)} .*?^}}", hlo, re.M | re.S).group(0)
         assert not re.findall(rf"= f32\[{T},{B},\d+\]\S* copy\(", body), name
+
+
+def sliced_dynamic_slices(hlo):
+    """(computation, slice) pairs where a static `slice` reads, through elementwise ops, a
+    `dynamic-slice` of the same fused computation."""
+    found = []
+    for computation in re.finditer(r"^(%[\w.\-]+) \(.*?\n}", hlo, re.S | re.M):
+        instructions = {
+            m.group(1): (m.group(2), re.findall(r"%[\w.\-]+", m.group(3)))
+            for m in re.finditer(
+                r"^\s+(?:ROOT )?(%[\w.\-]+) = \S+ ([\w\-]+)\((.*?)\)", computation.group(0), re.M
+            )
+        }
+        for name, (op, operands) in instructions.items():
+            stack, seen = list(operands) if op == "slice" else [], set()
+            while stack:
+                operand = stack.pop()
+                if operand in seen or operand not in instructions:
+                    continue
+                seen.add(operand)
+                operand_op, operand_inputs = instructions[operand]
+                if operand_op == "dynamic-slice":
+                    found.append((computation.group(1), name))
+                    break
+                if operand_op not in ("dot", "convolution", "reduce", "fusion"):
+                    stack.extend(operand_inputs)
+    return found
+
+
+@pytest.mark.parametrize(
+    "cls_name, kwargs, call_kwargs",
+    [
+        ("SimpleRNN", {"return_sequences": True}, {}),
+        ("LSTM", {"return_sequences": True, "return_state": True}, {"mask": MASK}),
+        ("LSTM", {"recurrent_activation": "hard_sigmoid", "go_backwards": True}, {}),
+        ("GRU", {"return_sequences": True}, {"mask": MASK}),
+    ],
+)
+def test_loop_kernels_read_gates_as_their_own_dynamic_slices(cls_name, kwargs, call_kwargs):
+    """No kernel takes static slices of a step's dynamic slice: XLA:CPU runs such a
+    kernel as scalar code (the GRU gradient was 16.7 ms, 11.8 ms without)."""
+    layer = getattr(recurrent, cls_name)(8, **kwargs)
+    x = sequences()
+    layer(x)
+    trainable = [v.value for v in layer.trainable_variables]
+
+    def loss(weights, x):
+        out, _ = layer.stateless_call(weights, [], x, **call_kwargs)
+        return sum(jnp.sum(o**2) for o in jax.tree_util.tree_leaves(out))
+
+    hlo = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(trainable, x).compile().as_text()
+    assert "while" in hlo
+    assert sliced_dynamic_slices(hlo) == []

@@ -149,10 +149,7 @@ def _recurrence(math, go_backwards, return_sequences, has):
         r = (h if rec_mask is None else h * rec_mask) @ recurrent_kernel
         return r if bias is None else r + bias
 
-    def with_input_bias(z, named):
-        return z if named["input_bias"] is None else z + named["input_bias"]
-
-    def input_gates(xs, t, named):  # with_input_bias(xs[t]), split into gates
+    def input_gates(xs, t, named):  # xs[t] (+ input bias), gate by gate
         z = _gates_at(xs, t, gates)
         if named["input_bias"] is None:
             return z
@@ -183,10 +180,9 @@ def _recurrence(math, go_backwards, return_sequences, has):
             states, pre, previous, outputs = carry
             t = time_of(j, steps)
             r = recurrent_part(states[0], recurrent_kernel, named)
-            if additive:
-                z = with_input_bias(_at(xs if pre is None else pre, t), named)
-            else:  # read gate by gate (`_gates_at`): the cell's formula slices `z`
-                z = jnp.concatenate(input_gates(xs, t, named), axis=-1)
+            # Read gate by gate (`_gates_at`): the cell's formula slices `z`.
+            source = xs if pre is None or not additive else pre
+            z = jnp.concatenate(input_gates(source, t, named), axis=-1)
             if not additive:
                 new = math.wide(z, r, states)
                 if save:
@@ -203,7 +199,7 @@ def _recurrence(math, go_backwards, return_sequences, has):
                 pre = _put(pre, z + r, t)
                 # Read back rather than reuse: only the update reads the old slot, so
                 # XLA updates the buffer in place instead of copying it every step.
-                new = math.wide(_at(pre, t), None, states)
+                new = math.wide(jnp.concatenate(_gates_at(pre, t, gates), axis=-1), None, states)
             else:
                 new = math.wide(z + r, None, states)
             if save:
