@@ -304,29 +304,35 @@ def test_loops_copy_no_sequence_buffer(cls_name, kwargs, call_kwargs):
 
 
 def sliced_dynamic_slices(hlo):
-    """(computation, slice) pairs where a static `slice` reads, through elementwise ops, a
-    `dynamic-slice` of the same fused computation."""
+    """(computation, dynamic-slice) pairs where static `slice`s at two or more offsets
+    read, through elementwise ops, the same `dynamic-slice` in one fused computation."""
     found = []
     for computation in re.finditer(r"^(%[\w.\-]+) \(.*?\n}", hlo, re.S | re.M):
         instructions = {
-            m.group(1): (m.group(2), re.findall(r"%[\w.\-]+", m.group(3)))
+            m.group(1): (m.group(2), re.findall(r"%[\w.\-]+", m.group(3)), m.group(4))
             for m in re.finditer(
-                r"^\s+(?:ROOT )?(%[\w.\-]+) = \S+ ([\w\-]+)\((.*?)\)", computation.group(0), re.M
+                r"^\s+(?:ROOT )?(%[\w.\-]+) = \S+ ([\w\-]+)\((.*?)\)(.*)$",
+                computation.group(0),
+                re.M,
             )
         }
-        for name, (op, operands) in instructions.items():
-            stack, seen = list(operands) if op == "slice" else [], set()
+        offsets = {}  # dynamic-slice -> the static slices that read it
+        for op, operands, attributes in instructions.values():
+            if op != "slice":
+                continue
+            stack, seen = list(operands), set()
             while stack:
                 operand = stack.pop()
                 if operand in seen or operand not in instructions:
                     continue
                 seen.add(operand)
-                operand_op, operand_inputs = instructions[operand]
+                operand_op, operand_inputs, _ = instructions[operand]
                 if operand_op == "dynamic-slice":
-                    found.append((computation.group(1), name))
-                    break
-                if operand_op not in ("dot", "convolution", "reduce", "fusion"):
+                    config = re.search(r"slice=\{[^}]*\}", attributes).group(0)
+                    offsets.setdefault(operand, set()).add(config)
+                elif operand_op not in ("dot", "convolution", "reduce", "fusion"):
                     stack.extend(operand_inputs)
+        found += [(computation.group(1), d) for d, configs in offsets.items() if len(configs) > 1]
     return found
 
 
