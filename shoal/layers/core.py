@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
 from shoal import activations, constraints, initializers, regularizers
 from shoal.backend import dtypes
 from shoal.backend.symbolic import KerasTensor, Node, eval_output_spec
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
+from shoal.ops import cpu_matmul
 
 
 def _serialize(module, obj):
@@ -182,7 +181,7 @@ class Dense(Layer):
         self.built = True
 
     def call(self, inputs):
-        x = jnp.matmul(inputs, self.kernel.value)
+        x = cpu_matmul.matmul(inputs, self.kernel.value)
         if self.bias is not None:
             x = x + self.bias.value
         return self.activation(x) if self.activation is not None else x

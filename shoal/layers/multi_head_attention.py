@@ -35,6 +35,7 @@ from shoal.backend.symbolic import eval_output_spec
 from shoal.layers.attention import _causal, _check_rate, _check_seed
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import format_shape
+from shoal.ops import cpu_matmul
 
 
 def _serialize(module, obj):
@@ -219,7 +220,8 @@ class _EinsumProjection(Layer):
     def call(self, inputs):
         # Weights are used in the compute dtype (mixed precision keeps float32 variables).
         dtype = self.compute_dtype
-        x = jnp.einsum(self.equation, inputs, self.kernel.value.astype(dtype))
+        # = einsum(self.equation, ...): contracts the input's trailing `n_in` axes.
+        x = cpu_matmul.contract(inputs, self.kernel.value.astype(dtype), self.n_in)
         if self.bias is not None:
             x = x + self.bias.value.astype(dtype)
         return self.activation(x) if self.activation is not None else x
