@@ -271,6 +271,20 @@ def test_benchmark_lstm_model_takes_the_fast_path(fast_path_calls):
     assert fast_path_calls  # traced through the fast path
 
 
+def compiled_gradient(layer, call_kwargs):
+    """The optimized HLO of the gradient of `layer`'s outputs (squared, summed) with
+    respect to its weights and inputs."""
+    x = sequences()
+    layer(x)
+    trainable = [v.value for v in layer.trainable_variables]
+
+    def loss(weights, x):
+        out, _ = layer.stateless_call(weights, [], x, **call_kwargs)
+        return sum(jnp.sum(o**2) for o in jax.tree_util.tree_leaves(out))
+
+    return jax.jit(jax.grad(loss, argnums=(0, 1))).lower(trainable, x).compile().as_text()
+
+
 @pytest.mark.parametrize(
     "cls_name, kwargs, call_kwargs",
     [
@@ -286,16 +300,7 @@ def test_loops_copy_no_sequence_buffer(cls_name, kwargs, call_kwargs):
     A structural guard, not a timing test: XLA copies a loop-carried buffer every step
     when a step may still read its old value after updating it in place.
     """
-    layer = getattr(recurrent, cls_name)(U, **kwargs)
-    x = sequences()
-    layer(x)
-    trainable = [v.value for v in layer.trainable_variables]
-
-    def loss(weights, x):
-        out, _ = layer.stateless_call(weights, [], x, **call_kwargs)
-        return sum(jnp.sum(o**2) for o in jax.tree_util.tree_leaves(out))
-
-    hlo = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(trainable, x).compile().as_text()
+    hlo = compiled_gradient(getattr(recurrent, cls_name)(U, **kwargs), call_kwargs)
     bodies = set(re.findall(r"body=%([\w.\-]+)", hlo))
     assert len(bodies) >= 2  # the forward and the backward loop
     for name in bodies:
@@ -348,15 +353,6 @@ def sliced_dynamic_slices(hlo):
 def test_loop_kernels_read_gates_as_their_own_dynamic_slices(cls_name, kwargs, call_kwargs):
     """No kernel takes static slices of a step's dynamic slice: XLA:CPU runs such a
     kernel as scalar code (the GRU gradient was 16.7 ms, 11.8 ms without)."""
-    layer = getattr(recurrent, cls_name)(8, **kwargs)
-    x = sequences()
-    layer(x)
-    trainable = [v.value for v in layer.trainable_variables]
-
-    def loss(weights, x):
-        out, _ = layer.stateless_call(weights, [], x, **call_kwargs)
-        return sum(jnp.sum(o**2) for o in jax.tree_util.tree_leaves(out))
-
-    hlo = jax.jit(jax.grad(loss, argnums=(0, 1))).lower(trainable, x).compile().as_text()
+    hlo = compiled_gradient(getattr(recurrent, cls_name)(8, **kwargs), call_kwargs)
     assert "while" in hlo
     assert sliced_dynamic_slices(hlo) == []
