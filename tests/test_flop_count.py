@@ -58,6 +58,27 @@ def test_train_step_agrees_with_xla_estimate():
     assert ours == pytest.approx(xla, rel=0.1)
 
 
+def test_primitives_are_found_in_loops_calls_and_custom_vjps():
+    @jax.custom_vjp
+    def conv(x, w):
+        return jax.lax.conv(x, w, (1, 1), "VALID")
+
+    conv.defvjp(lambda x, w: (conv(x, w), (x, w)), lambda r, g: (jnp.zeros_like(r[0]), r[1]))
+
+    def fn(x, w):
+        def body(c, _):
+            return c, jnp.sum(jax.jit(conv)(x, w))
+
+        return jax.lax.scan(body, 0.0, None, length=2)[1]
+
+    x, w = jnp.ones((1, 1, 5, 5)), jnp.ones((1, 1, 3, 3))
+    found = flop_count.primitives(flop_count.trace(jax.jit(fn), (x, w)))
+    assert {"scan", "conv_general_dilated", "reduce_sum"} <= found
+    assert "conv_general_dilated" not in flop_count.primitives(
+        flop_count.trace(jax.jit(lambda x: jnp.tanh(x) @ x), (jnp.ones((3, 3)),))
+    )
+
+
 def test_untraceable_function_counts_zero():
     def bad(x):
         raise TypeError("no")

@@ -205,8 +205,14 @@ def test_auto_steps_fuses_cheap_steps():
     assert auto_steps.choose(1e6, "cpu", 100) == 50  # wants 2048 -> 64, divisor of 100
     assert auto_steps.choose(1e6, "cpu", 97) == 64  # 97 is prime: leftovers run unfused
     assert auto_steps.choose(1e10, "cpu", 100) == 1  # a heavy step runs alone
-    assert auto_steps.choose(1e9, "cpu", 100) == 1  # heavy enough: dispatch is negligible
+    # 6 steps make the target: the smallest divisor of 100 from there (no leftovers)
+    assert auto_steps.choose(1e9, "cpu", 100) == 10
+    assert auto_steps.choose(2.2e9, "cpu", 50) == 5  # the benchmark LSTM's epoch
+    assert auto_steps.choose(2.2e9, "cpu", 7) == 7  # a short epoch: one execution
     assert auto_steps.choose(0, "cpu", 100) == 1  # no estimate: no fusion
+    conv = frozenset({"conv_general_dilated", "dot_general"})
+    assert auto_steps.choose(2.2e9, "cpu", 50, conv) == 1  # heavy convolutions: alone
+    assert auto_steps.choose(1e8, "cpu", 50, conv) == 50  # light ones are fused
     x, y = _data(n=64)
     model = _mlp(seed=5)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")

@@ -120,9 +120,10 @@ class _Runner:
             full = data.num_batches
             if isinstance(data, data_adapter.ArrayData) and data.num_samples % data.batch_size:
                 full -= 1
-            cache[key] = auto_steps.choose(
-                flop_count.step_flops(fn, args), auto_steps.platform_of(state), full
-            )
+            jaxpr = flop_count.trace(fn, args)
+            flops = 0.0 if jaxpr is None else flop_count.jaxpr_flops(jaxpr)
+            used = frozenset() if jaxpr is None else frozenset(flop_count.primitives(jaxpr))
+            cache[key] = auto_steps.choose(flops, auto_steps.platform_of(state), full, used)
         return cache[key]
 
     def put_batch(self, batch, fused):

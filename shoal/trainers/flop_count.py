@@ -68,10 +68,30 @@ def jaxpr_flops(jaxpr) -> float:
     return total
 
 
-def step_flops(fn, args) -> float:
-    """FLOPs of `fn(*args)` for a jitted `fn`, from its trace; 0.0 when it cannot be traced."""
+def primitives(jaxpr) -> set[str]:
+    """The names of the primitives `jaxpr` applies, in its sub-jaxprs too."""
+    jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        inner = list(_sub_jaxprs(eqn.params))
+        if eqn.primitive.name == "custom_vjp_call":
+            inner.append(eqn.params["call_jaxpr"])
+        for sub in inner:
+            names |= primitives(sub)
+    return names
+
+
+def trace(fn, args):
+    """The jaxpr of `fn(*args)` for a jitted `fn`, or None when it cannot be traced."""
     try:
         traced = fn.trace(*args) if hasattr(fn, "trace") else jax.make_jaxpr(fn)(*args)
     except Exception:  # no estimate: the caller does not fuse
-        return 0.0
-    return jaxpr_flops(traced.jaxpr)
+        return None
+    return traced.jaxpr
+
+
+def step_flops(fn, args) -> float:
+    """FLOPs of `fn(*args)` for a jitted `fn`, from its trace; 0.0 when it cannot be traced."""
+    jaxpr = trace(fn, args)
+    return 0.0 if jaxpr is None else jaxpr_flops(jaxpr)

@@ -415,7 +415,18 @@ class Trainer:
 
     # -- building ------------------------------------------------------------
     def _build_for_data(self, x, y=None):
-        """Create weights, compile metrics and optimizer slots from one batch's shapes."""
+        """Create weights, compile metrics and optimizer slots from one batch's shapes.
+
+        Once all three exist this does nothing: tracing the model to learn its output
+        shapes took a whole trace of the forward pass (~10-20 ms for the benchmark's LSTM)
+        on every fit / evaluate / predict / *_on_batch call."""
+        metrics = self._compile_metrics
+        if (
+            self.built
+            and (metrics is None or metrics.built or y is None)
+            and (self.optimizer is None or self.optimizer.built)
+        ):
+            return
         structs = jax.tree_util.tree_map(
             lambda v: jax.ShapeDtypeStruct(np.shape(v), jnp.asarray(v[:1]).dtype), x
         )
@@ -426,7 +437,6 @@ class Trainer:
             self._compile_metrics.build(y, y_pred)
         if self.optimizer is not None:
             self.optimizer.build(self.trainable_variables)
-        return y_pred
 
     def _assert_compiled(self, what):
         if not self.compiled:
