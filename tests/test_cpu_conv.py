@@ -58,16 +58,29 @@ def test_values_and_gradients_equal_lax(x_shape, w_shape, padding, any_shape):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(b))))
 
 
-def test_the_traced_step_uses_a_gather_not_a_kernel_gradient_convolution():
-    x, w = jnp.ones((2, 6, 6, 8)), jnp.ones((3, 3, 8, 32))
+@pytest.mark.parametrize("channels, patches", [(8, "concatenate"), (2, "gather")])
+def test_the_kernel_gradient_is_a_product_of_patches_not_a_convolution(channels, patches):
+    x, w = jnp.ones((2, 6, 6, channels)), jnp.ones((3, 3, channels, 32))
 
     def loss(w):
         return jnp.sum(cpu_conv.conv_general_dilated(x, w, (1, 1), "VALID", None, numbers(2)))
 
+    def count(name):
+        return sum(e.primitive.name == name for e in jax.make_jaxpr(jax.grad(loss))(w).eqns)
+
     jaxpr = str(jax.make_jaxpr(jax.grad(loss))(w))
-    assert "gather" in jaxpr and "dot_general" in jaxpr
+    assert patches in jaxpr and "dot_general" in jaxpr
     with cpu_lowering.lax_only():
-        assert "gather" not in str(jax.make_jaxpr(jax.grad(loss))(w))
+        assert patches not in str(jax.make_jaxpr(jax.grad(loss))(w))
+        assert count("conv_general_dilated") == 2  # the forward, and the kernel gradient's
+
+
+def test_the_kernel_gradient_product_runs_in_halves():
+    a, b = jnp.arange(24.0).reshape(6, 4), jnp.arange(18.0).reshape(6, 3)
+    np.testing.assert_allclose(cpu_conv._long_product(a, b), a.T @ b)
+    odd = jnp.arange(20.0).reshape(5, 4)
+    np.testing.assert_allclose(cpu_conv._long_product(odd, odd[:, :3]), odd.T @ odd[:, :3])
+    assert "dot_general" in str(jax.make_jaxpr(cpu_conv._long_product)(a, b))
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,13 @@ kernel gradient of a batch of 128, against 9 ms for the forward convolution; its
 for `lax.conv_general_dilated` that, on the CPU backend and for the cases `_plan`
 accepts, computes
 
-- forward: the patches `P` (each output position's receptive field, flattened: ONE
-  gather, not `prod(window)` slices and a concatenate, which XLA:CPU copies slowly) and
+- forward: the patches `P` (each output position's receptive field, flattened: the
+  window's shifted views concatenated, or one gather for inputs of few channels) and
   `y = P @ kernel` (one matmul);
-- kernel gradient: `P^T @ dy`, one matmul over every sample and position, reusing the
-  forward's patches;
-- input gradient: lax's own (the transpose of the convolution in its input), which
-  XLA:CPU runs well.
+- kernel gradient: `P^T @ dy`, over every sample and position, reusing the forward's
+  patches (as two half-length products, which XLA:CPU runs on both cores);
+- input gradient: a convolution of `dy` with the flipped kernel (the convolution's
+  transpose in its input), which XLA:CPU runs well.
 
 Results equal lax's up to float rounding (sums in another order; tests hold them to
 1e-5 relative). Everything else (strides, dilation, groups, channels-first, other
@@ -35,6 +35,10 @@ layer (jitted forward + both gradients, input -> kernel, speedup over lax): (128
 (32,28,28,16) -> 3x3x32 same 0.82x, (16,32,32,128) -> 3x3x128 same 0.84x, (64,28,28,3) ->
 5x5x16 same 0.82x, 1-D (64,100,64) -> 5x64 valid 0.91x. `_plan` takes the path only in
 the measured-faster region (`MIN_OUT_CHANNELS`, `MAX_DEPTH`, `MAX_PADDED_DEPTH`).
+Later the same day, patches from shifted views and the kernel gradient in two halves
+took the convnet step from 24.2 to 21.5 ms (median; min 22.6 -> 19.6) and, per layer,
+(128,13,13,32) -> 3x3x64 valid 18.5 -> 15.1 ms (lax 27.7), (32,32,32,16) -> 3x3x32 valid
+12.6 -> 9.6 ms (lax 14.3); the region was not re-measured.
 """
 
 from __future__ import annotations
@@ -60,6 +64,10 @@ SPATIAL_RANKS = (2,)
 MIN_OUT_CHANNELS = 32
 MAX_DEPTH = 288
 MAX_PADDED_DEPTH = 32
+# Patches from shifted views from this many input channels up, else a gather (`_patches`).
+MIN_SLICED_CHANNELS = 8
+# Row blocks of the kernel gradient's long product (`_long_product`).
+SPLIT = 2
 
 
 def conv_general_dilated(
@@ -163,7 +171,14 @@ def _plan(lhs, rhs, strides, padding, dilation, dimension_numbers, groups, in_lo
 
 def _patches(x, window, pads):
     """(batch, *out, prod(window) * channels): each output position's receptive field, in
-    the kernel's (*window, channels) order, gathered in one operation."""
+    the kernel's (*window, channels) order.
+
+    Over `MIN_SLICED_CHANNELS` channels or more, the window's shifted views of `x`
+    concatenated along channels; over fewer, one gather (a concatenate of 1-3 channel
+    pieces is a slow copy). XLA:CPU computes the gather's output window-major and then
+    transposes it: for the convnet's (128, 13, 13, 32) input and 3x3 window, 3.7 ms
+    against 1.5-1.9 ms for the concatenate (2-core CI VM, 2026-11-29).
+    """
     n = len(window)
     if any(p != (0, 0) for p in pads):
         x = lax.pad(
@@ -171,7 +186,14 @@ def _patches(x, window, pads):
         )
     batch, *size, channels = x.shape
     out = [s - k + 1 for s, k in zip(size, window, strict=True)]
-    starts = np.array(list(itertools.product(*(range(k) for k in window))), np.int32)
+    offsets = list(itertools.product(*(range(k) for k in window)))
+    if channels >= MIN_SLICED_CHANNELS:
+        views = [
+            x[(slice(None), *(slice(a, a + o) for a, o in zip(start, out, strict=True)))]
+            for start in offsets
+        ]
+        return jnp.concatenate(views, axis=-1)
+    starts = np.array(offsets, np.int32)
     numbers = lax.GatherDimensionNumbers(
         offset_dims=(*range(n + 1), n + 2),  # batch, *out, then (window offset), channels
         collapsed_slice_dims=(),
@@ -234,9 +256,22 @@ def _bwd(pads, residuals, dy):
     patches, dy2 = patches.reshape(-1, depth), dy.reshape(-1, dy.shape[-1])
     # Both contract the long (samples x positions) axis; XLA:CPU runs the second form ~25%
     # faster for deep patches, the first ~2.5x faster for thin ones (measured, 3x3 kernels
-    # over 32 and 1 input channels).
-    d_kernel = patches.T @ dy2 if thin else (dy2.T @ patches).T
+    # over 32 and 1 input channels); the second in halves (`_long_product`).
+    d_kernel = patches.T @ dy2 if thin else _long_product(dy2, patches).T
     return _input_gradient(dy, kernel, pads, x_struct), d_kernel.reshape(kernel.shape)
+
+
+def _long_product(a, b):
+    """`a.T @ b` for a (n, i), b (n, j) with n long and i * j small, as `SPLIT` products
+    over blocks of rows, summed. XLA:CPU runs one such product on one core (its output is
+    too small to split): the convnet's (15488, 64) x (15488, 288) kernel gradient took
+    5.4 ms alone, 3.8-4.3 ms as a batch of two halves (2-core CI VM, 2026-11-29).
+    """
+    n = a.shape[0]
+    if n % SPLIT:
+        return a.T @ b
+    a, b = a.reshape(SPLIT, n // SPLIT, -1), b.reshape(SPLIT, n // SPLIT, -1)
+    return jnp.einsum("bni,bnj->bij", a, b).sum(axis=0)
 
 
 def _input_gradient(dy, kernel, pads, x_struct):
@@ -248,8 +283,9 @@ def _input_gradient(dy, kernel, pads, x_struct):
     (`linear_transpose`) leaves the flip and swap to XLA: at a program's top level XLA:CPU
     copies the kernel into the layout its fast convolution needs, but inside a loop body
     (a `lax.scan` of fused training steps) it kept the swapped labels and ran the
-    convolution in its generic emitter: the MNIST convnet's 32->64 layer's input
-    gradient took 17 ms there against 0.15 ms (2-core CI VM, 2026-11-29).
+    convolution in its generic emitter: the MNIST convnet's training steps fused four at
+    a time took 33-35 ms each against 25-28 ms one at a time; with this kernel, the same
+    (2-core CI VM, 2026-11-29, `fit`).
     """
     n = dy.ndim - 2
     window = kernel.shape[:n]
