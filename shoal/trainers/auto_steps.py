@@ -1,9 +1,10 @@
 """`steps_per_execution="auto"`: how many steps to fuse into one compiled execution.
 
 Each execution costs a fixed overhead: host-side dispatch (Python, argument handling,
-callbacks) and, on XLA:CPU, starting the program (its temporaries, its thread pool). A
-step that computes little (a small MLP at batch 32) spends most of its time there, and
-even a heavy one pays it: measured on the 2-core CI VM (2026-11-29, `fit`, one process,
+callbacks) and, on XLA:CPU, more than that (a step's zero-filled and gathered buffers
+took about twice as long at K=1 as inside a loop, see benchmarks/RESULTS.md). A step
+that computes little (a small MLP at batch 32) spends most of its time there, and even
+a heavy one pays it: measured on the 2-core CI VM (2026-11-29, `fit`, one process,
 K alternated), 0.8 ms per execution for the benchmark MLP at batch 128 (4.4 vs 3.7 ms per
 step at K=1 / K=5) and ~2 ms for the Embedding+LSTM step (19.2 vs 17.0-17.5 ms at K=1 /
 K=5-10). Fusing K steps in one `lax.scan` pays it once per K steps.
