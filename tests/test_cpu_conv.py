@@ -41,6 +41,9 @@ CASES = [
     ((2, 11, 8), (4, 8, 5), [(3, 0)]),  # 1-D causal padding (explicit pads)
     ((2, 5, 6, 4, 3), (2, 3, 2, 3, 4), "SAME"),  # 3-D, even kernel sizes
     ((1, 4, 4, 8), (1, 1, 8, 3), "VALID"),  # 1x1: the patches are the input
+    ((1, 4, 5, 4, 8), (2, 2, 3, 8, 3), "VALID"),  # 3-D, patches from shifted views
+    # pads wider than the window: the input gradient falls back to lax's transpose
+    ((2, 6, 6, 8), (3, 3, 8, 4), [(3, 1), (0, 4)]),
 ]
 
 

@@ -584,3 +584,33 @@ def test_masked_timesteps_are_ignored_by_losses_and_metrics_as_in_keras():
     h = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     kh = kmodel.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
     np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-5)
+
+
+def test_repeated_calls_do_not_trace_the_model_again():
+    """Once the model, its metrics and its optimizer are built, fit / evaluate / predict /
+    train_on_batch reuse their compiled functions: the model is not traced again."""
+    traces = []
+
+    class Counting(layers.Layer):
+        def call(self, x):
+            traces.append(1)
+            return x
+
+    shoal.utils.set_random_seed(0)
+    inputs = shoal.Input((4,))
+    outputs = layers.Dense(3, activation="softmax")(Counting()(inputs))
+    model = models.Model(inputs, outputs)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = _data(n=32)
+    calls = [
+        lambda: model.fit(x, y, batch_size=8, epochs=1, verbose=0),
+        lambda: model.evaluate(x, y, batch_size=8, verbose=0),
+        lambda: model.predict(x, batch_size=8, verbose=0),
+        lambda: model.train_on_batch(x[:8], y[:8]),
+    ]
+    for call in calls:
+        call()
+    before = len(traces)
+    for call in calls:
+        call()
+    assert len(traces) == before
