@@ -308,18 +308,10 @@ def _recurrence(math, go_backwards, return_sequences, has):
         def weight_grad(inputs, d):  # one matmul over all samples and timesteps
             return inputs.reshape(-1, inputs.shape[-1]).T @ d.reshape(-1, d.shape[-1])
 
-        if _EXP and additive:
-            both = jnp.concatenate([x, h_prev.astype(x.dtype)], -1).reshape(-1, x.shape[-1] + h_prev.shape[-1])
-            if _EXP == 2:
-                both = lax.optimization_barrier(both.T).T
-            g = both.T @ d_pre.reshape(-1, d_pre.shape[-1])
-            gk, gr = g[: x.shape[-1]], g[x.shape[-1]:]
-        else:
-            gk, gr = weight_grad(x, dz_all), weight_grad(h_prev, d_pre)
         out = [
             (dz_all @ kernel.T).astype(x.dtype),
-            gk.astype(kernel.dtype),
-            gr.astype(recurrent_kernel.dtype),
+            weight_grad(x, dz_all).astype(kernel.dtype),
+            weight_grad(h_prev, d_pre).astype(recurrent_kernel.dtype),
         ]
         for name, d in (("input_bias", dz_all), ("recurrent_bias", d_pre)):
             if name in has:
@@ -331,8 +323,6 @@ def _recurrence(math, go_backwards, return_sequences, has):
     recurrence.defvjp(fwd, bwd)
     return recurrence
 
-
-_EXP = False
 
 def run(
     math: StepMath,
