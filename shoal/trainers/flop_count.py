@@ -74,10 +74,7 @@ def primitives(jaxpr) -> set[str]:
     names = set()
     for eqn in jaxpr.eqns:
         names.add(eqn.primitive.name)
-        inner = list(_sub_jaxprs(eqn.params))
-        if eqn.primitive.name == "custom_vjp_call":
-            inner.append(eqn.params["call_jaxpr"])
-        for sub in inner:
+        for sub in _sub_jaxprs(eqn.params):  # a custom_vjp's primal (`call_jaxpr`) too
             names |= primitives(sub)
     return names
 
