@@ -248,7 +248,6 @@ def _input_struct(dy, kernel, pads):
 
 def _bwd(pads, residuals, dy):
     saved, kernel = residuals
-    x_struct = _input_struct(dy, kernel, pads)
     n = dy.ndim - 2
     depth = kernel.size // kernel.shape[-1]
     thin = depth < MIN_FORWARD_DEPTH  # the forward was lax's and saved x: gather them now
@@ -258,7 +257,7 @@ def _bwd(pads, residuals, dy):
     # faster for deep patches, the first ~2.5x faster for thin ones (measured, 3x3 kernels
     # over 32 and 1 input channels); the second in halves (`_long_product`).
     d_kernel = patches.T @ dy2 if thin else _long_product(dy2, patches).T
-    return _input_gradient(dy, kernel, pads, x_struct), d_kernel.reshape(kernel.shape)
+    return _input_gradient(dy, kernel, pads), d_kernel.reshape(kernel.shape)
 
 
 def _long_product(a, b):
@@ -274,7 +273,7 @@ def _long_product(a, b):
     return jnp.einsum("bni,bnj->bij", a, b).sum(axis=0)
 
 
-def _input_gradient(dy, kernel, pads, x_struct):
+def _input_gradient(dy, kernel, pads):
     """The convolution's transpose in its input: `dy` convolved ('full') with the kernel
     flipped in space, its in/out channels swapped.
 
@@ -291,6 +290,7 @@ def _input_gradient(dy, kernel, pads, x_struct):
     window = kernel.shape[:n]
     full = [(k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(window, pads, strict=True)]
     if any(p < 0 for pair in full for p in pair):  # pads wider than the window: lax's
+        x_struct = _input_struct(dy, kernel, pads)
         (dx,) = jax.linear_transpose(lambda x: _lax_conv(x, kernel, pads), x_struct)(dy)
         return dx
     flipped = lax.optimization_barrier(jnp.flip(kernel, axis=tuple(range(n))).swapaxes(-1, -2))

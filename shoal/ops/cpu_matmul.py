@@ -58,8 +58,7 @@ def matmul(x, w):
     """`x @ w` for x (..., k) and a 2-D weight w (k, m), its weight gradient rewritten on CPU."""
     if w.ndim != 2 or x.ndim < 2 or not _rewritten(x):
         return jnp.matmul(x, w)
-    lead = x.shape[:-1]
-    return _matmul_2d(x.reshape(-1, x.shape[-1]), w).reshape(*lead, w.shape[-1])
+    return contract(x, w, 1)
 
 
 def contract(x, w, n_in):
