@@ -134,6 +134,50 @@ def test_fast_path_equals_general_path(cls_name, layer_kwargs, option, fast_path
     assert len(fast_path_calls) == 1  # only the first (fast) trace took it
 
 
+def test_piece_bounds():
+    """Up to PIECES loops of at least MIN_PIECE_STEPS steps, covering every step once."""
+    assert recurrence_vjp.piece_bounds(80) == [(0, 20), (20, 40), (40, 60), (60, 80)]
+    assert recurrence_vjp.piece_bounds(17) == [(0, 8), (8, 17)]
+    assert recurrence_vjp.piece_bounds(15) == [(0, 15)]
+    assert recurrence_vjp.piece_bounds(1) == [(0, 1)]
+
+
+@pytest.fixture
+def three_pieces(monkeypatch):
+    """Recurrences of T steps run as three loops: steps [0, 1), [1, 3), [3, 5)."""
+    monkeypatch.setattr(recurrence_vjp, "PIECES", 3)
+    monkeypatch.setattr(recurrence_vjp, "MIN_PIECE_STEPS", 1)
+    assert recurrence_vjp.piece_bounds(T) == [(0, 1), (1, 3), (3, 5)]
+
+
+@pytest.mark.parametrize("cls_name", ["SimpleRNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("option", ["sequences_states", "mask", "mask_backwards_zero"])
+def test_pieces_equal_general_path(cls_name, option, three_pieces, fast_path_calls):
+    """Outputs, states and gradients of a recurrence run in pieces: forward and backward
+    order, masks, and (GRU) the non-additive step that saves its projections."""
+    options, call_kwargs = OPTIONS[option]
+    layer = getattr(recurrent, cls_name)(U, **options)
+    x = sequences()
+    layer(x)
+    fast_path_calls.clear()
+    states = [sequences(1 + i, (B, U)) for i in range(n_states(cls_name))]
+    compare_paths(layer, x, call_kwargs, initial_state=states)
+    assert len(fast_path_calls) == 1
+
+
+def test_pieces_are_separate_loops(monkeypatch):
+    """Each piece is its own forward and reverse loop in the compiled gradient (so a
+    piece's matmuls can run beside the next piece's loop), and none copies a buffer."""
+    monkeypatch.setattr(recurrence_vjp, "MIN_PIECE_STEPS", 2)
+    assert recurrence_vjp.piece_bounds(T) == [(0, 2), (2, 5)]
+    hlo = compiled_gradient(recurrent.LSTM(U, return_sequences=True), {"mask": MASK})
+    bodies = set(re.findall(r"body=%([\w.\-]+)", hlo))
+    assert len(bodies) == 4
+    for name in bodies:
+        body = re.search(rf"^%{re.escape(name)} .*?^}}", hlo, re.M | re.S).group(0)
+        assert not re.findall(rf"= f32\[\d+,{B},\d+\]\S* copy\(", body), name
+
+
 @pytest.mark.parametrize("cls_name", ["SimpleRNN", "LSTM", "GRU"])
 def test_initial_state_gradients(cls_name, fast_path_calls):
     layer = getattr(recurrent, cls_name)(U, return_sequences=True, return_state=True)

@@ -21,7 +21,12 @@ Here the backward pass is written out:
 - a step reads each gate of a saved buffer as its own dynamic slice: XLA:CPU emits
   scalar code for a kernel that takes several static slices of one dynamic slice;
 - the kernels' gradients are one matmul each over all timesteps and samples after the
-  loop (`x^T @ dz`, `H_prev^T @ dr`), not sums carried through the loop.
+  loop (`x^T @ dz`, `H_prev^T @ dr`), not sums carried through the loop;
+- a long sequence runs in pieces (`piece_bounds`), each its own forward and reverse
+  loop: XLA:CPU runs a loop's steps on one core, and runs a piece's matmuls (its
+  projection, its share of those gradients and of the inputs' gradient) on the other
+  cores while the next piece's loop runs. The benchmark's LSTM step (80 steps, 4 pieces)
+  measured 14.6 vs 16.5 ms per step (medians of 8 epochs, alternated in one process).
 
 The cell describes its step with a `StepMath` (`FusedRNNCell.step_math()`): `wide`, the
 step on the `(batch, gates * units)` arrays the forward loop uses, and `per_gate`, the
@@ -86,6 +91,21 @@ class StepMath:
     combine: Callable | None = None
 
 
+# The recurrence runs as up to PIECES consecutive loops of at least MIN_PIECE_STEPS steps
+# each. XLA:CPU runs a loop on one core, and a piece's matmuls (its input projection
+# before its loop; after its reverse loop, its share of the input and weight gradients)
+# do not depend on the next piece's loop, so they run on the other cores meanwhile.
+PIECES = 4
+MIN_PIECE_STEPS = 8
+
+
+def piece_bounds(steps):
+    """[(first, end)] processing steps of each piece of a `steps`-long recurrence."""
+    count = max(1, min(PIECES, steps // MIN_PIECE_STEPS))
+    edges = [steps * k // count for k in range(count + 1)]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
 def _at(buffer, t):
     """buffer[t]."""
     return lax.dynamic_index_in_dim(buffer, t, keepdims=False)
@@ -144,6 +164,9 @@ def _recurrence(math, go_backwards, return_sequences, has):
     def time_of(j, steps):
         return steps - 1 - j if go_backwards else j
 
+    def time_span(first, end, steps):  # the timesteps of processing steps [first, end)
+        return (steps - end, steps - first) if go_backwards else (first, end)
+
     def recurrent_part(h, recurrent_kernel, named):
         rec_mask, bias = named["rec_mask"], named["recurrent_bias"]
         r = (h if rec_mask is None else h * rec_mask) @ recurrent_kernel
@@ -157,9 +180,26 @@ def _recurrence(math, go_backwards, return_sequences, has):
 
     def forward(args, save):
         x, kernel, recurrent_kernel, named, states = unpack(args)
-        xs = x @ kernel
+        steps, batch = x.shape[:2]
+        outputs = None
+        if return_sequences:
+            outputs = jnp.zeros((steps, batch, states[0].shape[-1]), states[0].dtype)
+        pieces = []
+        for first, end in piece_bounds(steps):
+            lo, hi = time_span(first, end, steps)
+            # Each piece's projection is its own matmul: it runs while the previous
+            # piece's loop does.
+            xs = x[lo:hi] @ kernel
+            mask = None if named["mask"] is None else named["mask"][lo:hi]
+            states, outputs, saved = forward_piece(
+                xs, mask, recurrent_kernel, named, states, outputs, first, save
+            )
+            pieces.append(saved)
+        return states, outputs, pieces
+
+    def forward_piece(xs, mask, recurrent_kernel, named, states, outputs, first, save):
+        """The loop over one piece: `xs` its projected inputs, `first` its first step."""
         steps, batch = xs.shape[:2]
-        mask = named["mask"]
 
         def zeros(width, dtype):
             return jnp.zeros((steps, batch, width), dtype)
@@ -174,7 +214,6 @@ def _recurrence(math, go_backwards, return_sequences, has):
         else:
             pre = zeros(xs.shape[-1], xs.dtype)
         previous = [zeros(s.shape[-1], s.dtype) for s in states] if save else []
-        outputs = zeros(states[0].shape[-1], states[0].dtype) if return_sequences else None
 
         def body(carry, j):
             states, pre, previous, outputs = carry
@@ -208,21 +247,21 @@ def _recurrence(math, go_backwards, return_sequences, has):
             if mask is not None:
                 new = [_where(_at(mask, t), n, s) for n, s in zip(new, states, strict=True)]
             if return_sequences:
-                outputs = _put(outputs, new[0], j)
+                outputs = _put(outputs, new[0], first + j)
             return (new, pre, previous, outputs), None
 
         carry = (list(states), pre, previous, outputs)
         (final, pre, previous, outputs), _ = lax.scan(body, carry, jnp.arange(steps))
-        return final, outputs, (xs, pre, previous)
+        return final, outputs, (None if additive else xs, pre, previous)
 
     def primal(*args):
         final, outputs, _ = forward(args, save=False)
         return (outputs, final) if return_sequences else final
 
     def fwd(*args):
-        final, outputs, (xs, pre, previous) = forward(args, save=True)
+        final, outputs, pieces = forward(args, save=True)
         x, kernel, recurrent_kernel, named, _ = unpack(args)
-        residuals = (x, kernel, recurrent_kernel, named, None if additive else xs, pre, previous)
+        residuals = (x, kernel, recurrent_kernel, named, pieces)
         return ((outputs, final) if return_sequences else final), residuals
 
     def step_vjp(z_gates, pre_gates, states, d_new):
@@ -255,10 +294,10 @@ def _recurrence(math, go_backwards, return_sequences, has):
         dz = [form.derivative(k, y) * d[k] for k, y in enumerate(acts)]
         return dz, dz, list(d[gates:])
 
-    def bwd(residuals, cotangents):
-        x, kernel, recurrent_kernel, named, xs, pre, previous = residuals
-        d_outputs, d_final = cotangents if return_sequences else (None, cotangents)
-        mask, rec_mask = named["mask"], named["rec_mask"]
+    def backward_piece(saved, named, recurrent_kernel, mask, d_outputs, first, d_states):
+        """The reverse loop over one piece: (d_states at its start, dz, d_pre)."""
+        xs, pre, previous = saved
+        rec_mask = named["rec_mask"]
         steps = pre.shape[0]
         # Written into fresh buffers, not over `pre`: a step reads its slot of `pre` in
         # several kernels, and overwriting it would make XLA copy `pre` every step.
@@ -275,7 +314,7 @@ def _recurrence(math, go_backwards, return_sequences, has):
             t = time_of(j, steps)
             dh = d_states[0]
             if d_outputs is not None:
-                dh = dh + _at(d_outputs, j)
+                dh = dh + _at(d_outputs, first + j)
             d_new = [dh, *d_states[1:]]
             if mask is not None:  # a masked step passes the states' cotangents through
                 m = _at(mask, t)
@@ -300,24 +339,44 @@ def _recurrence(math, go_backwards, return_sequences, has):
                 dh_matmul = dh_matmul * rec_mask
             return ([d_states[0] + dh_matmul, *d_states[1:]], d_pre, d_xs), None
 
-        init = (list(d_final), d_pre, d_xs)
-        (d_initial, d_pre, d_xs), _ = lax.scan(body, init, jnp.arange(steps))
-        dz_all = d_pre if additive else d_xs
-        h_prev = previous[0] if rec_mask is None else previous[0] * rec_mask
+        init = (list(d_states), d_pre, d_xs)
+        (d_states, d_pre, d_xs), _ = lax.scan(body, init, jnp.arange(steps))
+        return d_states, (d_pre if additive else d_xs), d_pre
 
-        def weight_grad(inputs, d):  # one matmul over all samples and timesteps
+    def bwd(residuals, cotangents):
+        x, kernel, recurrent_kernel, named, pieces = residuals
+        d_outputs, d_states = cotangents if return_sequences else (None, cotangents)
+        rec_mask = named["rec_mask"]
+        steps = x.shape[0]
+
+        def weight_grad(inputs, d):  # one matmul over the piece's samples and timesteps
             return inputs.reshape(-1, inputs.shape[-1]).T @ d.reshape(-1, d.shape[-1])
 
-        out = [
-            (dz_all @ kernel.T).astype(x.dtype),
-            weight_grad(x, dz_all).astype(kernel.dtype),
-            weight_grad(h_prev, d_pre).astype(recurrent_kernel.dtype),
-        ]
-        for name, d in (("input_bias", dz_all), ("recurrent_bias", d_pre)):
-            if name in has:
-                out.append(d.sum(axis=(0, 1)).astype(named[name].dtype))
+        # Per piece, last first; each piece's matmuls run while the next piece's loop does.
+        # `grads`: the kernel's, the recurrent kernel's and the biases', summed over pieces.
+        biases = [name for name in ("input_bias", "recurrent_bias") if name in has]
+        d_x, grads = [], None
+        bounds = piece_bounds(steps)
+        for (first, end), saved in zip(reversed(bounds), reversed(pieces), strict=True):
+            lo, hi = time_span(first, end, steps)
+            mask = None if named["mask"] is None else named["mask"][lo:hi]
+            d_states, dz, d_pre = backward_piece(
+                saved, named, recurrent_kernel, mask, d_outputs, first, d_states
+            )
+            h_prev = saved[2][0] if rec_mask is None else saved[2][0] * rec_mask
+            d_x.append(dz @ kernel.T)
+            piece = [weight_grad(x[lo:hi], dz), weight_grad(h_prev, d_pre)]
+            piece += [
+                {"input_bias": dz, "recurrent_bias": d_pre}[n].sum(axis=(0, 1)) for n in biases
+            ]
+            grads = piece if grads is None else [a + b for a, b in zip(grads, piece, strict=True)]
+        if not go_backwards:  # the pieces' inputs in time order
+            d_x.reverse()
+        out = [(jnp.concatenate(d_x) if len(d_x) > 1 else d_x[0]).astype(x.dtype)]
+        weights = [kernel, recurrent_kernel] + [named[name] for name in biases]
+        out += [g.astype(w.dtype) for g, w in zip(grads, weights, strict=True)]
         out += [None] * sum(name in has for name in ("mask", "rec_mask"))
-        return (*out, *d_initial)
+        return (*out, *d_states)
 
     recurrence = jax.custom_vjp(primal)
     recurrence.defvjp(fwd, bwd)
