@@ -112,6 +112,26 @@ def test_keras_parity(cls_name, layer_kwargs, options, call_options, full):
     assert [w.name for w in layer.weights] == ["kernel", "recurrent_kernel", "bias"]
 
 
+@pytest.mark.parametrize("cls_name", ["LSTM", "GRU"])
+def test_keras_parity_long_sequences(cls_name):
+    """20 steps: the fast path runs them as two pieces (recurrence_vjp.piece_bounds), each
+    its own loop; outputs, states and (finite-difference) gradients as Keras'."""
+    from shoal.layers.recurrent import recurrence_vjp
+
+    steps = 20
+    assert len(recurrence_vjp.piece_bounds(steps)) == 2
+    mask = np.random.default_rng(3).random((B, steps)) > 0.3
+    n_states = 2 if cls_name == "LSTM" else 1
+    run_layer_test(
+        getattr(recurrent, cls_name),
+        {"units": U, "return_sequences": True, "return_state": True, "go_backwards": True},
+        input_data=sequences(shape=(B, steps, F)),
+        expected_output_shape=[(B, steps, U)] + [(B, U)] * n_states,
+        call_kwargs={"mask": mask},
+        check_saving=False,
+    )
+
+
 @pytest.mark.parametrize(
     "cls_name, kwargs",
     [
