@@ -319,6 +319,121 @@ def test_custom_train_step_override():
     assert model.calls == 1  # traced once, then compiled
 
 
+class _GuideModel(models.Model):
+    """Keras' "Customizing what happens in fit() with JAX" guide: its own loss tracker and
+    metric, a stateless train_step, built as `_GuideModel(inputs, outputs)`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.loss_tracker = shoal.metrics.Mean(name="loss")
+        self.mae_metric = shoal.metrics.MeanAbsoluteError(name="mae")
+        self.seen = []
+
+    def compute_loss_and_updates(self, trainable, non_trainable, x, y, training=False):
+        y_pred, non_trainable = self.stateless_call(trainable, non_trainable, x, training=training)
+        return jnp.mean((y_pred - y) ** 2), (y_pred, non_trainable)
+
+    def train_step(self, state, data):
+        self.seen.append(type(data).__name__ + str(len(data)))
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        x, y = data
+        grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
+        (loss, (y_pred, non_trainable)), grads = grad_fn(
+            trainable, non_trainable, x, y, training=True
+        )
+        trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+        n = len(self.loss_tracker.variables)
+        loss_vars = self.loss_tracker.stateless_update_state(metrics_vars[:n], loss)
+        mae_vars = self.mae_metric.stateless_update_state(metrics_vars[n:], y, y_pred)
+        logs = {
+            "loss": self.loss_tracker.stateless_result(loss_vars),
+            "mae": self.mae_metric.stateless_result(mae_vars),
+        }
+        return logs, (trainable, non_trainable, optimizer_vars, loss_vars + mae_vars)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.mae_metric]
+
+
+def test_model_subclass_called_with_inputs_and_outputs_is_functional(tmp_path):
+    """`MyModel(inputs, outputs)` is a Functional model whose own methods come first (its
+    class gains Functional as a base, as in Keras): the guide's custom train_step trains
+    it, and it saves and loads with its class as a custom object."""
+    inputs = shoal.Input((3,))
+    outputs = layers.Dense(1)(inputs)
+    model = _GuideModel(inputs, outputs)
+    assert type(model) is _GuideModel
+    assert isinstance(model, models.Functional)
+    assert [layer.name for layer in model.layers] == [
+        inputs._keras_history[0].name,
+        outputs._keras_history[0].name,
+    ]
+    x = np.random.default_rng(0).standard_normal((64, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], "float32")
+    model.compile(optimizer=shoal.optimizers.SGD(0.1))
+    history = model.fit(x, y, batch_size=16, epochs=30, verbose=0)
+    assert sorted(history.history) == ["loss", "mae"]
+    assert history.history["loss"][-1] < 1e-3 < history.history["loss"][0]
+    assert model.seen == ["tuple2"]  # `(x, y)`, as Keras hands it (no sample_weight)
+
+    path = str(tmp_path / "guide.keras")
+    model.save(path)
+    loaded = shoal.saving.load_model(path, custom_objects={"_GuideModel": _GuideModel})
+    assert type(loaded) is _GuideModel
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+
+    # The class keeps working as a subclassed model too when given no inputs/outputs.
+    class Plain(models.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    assert Plain()(x).shape == (64, 2)
+    with pytest.raises(TypeError, match="both `inputs` and `outputs`"):
+        models.Model(inputs=inputs)
+
+
+def test_steps_receive_batches_packed_as_in_keras():
+    """A custom step gets `x`, `(x, y)` or `(x, y, sample_weight)`, whichever was given."""
+    seen = {}
+
+    class Recording(models.Sequential):
+        def train_step(self, state, data):
+            seen.setdefault("train", []).append(_structure(data))
+            return super().train_step(state, data)
+
+        def test_step(self, state, data):
+            seen.setdefault("test", []).append(_structure(data))
+            return super().test_step(state, data)
+
+        def predict_step(self, state, data):
+            seen.setdefault("predict", []).append(_structure(data))
+            return super().predict_step(state, data)
+
+    x, y = _data(n=32)
+    model = Recording([shoal.Input((4,)), layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    model.fit(x, y, sample_weight=np.ones(32), batch_size=16, epochs=1, verbose=0)
+    model.evaluate(x, y, batch_size=16, verbose=0)
+    model.predict(x, batch_size=16, verbose=0)
+    assert seen == {
+        "train": ["(array, array)", "(array, array, array)"],
+        "test": ["(array, array)"],
+        "predict": ["array"],
+    }
+
+
+def _structure(data):
+    if isinstance(data, tuple):
+        return "(" + ", ".join(_structure(d) for d in data) + ")"
+    return "array" if hasattr(data, "shape") else type(data).__name__
+
+
 def test_gradient_of_any_expression_of_weights():
     model = _mlp()
     x, _ = _data(n=8)

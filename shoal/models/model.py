@@ -11,19 +11,51 @@ from shoal.layers.base import Layer, _shapes_to_specs
 from shoal.trainers.trainer import Trainer
 
 
+def _functional_arguments(args, kwargs) -> bool:
+    """Whether a Model constructor was called the Functional way: (inputs, outputs)."""
+    return (
+        len(args) == 2
+        or (len(args) == 1 and "outputs" in kwargs)
+        or ("inputs" in kwargs and "outputs" in kwargs)
+    )
+
+
+def _inject_functional(cls):
+    """Make a Model subclass a Functional subclass: `Model` in its bases becomes
+    `Functional`, so the class's own methods (a custom `train_step`, ...) still come
+    first. This is how Keras 3 lets `MyModel(inputs, outputs)` build a graph model."""
+    from shoal.models.functional import Functional
+
+    if cls is Model:
+        return Functional
+    if cls is object or not issubclass(cls, Model) or issubclass(cls, Functional):
+        return cls
+    cls.__bases__ = tuple(_inject_functional(base) for base in cls.__bases__)
+    return cls
+
+
 class Model(Trainer, Layer):
     def __new__(cls, *args, **kwargs):
-        if cls is Model and (len(args) >= 2 or "inputs" in kwargs or "outputs" in kwargs):
+        if cls is Model and _functional_arguments(args, kwargs):
             from shoal.models.functional import Functional
 
             return Functional.__new__(Functional)
         return super().__new__(cls)
 
     def __init__(self, *args, **kwargs):
+        if _functional_arguments(args, kwargs):
+            # A subclass called with (inputs, outputs), as `Model` itself would be: it
+            # becomes a Functional subclass (for good, as in Keras) and is built as one.
+            from shoal.models.functional import Functional
+
+            _inject_functional(type(self))
+            Functional.__init__(self, *args, **kwargs)
+            return
         if args or "inputs" in kwargs or "outputs" in kwargs:
             raise TypeError(
-                f"{type(self).__name__}: `inputs`/`outputs` are only accepted by "
-                "Model(inputs, outputs), which builds a Functional model."
+                f"{type(self).__name__}: got positional arguments {args!r} or only one of "
+                "`inputs`/`outputs`; a Model takes both `inputs` and `outputs` (a Functional "
+                "model) or neither (a subclassed model)."
             )
         Layer.__init__(self, **{k: v for k, v in kwargs.items() if k in _MODEL_KWARGS})
         Trainer.__init__(self)

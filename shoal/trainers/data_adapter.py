@@ -200,6 +200,17 @@ class ArrayData:
             yield take(self.x), take(self.y), take(self.sample_weight)
 
 
+def pack(x, y=None, sample_weight=None):
+    """The batch a `train_step` / `test_step` / `predict_step` receives, as Keras packs it:
+    `x` (wrapped as `(x,)` when it is itself a tuple or list), `(x, y)` or
+    `(x, y, sample_weight)`."""
+    if y is None and sample_weight is None:
+        return (x,) if isinstance(x, (tuple, list)) else x
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
 def unpack(batch):
     """A batch from an iterator: x, (x, y) or (x, y, sample_weight)."""
     if isinstance(batch, tuple):

@@ -400,6 +400,7 @@ class Trainer:
         step = {"train": self.train_step, "test": self.test_step}.get(kind)
 
         def core(state, rng, data):
+            data = data_adapter.pack(*data)  # what Keras hands a (custom) step
             with shoal_random.RngScope(rng):
                 if kind == "predict":
                     outputs, non_trainable = self.predict_step(state, data)
