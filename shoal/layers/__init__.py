@@ -54,6 +54,14 @@ from shoal.layers.core import (
 from shoal.layers.embedding import (
     Embedding,
 )
+from shoal.layers.feature_scaling import (
+    Normalization,
+    Rescaling,
+)
+from shoal.layers.image_sizing import (
+    CenterCrop,
+    Resizing,
+)
 from shoal.layers.input_spec import InputSpec
 from shoal.layers.masking import (
     Masking,
@@ -172,6 +180,7 @@ __all__ = [
     "AvgPool3D",
     "BatchNormalization",
     "Bidirectional",
+    "CenterCrop",
     "Concatenate",
     "Conv1D",
     "Conv1DTranspose",
@@ -239,13 +248,16 @@ __all__ = [
     "Minimum",
     "MultiHeadAttention",
     "Multiply",
+    "Normalization",
     "PReLU",
     "Permute",
     "PositionEmbedding",
     "RNN",
     "ReLU",
     "RepeatVector",
+    "Rescaling",
     "Reshape",
+    "Resizing",
     "SeparableConv1D",
     "SeparableConv2D",
     "SeparableConvolution1D",
