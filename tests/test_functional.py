@@ -253,3 +253,32 @@ def test_keras_graph_ops_config_rebuilds():
     assert [entry["class_name"] for entry in ours.get_config()["layers"]] == [
         entry["class_name"] for entry in kmodel.get_config()["layers"]
     ]
+
+
+def test_layer_input_and_output_build_feature_extractors():
+    """`layer.input` / `layer.output` are the tensors of its first symbolic call, as in
+    Keras: a sub-model from any layer's output, in Functional and Sequential models."""
+    inputs = shoal.Input((4,), name="x")
+    hidden = layers.Dense(3, name="hidden")
+    h = hidden(inputs)
+    shared_out = hidden(layers.Dense(4)(h))  # a second call: `output` stays the first's
+    model = shoal.Model(inputs, layers.Dense(2)(shared_out))
+    assert hidden.input is inputs and hidden.output is h
+    assert model.get_layer("x").output is inputs
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype("float32")
+    features = shoal.Model(model.input, model.get_layer("hidden").output)
+    np.testing.assert_allclose(
+        features.predict(x, verbose=0), x @ hidden.kernel.numpy() + hidden.bias.numpy(), rtol=1e-6
+    )
+    merged = layers.Concatenate()([h, inputs])
+    assert merged._keras_history[0].input == [h, inputs]
+
+    sequential = shoal.Sequential([shoal.Input((4,)), layers.Dense(3, name="a"), layers.Dense(2)])
+    assert sequential.output.shape == (None, 2)
+    extractor = shoal.Model(sequential.input, sequential.get_layer("a").output)
+    assert extractor.predict(x, verbose=0).shape == (5, 3)
+
+    with pytest.raises(AttributeError, match="never been called on symbolic tensors"):
+        getattr(layers.Dense(2), "output")  # noqa: B009
+    with pytest.raises(AttributeError, match="has no input yet"):
+        getattr(shoal.Sequential([layers.Dense(2)]), "input")  # noqa: B009

@@ -24,6 +24,26 @@ class Operation:
     def call(self, *args, **kwargs):
         raise NotImplementedError
 
+    @property
+    def input(self):
+        """The symbolic input tensor(s) of the first call on symbolic tensors (as Keras)."""
+        return self._first_node_tensors("input_tensors", "input")
+
+    @property
+    def output(self):
+        """The symbolic output tensor(s) of the first call on symbolic tensors, e.g. to
+        build a feature extractor: `Model(model.inputs, model.get_layer("conv").output)`."""
+        return self._first_node_tensors("output_tensors", "output")
+
+    def _first_node_tensors(self, attribute, what):
+        if not self._inbound_nodes:
+            raise AttributeError(
+                f"{type(self).__name__} '{self.name}' has never been called on symbolic "
+                f"tensors (shoal.Input or a layer's output), so it has no {what}."
+            )
+        tensors = getattr(self._inbound_nodes[0], attribute)
+        return tensors[0] if len(tensors) == 1 else list(tensors)
+
     def compute_output_spec(self, *args, **kwargs):
         return eval_output_spec(self.call, *args, **kwargs)
 

@@ -67,8 +67,7 @@ class InputLayer(Layer):
         self.optional = optional
         self.built = True
         tensor = KerasTensor(self._batch_shape, dtype=self._dtype, name=self.name)
-        Node(self, call_args=(), outputs=tensor)
-        self.output = tensor
+        Node(self, call_args=(), outputs=tensor)  # `self.output` is this tensor
 
     @property
     def batch_shape(self):

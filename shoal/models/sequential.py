@@ -123,6 +123,22 @@ class Sequential(Model):
         return self._functional.inputs if self._functional else None
 
     @property
+    def input(self):
+        return self._graph_attribute("input")
+
+    @property
+    def output(self):
+        return self._graph_attribute("output")
+
+    def _graph_attribute(self, what):
+        if self._functional is None:
+            raise AttributeError(
+                f"Sequential model '{self.name}' has no {what} yet: give it an Input first "
+                "(or call it on data / build it)."
+            )
+        return getattr(self._functional, what)
+
+    @property
     def outputs(self):
         return self._functional.outputs if self._functional else None
 
