@@ -13,8 +13,6 @@ from shoal.layers.conv_utils import data_format_arg
 from shoal.layers.reshaping import is_int
 from shoal.ops import image as image_ops
 
-_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
-
 
 def _size_arg(layer, name, value) -> int:
     if not is_int(value) or value <= 0:
@@ -80,18 +78,13 @@ class Resizing(_ImageSizingLayer):
         **kwargs,
     ):
         super().__init__(height, width, data_format, **kwargs)
-        owner = f"Resizing '{self.name}'"
-        if interpolation not in _INTERPOLATIONS:
-            raise ValueError(
-                f"{owner}: argument 'interpolation' must be one of {_INTERPOLATIONS}; got "
-                f"{interpolation!r}"
-            )
-        if fill_mode != "constant":
-            raise ValueError(f"{owner}: argument 'fill_mode' must be 'constant'; got {fill_mode!r}")
-        if crop_to_aspect_ratio and pad_to_aspect_ratio:
-            raise ValueError(
-                f"{owner}: only one of 'crop_to_aspect_ratio' and 'pad_to_aspect_ratio' may be True"
-            )
+        image_ops._check_resize_args(
+            f"Resizing '{self.name}'",
+            interpolation,
+            fill_mode,
+            crop_to_aspect_ratio,
+            pad_to_aspect_ratio,
+        )
         self.interpolation = interpolation
         self.crop_to_aspect_ratio = bool(crop_to_aspect_ratio)
         self.pad_to_aspect_ratio = bool(pad_to_aspect_ratio)

@@ -46,6 +46,21 @@ def _pad_to_aspect(images, axes, target, fill_value):
     return jnp.pad(images, widths, constant_values=jnp.asarray(fill_value, images.dtype))
 
 
+def _check_resize_args(owner, interpolation, fill_mode, crop_to_aspect_ratio, pad_to_aspect_ratio):
+    """Raise a ValueError naming `owner` for options `resize` does not take."""
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(
+            f"{owner}: argument 'interpolation' must be one of {_INTERPOLATIONS}; got "
+            f"{interpolation!r}"
+        )
+    if fill_mode != "constant":
+        raise ValueError(f"{owner}: argument 'fill_mode' must be 'constant'; got {fill_mode!r}")
+    if crop_to_aspect_ratio and pad_to_aspect_ratio:
+        raise ValueError(
+            f"{owner}: only one of 'crop_to_aspect_ratio' and 'pad_to_aspect_ratio' may be True"
+        )
+
+
 @keras_op
 def resize(
     images,
@@ -63,15 +78,9 @@ def resize(
     `crop_to_aspect_ratio` first center-crops to the target aspect ratio;
     `pad_to_aspect_ratio` instead pads with `fill_value`.
     """
-    if interpolation not in _INTERPOLATIONS:
-        raise ValueError(
-            f"resize: argument 'interpolation' must be one of {_INTERPOLATIONS}, "
-            f"got {interpolation!r}"
-        )
-    if fill_mode != "constant":
-        raise ValueError(f"resize: argument 'fill_mode' must be 'constant', got {fill_mode!r}")
-    if crop_to_aspect_ratio and pad_to_aspect_ratio:
-        raise ValueError("resize: only one of 'crop_to_aspect_ratio' and 'pad_to_aspect_ratio'")
+    _check_resize_args(
+        "resize", interpolation, fill_mode, crop_to_aspect_ratio, pad_to_aspect_ratio
+    )
     if len(size) != 2:
         raise ValueError(f"resize: argument 'size' must be (height, width), got {size!r}")
     images = _t(images)
