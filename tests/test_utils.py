@@ -1,5 +1,6 @@
 """shoal.utils against keras.utils on the same inputs, plus the error messages."""
 
+import functools
 import random
 
 import jax
@@ -8,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 
+import shoal
 from shoal import utils
 from shoal.backend import random as backend_random
 
@@ -240,3 +242,91 @@ def test_py_dataset_errors():
         utils.PyDataset(max_queue_size=2.5)
     with pytest.raises(NotImplementedError, match="__getitem__"):
         utils.PyDataset()[0]
+
+
+def _windows_by_loop(data, targets, length, stride, rate, start, end):
+    """Independent reference: Keras' documented windows, one by one."""
+    out = []
+    s = start
+    while s + (length - 1) * rate < end and (targets is None or s - start < len(targets)):
+        out.append((data[s : s + (length - 1) * rate + 1 : rate], targets[s]))
+        s += stride
+    return out
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"sequence_length": 5, "sampling_rate": 2, "sequence_stride": 3, "batch_size": 4},
+        {"sequence_length": 4, "start_index": 3, "end_index": 40, "batch_size": 5},
+        {"sequence_length": 6, "batch_size": None, "sequence_stride": 7},
+    ],
+)
+def test_timeseries_dataset_from_array_windows(kwargs):
+    """Windows and targets as Keras makes them (these three cases were also compared with
+    Keras 3.15 on TensorFlow, whose batches they equal)."""
+    data, targets = np.arange(100).reshape(50, 2), np.arange(50) * 10
+    ds = shoal.utils.timeseries_dataset_from_array(data, targets, **kwargs)
+    expected = _windows_by_loop(
+        data,
+        targets,
+        kwargs["sequence_length"],
+        kwargs.get("sequence_stride", 1),
+        kwargs.get("sampling_rate", 1),
+        kwargs.get("start_index", 0),
+        kwargs.get("end_index", 50),
+    )
+    batches = list(ds)
+    if kwargs["batch_size"] is None:
+        windows, labels = [b[0] for b in batches], [b[1] for b in batches]
+    else:
+        assert all(len(b[0]) <= kwargs["batch_size"] for b in batches)
+        windows = [w for b in batches for w in b[0]]
+        labels = [t for b in batches for t in b[1]]
+    assert len(windows) == len(expected) == len(labels)
+    for w, t, (want_w, want_t) in zip(windows, labels, expected, strict=True):
+        np.testing.assert_array_equal(w, want_w)
+        assert t == want_t
+
+
+def test_timeseries_dataset_trains_a_model_and_shuffles_by_seed():
+    series = np.sin(np.arange(200) / 5).astype("float32")[:, None]
+    make = functools.partial(
+        shoal.utils.timeseries_dataset_from_array,
+        series[:-8],
+        series[8:, 0],
+        sequence_length=8,
+        batch_size=16,
+        shuffle=True,
+    )
+    first, again, other = make(seed=1), make(seed=1), make(seed=2)
+    np.testing.assert_array_equal(first[0][0], again[0][0])
+    assert not np.array_equal(first[0][0], other[0][0])
+    model = shoal.Sequential([shoal.Input((8, 1)), shoal.layers.Flatten(), shoal.layers.Dense(1)])
+    model.compile(optimizer="adam", loss="mse")
+    history = model.fit(first, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    with pytest.raises(ValueError, match="'sequence_length' must be a positive integer"):
+        shoal.utils.timeseries_dataset_from_array(series, None, sequence_length=0)
+    with pytest.raises(ValueError, match="'start_index'"):
+        shoal.utils.timeseries_dataset_from_array(series, None, 3, start_index=500)
+
+
+def test_keras_utils_names():
+    """`keras.utils` aliases and helpers that ordinary programs use."""
+    utils = shoal.utils
+    assert utils.pack_x_y_sample_weight(1, 2) == (1, 2)
+    assert utils.pack_x_y_sample_weight([1, 2]) == ([1, 2],)
+    assert utils.unpack_x_y_sample_weight([1, 2]) == (1, 2, None)
+    assert utils.unpack_x_y_sample_weight(5) == (5, None, None)
+    with pytest.raises(ValueError, match="tuple of 4"):
+        utils.unpack_x_y_sample_weight((1, 2, 3, 4))
+    a, b = shoal.Input((3,)), shoal.Input((2,))
+    out = shoal.layers.Concatenate()([shoal.layers.Dense(2)(a), b])
+    assert utils.get_source_inputs(out) == [a, b]
+    assert utils.is_keras_tensor(out) and not utils.is_keras_tensor(np.ones(2))
+    assert utils.standardize_dtype("float") == "float32"
+    assert utils.register_keras_serializable is shoal.saving.register_keras_serializable
+    assert shoal.models.save_model is shoal.saving.save_model
+    utils.clear_session()
+    assert shoal.layers.Dense(1).name == "dense"

@@ -4,6 +4,14 @@ from shoal.models.cloning import clone_model
 from shoal.models.functional import Functional
 from shoal.models.model import Model
 from shoal.models.sequential import Sequential
-from shoal.saving.api import load_model, model_from_json
+from shoal.saving.api import load_model, model_from_json, save_model
 
-__all__ = ["Functional", "Model", "Sequential", "clone_model", "load_model", "model_from_json"]
+__all__ = [
+    "Functional",
+    "Model",
+    "Sequential",
+    "clone_model",
+    "load_model",
+    "model_from_json",
+    "save_model",
+]

@@ -1,17 +1,48 @@
 """Keras-named utilities (`keras.utils`)."""
 
+from shoal.backend import clear_session
+from shoal.backend.dtypes import standardize_dtype
+from shoal.backend.symbolic import is_keras_tensor
+from shoal.saving.serialization import (
+    CustomObjectScope,
+    custom_object_scope,
+    deserialize_keras_object,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+    serialize_keras_object,
+)
 from shoal.utils.file_utils import get_file
+from shoal.utils.graph_inputs import get_source_inputs
 from shoal.utils.numerical import normalize, to_categorical
+from shoal.utils.packing import pack_x_y_sample_weight, unpack_x_y_sample_weight
 from shoal.utils.py_dataset import PyDataset, Sequence
 from shoal.utils.seeding import set_random_seed
 from shoal.utils.sequences import pad_sequences
+from shoal.utils.timeseries import timeseries_dataset_from_array
 
 __all__ = [
+    "CustomObjectScope",
     "PyDataset",
     "Sequence",
+    "clear_session",
+    "custom_object_scope",
+    "deserialize_keras_object",
+    "get_custom_objects",
     "get_file",
+    "get_registered_name",
+    "get_registered_object",
+    "get_source_inputs",
+    "is_keras_tensor",
     "normalize",
+    "pack_x_y_sample_weight",
     "pad_sequences",
+    "register_keras_serializable",
+    "serialize_keras_object",
     "set_random_seed",
+    "standardize_dtype",
+    "timeseries_dataset_from_array",
     "to_categorical",
+    "unpack_x_y_sample_weight",
 ]
