@@ -1,4 +1,5 @@
-"""The `keras.ops.image` namespace (a small part of it): resizing."""
+"""The `keras.ops.image` namespace (a small part of it): resizing, and `affine_transform`
+(`image_transform.py`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import jax.numpy as jnp
 
 from shoal.backend import config
 from shoal.ops.dispatch import keras_op, public_names
+from shoal.ops.image_transform import affine_transform as affine_transform
 from shoal.ops.numpy import _t
 
 _INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
@@ -94,4 +96,4 @@ def resize(
     return jax.image.resize(images, tuple(shape), method=interpolation, antialias=antialias)
 
 
-__all__ = public_names(globals())
+__all__ = sorted(public_names(globals()) + ["affine_transform"])
