@@ -12,7 +12,17 @@ from shoal.layers.attention import (
     AdditiveAttention,
     Attention,
 )
+from shoal.layers.augmentation import (
+    RandomBrightness,
+    RandomContrast,
+    RandomCrop,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+)
 from shoal.layers.base import Layer
+from shoal.layers.category_encoding import CategoryEncoding
 from shoal.layers.conv import (
     Conv1D,
     Conv2D,
@@ -63,6 +73,7 @@ from shoal.layers.image_sizing import (
     Resizing,
 )
 from shoal.layers.input_spec import InputSpec
+from shoal.layers.integer_lookup import IntegerLookup
 from shoal.layers.masking import (
     Masking,
 )
@@ -159,6 +170,8 @@ from shoal.layers.reshaping import (
     UpSampling2D,
     UpSampling3D,
 )
+from shoal.layers.string_lookup import StringLookup
+from shoal.layers.text_vectorization import TextVectorization
 from shoal.layers.wrappers import (
     Bidirectional,
     TimeDistributed,
@@ -180,6 +193,7 @@ __all__ = [
     "AvgPool3D",
     "BatchNormalization",
     "Bidirectional",
+    "CategoryEncoding",
     "CenterCrop",
     "Concatenate",
     "Conv1D",
@@ -231,6 +245,7 @@ __all__ = [
     "Input",
     "InputLayer",
     "InputSpec",
+    "IntegerLookup",
     "LSTM",
     "LSTMCell",
     "Lambda",
@@ -253,6 +268,13 @@ __all__ = [
     "Permute",
     "PositionEmbedding",
     "RNN",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomFlip",
+    "RandomRotation",
+    "RandomTranslation",
+    "RandomZoom",
     "ReLU",
     "RepeatVector",
     "Rescaling",
@@ -270,7 +292,9 @@ __all__ = [
     "SpatialDropout2D",
     "SpatialDropout3D",
     "StackedRNNCells",
+    "StringLookup",
     "Subtract",
+    "TextVectorization",
     "TimeDistributed",
     "UnitNormalization",
     "UpSampling1D",
