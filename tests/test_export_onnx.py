@@ -223,6 +223,22 @@ LAYER_CASES = {
         shape=(3, 4),
     ),  # fmt: skip
     "spatial_dropout_2d": lambda: seq(L.Conv2D(2, 2), L.SpatialDropout2D(0.5), shape=(4, 4, 1)),
+    # preprocessing (augmentation: identity at inference)
+    "preprocessing_image": lambda: seq(
+        L.RandomFlip(),
+        L.RandomRotation(0.2),
+        L.RandomZoom(0.1),
+        L.RandomTranslation(0.1, 0.1),
+        L.RandomContrast(0.2),
+        L.RandomBrightness(0.1),
+        L.Rescaling([0.5, 2.0, 1.0], offset=0.25),
+        L.Normalization(mean=[0.1, -0.2, 0.3], variance=[1.5, 0.5, 2.0]),
+        L.Normalization(axis=(1, 2), mean=0.5, variance=4.0, invert=True),
+        L.CenterCrop(4, 5),
+        L.Conv2D(2, 2),
+        shape=(6, 8, 3),
+    ),
+    "rescaling_int": lambda: seq(L.Rescaling(1 / 255, offset=-0.5), shape=(4, 3), dtype="int32"),
     # normalization
     "batch_norm_dense": lambda: seq(L.Dense(4), L.BatchNormalization(), shape=(3,)),
     "batch_norm_conv": lambda: seq(

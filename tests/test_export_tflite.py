@@ -209,7 +209,34 @@ def embedding_model():
     )
 
 
+def preprocessing_model():
+    """Augmentation (identities at inference), Rescaling of float and integer pixels,
+    Normalization given and adapted (set after `randomize`, see test), CenterCrop."""
+    x = shoal.Input((6, 8, 3))
+    pixels = shoal.Input((6, 8, 3), dtype="int32")
+    augmented = x
+    for layer in (
+        L.RandomFlip(),
+        L.RandomRotation(0.2),
+        L.RandomZoom(0.1),
+        L.RandomTranslation(0.1, 0.1),
+        L.RandomContrast(0.2),
+        L.RandomBrightness(0.1),
+    ):
+        augmented = layer(augmented)
+    outs = [
+        augmented,
+        L.Rescaling(1 / 255, offset=-0.5)(pixels),
+        L.Rescaling([0.5, 2.0, 1.0])(x),
+        L.Normalization(name="adapted")(x),
+        L.Normalization(axis=(1, 2), mean=0.5, variance=4.0, invert=True)(x),
+        L.CenterCrop(4, 5)(x),
+    ]
+    return shoal.Model([x, pixels], outs, name="preprocessing")
+
+
 LAYER_MODELS = {
+    "preprocessing": preprocessing_model,
     "vector": vector_model,
     "image": image_model,
     "sequence": sequence_model,
@@ -221,6 +248,9 @@ LAYER_MODELS = {
 def test_layers_match_predict(name):
     model = randomize(LAYER_MODELS[name](), seed=len(name))
     inputs = make_inputs(model, max(BATCHES))
+    if name == "preprocessing":  # statistics from data, not `randomize`'s normals
+        data = np.random.default_rng(5).normal(3.0, 2.0, (16, 6, 8, 3))
+        model.get_layer("adapted").adapt(data)
     if name == "embedding":
         inputs[1] = np.random.default_rng(2).uniform(0, 9.9, inputs[1].shape).astype("float32")
     content, want = check_export(model, inputs)

@@ -24,6 +24,7 @@ from shoal.export.onnx import (  # noqa: F401  (importing registers the emitters
     core,
     merging,
     normalization,
+    preprocessing,
     recurrent,
     reshaping,
 )

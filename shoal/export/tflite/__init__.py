@@ -21,6 +21,7 @@ from shoal.export.tflite import (  # noqa: F401  (importing registers the emitte
     core,
     masks,
     normalization,
+    preprocessing,
     recurrent,
 )
 from shoal.export.tflite.api import export_tflite
