@@ -40,7 +40,13 @@ from shoal.losses.functions import (
     sparse_categorical_crossentropy,
     squared_hinge,
 )
+from shoal.losses.metric_learning import Circle, circle
+from shoal.losses.noisy_labels import (
+    CategoricalGeneralizedCrossEntropy,
+    categorical_generalized_cross_entropy,
+)
 from shoal.losses.registry import ALL_OBJECTS, deserialize, get, serialize
+from shoal.losses.segmentation import Dice, Tversky, dice, tversky
 
 __all__ = [
     "ALL_OBJECTS",
@@ -48,8 +54,11 @@ __all__ = [
     "BinaryFocalCrossentropy",
     "CategoricalCrossentropy",
     "CategoricalFocalCrossentropy",
+    "CategoricalGeneralizedCrossEntropy",
     "CategoricalHinge",
+    "Circle",
     "CosineSimilarity",
+    "Dice",
     "Hinge",
     "Huber",
     "KLDivergence",
@@ -63,13 +72,17 @@ __all__ = [
     "Poisson",
     "SparseCategoricalCrossentropy",
     "SquaredHinge",
+    "Tversky",
     "binary_crossentropy",
     "binary_focal_crossentropy",
     "categorical_crossentropy",
     "categorical_focal_crossentropy",
+    "categorical_generalized_cross_entropy",
     "categorical_hinge",
+    "circle",
     "cosine_similarity",
     "deserialize",
+    "dice",
     "get",
     "hinge",
     "huber",
@@ -85,4 +98,5 @@ __all__ = [
     "sparse_categorical_crossentropy",
     "squared_hinge",
     "squeeze_or_expand_to_same_rank",
+    "tversky",
 ]

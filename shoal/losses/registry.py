@@ -10,6 +10,7 @@ import inspect
 
 from shoal.losses import classes as C
 from shoal.losses import functions as F
+from shoal.losses import metric_learning, noisy_labels, segmentation
 from shoal.losses.base import Loss
 
 
@@ -82,10 +83,18 @@ FUNCTIONS = (
     F.categorical_crossentropy,
     F.categorical_focal_crossentropy,
     F.sparse_categorical_crossentropy,
+    segmentation.dice,
+    segmentation.tversky,
+    noisy_labels.categorical_generalized_cross_entropy,
+    metric_learning.circle,
 )
 _CLASSES = [Loss] + [
-    obj for obj in vars(C).values() if inspect.isclass(obj) and issubclass(obj, Loss)
+    obj
+    for module in (C, segmentation, noisy_labels, metric_learning)
+    for obj in vars(module).values()
+    if inspect.isclass(obj) and issubclass(obj, Loss) and obj is not Loss
 ]
+_CLASSES = list(dict.fromkeys(_CLASSES))
 _ALIASES = {
     "bce": F.binary_crossentropy,
     "kld": F.kl_divergence,

@@ -8,10 +8,30 @@ from shoal.backend.naming import to_snake_case
 from shoal.losses.registry import ALL_OBJECTS as LOSS_OBJECTS
 from shoal.losses.registry import FUNCTIONS as LOSS_FUNCTIONS
 from shoal.losses.registry import deserialize_object, get_object, serialize_object
-from shoal.metrics import accuracy, auc, confusion, fscore, iou, loss_metrics, reduction, regression
+from shoal.metrics import (
+    accuracy,
+    auc,
+    confusion,
+    correlation,
+    fscore,
+    iou,
+    loss_metrics,
+    reduction,
+    regression,
+)
 from shoal.metrics.base import Metric
 
-_MODULES = (accuracy, auc, confusion, fscore, iou, loss_metrics, reduction, regression)
+_MODULES = (
+    accuracy,
+    auc,
+    confusion,
+    correlation,
+    fscore,
+    iou,
+    loss_metrics,
+    reduction,
+    regression,
+)
 _CLASSES = [Metric] + [
     obj
     for module in _MODULES
@@ -42,7 +62,10 @@ _ACCURACY_FUNCTIONS = (
     accuracy.top_k_categorical_accuracy,
     accuracy.sparse_top_k_categorical_accuracy,
 )
-FUNCTIONS = {fn.__name__: fn for fn in LOSS_FUNCTIONS + _ACCURACY_FUNCTIONS}
+_CORRELATION_FUNCTIONS = (correlation.pearson_correlation, correlation.concordance_correlation)
+FUNCTIONS = {
+    fn.__name__: fn for fn in LOSS_FUNCTIONS + _ACCURACY_FUNCTIONS + _CORRELATION_FUNCTIONS
+}
 
 
 def serialize(metric):

@@ -10,7 +10,9 @@ from shoal.ops import linalg as linalg
 from shoal.ops import math as math
 from shoal.ops import nn as nn
 from shoal.ops import numpy as numpy
+from shoal.ops.adaptive_pooling import *  # noqa: F403
 from shoal.ops.core import *  # noqa: F403
+from shoal.ops.counting import *  # noqa: F403
 from shoal.ops.linalg import *  # noqa: F403
 from shoal.ops.math import *  # noqa: F403
 from shoal.ops.nn import *  # noqa: F403

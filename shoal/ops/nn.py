@@ -20,6 +20,10 @@ from jax import lax
 from shoal.backend import config
 from shoal.ops import cpu_conv, cpu_lowering
 from shoal.ops import numpy as _np
+from shoal.ops.adaptive_pooling import (  # keras.ops.nn names defined there
+    adaptive_average_pool as adaptive_average_pool,
+)
+from shoal.ops.adaptive_pooling import adaptive_max_pool as adaptive_max_pool
 from shoal.ops.dispatch import keras_op, public_names
 from shoal.ops.numpy import _dtype, _t
 
@@ -632,4 +636,4 @@ def dot_product_attention(
     )
 
 
-__all__ = public_names(globals())
+__all__ = sorted(public_names(globals()) + ["adaptive_average_pool", "adaptive_max_pool"])

@@ -17,6 +17,9 @@ import jax.numpy as jnp
 
 from shoal.backend import config, dtypes
 from shoal.backend.tensors import convert_to_tensor
+from shoal.ops.counting import bincount as bincount  # keras.ops.numpy names defined there
+from shoal.ops.counting import histogram as histogram
+from shoal.ops.counting import unique as unique
 from shoal.ops.dispatch import keras_op, public_names
 
 _PY_SCALARS = (bool, int, float, complex)
@@ -802,4 +805,4 @@ def size(x) -> int:
     return None if None in shape else math.prod(shape)
 
 
-__all__ = public_names(globals())
+__all__ = sorted(public_names(globals()) + ["bincount", "histogram", "unique"])
