@@ -61,6 +61,7 @@ from shoal.layers.core import (
     InputLayer,
     Lambda,
 )
+from shoal.layers.discretization import Discretization
 from shoal.layers.embedding import (
     Embedding,
 )
@@ -68,6 +69,7 @@ from shoal.layers.feature_scaling import (
     Normalization,
     Rescaling,
 )
+from shoal.layers.hashing import Hashing
 from shoal.layers.image_sizing import (
     CenterCrop,
     Resizing,
@@ -219,6 +221,7 @@ __all__ = [
     "Dense",
     "DepthwiseConv1D",
     "DepthwiseConv2D",
+    "Discretization",
     "Dot",
     "Dropout",
     "ELU",
@@ -241,6 +244,7 @@ __all__ = [
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
     "GroupNormalization",
+    "Hashing",
     "Identity",
     "Input",
     "InputLayer",

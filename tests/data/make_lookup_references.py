@@ -30,6 +30,23 @@ TEXTS = [
 ]
 PROBE = ["the fox jumped over a dog", "ÉCOLE, été! unknown-word", "", "fox fox fox"]
 
+
+class Batches(list):
+    """`adapt` data given to Keras as a list of separate batches (not one array)."""
+
+
+_RNG = np.random.default_rng(0)
+NORMAL = [round(float(v), 4) for v in _RNG.normal(size=400)]
+NORMAL_BATCHES = [NORMAL[:150], NORMAL[150:170], NORMAL[170:]]
+# Lengths 0 to 200 bytes: every FarmHash length class (0-16, 17-32, 33-64, over 64) and
+# SipHash tails; non-ASCII characters count by their UTF-8 bytes.
+HASH_WORDS = [
+    [("ab" * 100)[:n] for n in range(0, 70)],
+    [f"é{n}" * (n // 3 + 1) for n in range(0, 70)],
+    [str(10**n) for n in range(0, 70)],
+    [("The quick brown fox " * 10)[: 64 + n] for n in range(0, 136, 2)] + ["x", "y"],
+]
+
 CASES = [
     # StringLookup
     (
@@ -213,6 +230,68 @@ CASES = [
         None,
         [[-1.0, 0.5], [2.0, 3.0]],
     ),
+    # Hashing: more configurations, and strings of every FarmHash / SipHash length class
+    ("Hashing", {"num_bins": 3, "salt": [133, 137]}, None, [["A"], ["B"], ["C"], ["D"], ["E"]]),
+    ("Hashing", {"num_bins": 1000003, "salt": [-3, 2**40 + 5]}, None, HASH_WORDS),
+    ("Hashing", {"num_bins": 2**31 - 1}, None, HASH_WORDS),
+    ("Hashing", {"num_bins": 2**31 - 1, "salt": 7}, None, [[0, 1, -1, 2**40, -(2**62)]]),
+    ("Hashing", {"num_bins": 11}, None, [[1.7, -2.5, 3.0], [0.2, -0.9, 1e6]]),
+    ("Hashing", {"num_bins": 6, "mask_value": "", "salt": 9}, None, [["", "x", "y"]]),
+    ("Hashing", {"num_bins": 1, "mask_value": "a"}, None, [["a", "b"]]),
+    ("Hashing", {"num_bins": 5, "output_mode": "one_hot"}, None, [["A"], ["B"], ["C"]]),
+    ("Hashing", {"num_bins": 5, "output_mode": "one_hot"}, None, ["A", "B", "zz"]),
+    ("Hashing", {"num_bins": 5, "output_mode": "one_hot", "salt": 1}, None, [[1, 2], [3, 4]]),
+    (
+        "Hashing",
+        {"num_bins": 4, "output_mode": "multi_hot", "mask_value": ""},
+        None,
+        [["", "a"], ["b", "c"]],
+    ),
+    ("Hashing", {"num_bins": 6, "output_mode": "count", "mask_value": 0}, None, [[0, 0, 5, 7]]),
+    ("Hashing", {"num_bins": 6, "output_mode": "count"}, None, [[["A", "B"], ["A", "C"]]]),
+    ("Hashing", {"num_bins": 6, "output_mode": "multi_hot"}, None, ["A", "B", "A"]),
+    ("Hashing", {"num_bins": 9, "dtype": "int32"}, None, [["q", "r", "s"]]),
+    ("Hashing", {"num_bins": 3}, None, [True, False]),
+    # Discretization: adapt on larger data, from batches, and more modes and ranks
+    ("Discretization", {"num_bins": 5}, NORMAL, [NORMAL[:12]]),
+    ("Discretization", {"num_bins": 7, "epsilon": 0.1}, NORMAL, [NORMAL[12:30]]),
+    ("Discretization", {"num_bins": 4, "epsilon": 0.05}, Batches(NORMAL_BATCHES), [NORMAL[:12]]),
+    ("Discretization", {"num_bins": 3}, Batches([[1.0, 2.0], [2.0, 2.0, 9.0], [4.0]]), [[2.0]]),
+    ("Discretization", {"num_bins": 4}, [[1.0, 1.0, 1.0, 2.0], [2.0, 3.0, 5.0, 5.0]], [[1, 2, 5]]),
+    ("Discretization", {"num_bins": 1}, [[1.0, 2.0, 3.0]], [[0.0, 5.0]]),
+    ("Discretization", {"bin_boundaries": [0.1, 0.2, 0.30000001]}, None, [[0.1, 0.2, 0.3, 0.25]]),
+    ("Discretization", {"bin_boundaries": [-1, 0, 3]}, None, [[-2, -1, 0, 2, 3, 4]]),
+    (
+        "Discretization",
+        {"bin_boundaries": [0.0, 1.0], "output_mode": "one_hot"},
+        None,
+        [[0.5], [3.0]],
+    ),
+    (
+        "Discretization",
+        {"bin_boundaries": [0.0, 1.0], "output_mode": "one_hot"},
+        None,
+        [[0.5, -1.0], [3.0, 1.0]],
+    ),
+    (
+        "Discretization",
+        {"bin_boundaries": [0.0, 1.0, 2.0], "output_mode": "multi_hot"},
+        None,
+        [0.5, 0.7, 2.5],
+    ),
+    (
+        "Discretization",
+        {"bin_boundaries": [0.0, 1.0], "output_mode": "count"},
+        None,
+        [[[-1.0, 0.5], [2.0, 3.0], [0.2, 0.3]]],
+    ),
+    (
+        "Discretization",
+        {"bin_boundaries": [0.0, 1.0], "output_mode": "multi_hot"},
+        None,
+        [[[-1.0, 0.5], [2.0, 3.0], [0.2, 0.3]]],
+    ),
+    ("Discretization", {"bin_boundaries": [0.0, 1.0]}, None, [[[-1.0, 0.5], [2.0, 3.0]]]),
 ]
 
 
@@ -241,7 +320,9 @@ def main():
     cases = []
     for layer_name, kwargs, adapt_data, inputs in CASES:
         layer = getattr(keras.layers, layer_name)(**kwargs)
-        if adapt_data is not None:
+        if isinstance(adapt_data, Batches):
+            layer.adapt([np.array(batch) for batch in adapt_data])
+        elif adapt_data is not None:
             layer.adapt(np.array(adapt_data))
         array = np.array(inputs)
         if array.dtype.kind in "iu":
@@ -251,6 +332,7 @@ def main():
             "layer": layer_name,
             "kwargs": jsonable(kwargs),
             "adapt": adapt_data,
+            "adapt_batches": isinstance(adapt_data, Batches),
             "inputs": inputs,
             "output": plain(output),
             "output_dtype": str(np.asarray(output).dtype),
