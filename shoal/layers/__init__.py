@@ -8,6 +8,7 @@ from shoal.layers.activation import (
     ReLU,
     Softmax,
 )
+from shoal.layers.alpha_dropout import AlphaDropout
 from shoal.layers.attention import (
     AdditiveAttention,
     Attention,
@@ -62,6 +63,7 @@ from shoal.layers.core import (
     Lambda,
 )
 from shoal.layers.discretization import Discretization
+from shoal.layers.einsum_dense import EinsumDense
 from shoal.layers.embedding import (
     Embedding,
 )
@@ -76,6 +78,7 @@ from shoal.layers.image_sizing import (
 )
 from shoal.layers.input_spec import InputSpec
 from shoal.layers.integer_lookup import IntegerLookup
+from shoal.layers.jax_layer import JaxLayer
 from shoal.layers.masking import (
     Masking,
 )
@@ -172,6 +175,8 @@ from shoal.layers.reshaping import (
     UpSampling2D,
     UpSampling3D,
 )
+from shoal.layers.rms_normalization import RMSNormalization
+from shoal.layers.spectral_normalization import SpectralNormalization
 from shoal.layers.string_lookup import StringLookup
 from shoal.layers.text_vectorization import TextVectorization
 from shoal.layers.wrappers import (
@@ -185,6 +190,7 @@ __all__ = [
     "ActivityRegularization",
     "Add",
     "AdditiveAttention",
+    "AlphaDropout",
     "Attention",
     "Average",
     "AveragePooling1D",
@@ -225,6 +231,7 @@ __all__ = [
     "Dot",
     "Dropout",
     "ELU",
+    "EinsumDense",
     "Embedding",
     "Flatten",
     "GRU",
@@ -250,6 +257,7 @@ __all__ = [
     "InputLayer",
     "InputSpec",
     "IntegerLookup",
+    "JaxLayer",
     "LSTM",
     "LSTMCell",
     "Lambda",
@@ -271,6 +279,7 @@ __all__ = [
     "PReLU",
     "Permute",
     "PositionEmbedding",
+    "RMSNormalization",
     "RNN",
     "RandomBrightness",
     "RandomContrast",
@@ -295,6 +304,7 @@ __all__ = [
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "SpectralNormalization",
     "StackedRNNCells",
     "StringLookup",
     "Subtract",

@@ -1,0 +1,343 @@
+"""EinsumDense: a dense layer whose contraction is any `einsum` equation (Keras 3 semantics).
+
+`output = activation(einsum(equation, inputs, kernel) + bias)`. The equation has the form
+`X,Y->Z`, `...X,Y->...Z` or `X...,Y->Z...` (input, kernel, output). The kernel shape is
+read off the equation: an axis also in the output takes its size from `output_shape`, an
+axis also in the input takes it from the input. Weights are named and shaped as in Keras
+(`kernel`, then `bias`, then `lora_kernel_a` / `lora_kernel_b`), so Keras weights load.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import re
+
+import jax.numpy as jnp
+
+from shoal import activations, constraints, initializers, regularizers
+from shoal.layers.base import Layer
+from shoal.layers.input_spec import InputSpec
+
+_FORMS = (
+    (re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"), None),
+    (re.compile(r"\.\.\.([a-zA-Z]+),([a-zA-Z]+)->\.\.\.([a-zA-Z]+)"), "left"),
+    (re.compile(r"([a-zA-Z]{2,})\.\.\.,([a-zA-Z]+)->([a-zA-Z]+)\.\.\."), "right"),
+)
+
+
+def _serialize(module, obj):
+    return None if obj is None else module.serialize(obj)
+
+
+def _positive_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool) and x > 0
+
+
+class EinsumDense(Layer):
+    """Dense layer computed by `einsum(equation, inputs, kernel)`.
+
+    Args:
+        equation: e.g. `"ab,bc->ac"`, `"abc,cde->abde"`, `"...b,bc->...c"`.
+        output_shape: the output shape without the batch axis and the axes under `...`
+            (an int for one axis); `None` entries are taken from the input.
+        activation: applied last (default none).
+        bias_axes: output axes (letters of the output spec) that get a bias, or None.
+        lora_rank, lora_alpha: if `lora_rank` is set, the kernel is frozen and
+            `kernel + (lora_alpha / lora_rank) * lora_kernel_a @ lora_kernel_b` is used.
+
+    Example:
+        >>> layer = EinsumDense("abc,cde->abde", output_shape=(None, 3, 5), bias_axes="de")
+        >>> layer(np.ones((2, 4, 6), "float32")).shape
+        (2, 4, 3, 5)
+        >>> [w.shape for w in layer.weights]
+        [(6, 3, 5), (3, 5)]
+    """
+
+    def __init__(
+        self,
+        equation,
+        output_shape,
+        activation=None,
+        bias_axes=None,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
+        lora_rank=None,
+        lora_alpha=None,
+        **kwargs,
+    ):
+        kwargs.pop("quantization_config", None)  # Keras writes it (None) into every config
+        super().__init__(**kwargs)
+        self.equation = equation
+        self._spec = self._parse_equation(equation)
+        self.partial_output_shape = self._check_output_shape(output_shape)
+        self.bias_axes = self._check_bias_axes(bias_axes)
+        self.activation = activations.get(activation)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
+        if lora_rank is not None and not _positive_int(lora_rank):
+            self._fail("lora_rank", "None or a positive integer", lora_rank)
+        if lora_alpha is not None and (
+            isinstance(lora_alpha, bool) or not isinstance(lora_alpha, numbers.Real)
+        ):
+            self._fail("lora_alpha", "None or a number", lora_alpha)
+        if lora_rank and self.kernel_constraint is not None:
+            self._fail("lora_rank", "None when kernel_constraint is set", lora_rank)
+        self.lora_rank = None if lora_rank is None else int(lora_rank)
+        self.lora_alpha = lora_alpha if lora_alpha is not None else self.lora_rank
+        self.lora_enabled = False
+        self.bias = None
+
+    # -- argument checks -----------------------------------------------------------------
+    def _fail(self, arg, expected, value):
+        raise ValueError(
+            f"EinsumDense '{self.name}': argument '{arg}' must be {expected}, got {value!r}"
+        )
+
+    def _parse_equation(self, equation):
+        expected = "an einsum string of the form 'X,Y->Z', '...X,Y->...Z' or 'X...,Y->Z...'"
+        if not isinstance(equation, str):
+            self._fail("equation", expected, equation)
+        found = [(p.fullmatch(equation), kind) for p, kind in _FORMS]
+        match, ellipsis = next(((m, kind) for m, kind in found if m), (None, None))
+        if match is None:
+            self._fail("equation", expected, equation)
+        inp, weight, out = match.groups()
+        for dim in out:
+            if dim not in inp and dim not in weight:
+                self._fail(
+                    "equation", f"an output axis '{dim}' that appears in an operand", equation
+                )
+        for dim in weight:
+            if dim not in inp and dim not in out:
+                self._fail(
+                    "equation", f"a kernel axis '{dim}' that appears in input or output", equation
+                )
+        return inp, weight, out, ellipsis
+
+    def _check_output_shape(self, output_shape):
+        out, ellipsis = self._spec[2], self._spec[3]
+        # The batch axis is in the output spec unless it hides under a leading "...".
+        length = len(out) if ellipsis == "left" else len(out) - 1
+        shape = (output_shape,) if _positive_int(output_shape) else output_shape
+        ok = isinstance(shape, (tuple, list)) and all(d is None or _positive_int(d) for d in shape)
+        if not ok or len(shape) != length:
+            self._fail(
+                "output_shape",
+                f"{length} positive integers or None (one per output axis of "
+                f"'{self.equation}' after the batch axis)",
+                output_shape,
+            )
+        return tuple(None if d is None else int(d) for d in shape)
+
+    def _check_bias_axes(self, bias_axes):
+        out = self._spec[2]
+        if bias_axes is None:
+            return None
+        if (
+            not isinstance(bias_axes, str)
+            or not bias_axes
+            or any(c not in out for c in bias_axes)
+            or len(set(bias_axes)) != len(bias_axes)
+        ):
+            self._fail(
+                "bias_axes", f"None or distinct letters of the output spec '{out}'", bias_axes
+            )
+        return bias_axes
+
+    # -- shapes ----------------------------------------------------------------------------
+    def _analyze(self, input_shape):
+        """(kernel_shape, bias_shape, output_shape, input_axes, output_axes) for an input."""
+        inp, weight, out, ellipsis = self._spec
+        input_shape = tuple(input_shape)
+        elided = len(input_shape) - len(inp)
+        if elided < (1 if ellipsis == "left" else 0) or (ellipsis is None and elided):
+            raise ValueError(
+                f"EinsumDense '{self.name}': the input rank does not fit equation "
+                f"'{self.equation}'; got input shape {input_shape}"
+            )
+        full = [input_shape[0]]
+        if ellipsis == "left":
+            full += list(input_shape[1:elided]) + list(self.partial_output_shape)
+            offset = elided
+        else:
+            full += list(self.partial_output_shape)
+            full += list(input_shape[len(input_shape) - elided :]) if elided else []
+            offset = 0
+        in_pos = {d: offset + i for i, d in enumerate(inp)}
+        out_pos = {d: offset + i for i, d in enumerate(out)}
+        for d in inp:
+            if d in out_pos:
+                given = full[out_pos[d]]
+                if given is None:
+                    full[out_pos[d]] = input_shape[in_pos[d]]
+                elif given != input_shape[in_pos[d]]:
+                    raise ValueError(
+                        f"EinsumDense '{self.name}': argument 'output_shape' must match the "
+                        f"input along shared axis '{d}' (expected {input_shape[in_pos[d]]}); "
+                        f"got output_shape={self.partial_output_shape} for input shape "
+                        f"{input_shape}"
+                    )
+        kernel_shape, input_axes, output_axes = [], [], []
+        for i, d in enumerate(weight):
+            if d in out_pos:
+                kernel_shape.append(full[out_pos[d]])
+                output_axes.append(i)
+            else:
+                kernel_shape.append(input_shape[in_pos[d]])
+                input_axes.append(i)
+        bias_shape = None
+        if self.bias_axes is not None:
+            first = min(out.index(c) for c in self.bias_axes)
+            bias_shape = [full[out_pos[c]] if c in self.bias_axes else 1 for c in out[first:]]
+            if ellipsis == "right":
+                bias_shape += [1] * elided
+        return kernel_shape, bias_shape, tuple(full), input_axes, output_axes
+
+    def compute_output_shape(self, input_shape):
+        return self._analyze(input_shape)[2]
+
+    # -- weights ---------------------------------------------------------------------------
+    def build(self, input_shape):
+        kernel_shape, bias_shape, _, input_axes, output_axes = self._analyze(input_shape)
+        if any(d is None for d in kernel_shape + (bias_shape or [])):
+            raise ValueError(
+                f"EinsumDense '{self.name}': every kernel axis of '{self.equation}' needs a "
+                f"known size; got kernel shape {tuple(kernel_shape)} from input shape "
+                f"{tuple(input_shape)} and output_shape={self.partial_output_shape}"
+            )
+        init = self.kernel_initializer
+        if isinstance(init, initializers.VarianceScaling) and (
+            init.input_axes is None or init.output_axes is None
+        ):
+            # Fans from the contracted and the produced axes, as Keras does for EinsumDense.
+            init = copy.copy(init)
+            init.input_axes, init.output_axes = input_axes, output_axes
+        self._kernel = self.add_weight(
+            name="kernel",
+            shape=tuple(kernel_shape),
+            initializer=init,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        if bias_shape is not None:
+            self.bias = self.add_weight(
+                name="bias",
+                shape=tuple(bias_shape),
+                initializer=self.bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+        self.input_spec = InputSpec(ndim=len(input_shape))
+        self.built = True
+        if self.lora_rank:
+            self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
+
+    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
+        """Freeze the kernel and learn a rank-`rank` update `a @ b` (LoRA)."""
+        if not _positive_int(rank):
+            self._fail("rank", "a positive integer", rank)
+        if self.kernel_constraint is not None:
+            self._fail("kernel_constraint", "None to enable LoRA", self.kernel_constraint)
+        if not self.built or self.lora_enabled:
+            raise ValueError(
+                f"EinsumDense '{self.name}': enable_lora needs a built layer without LoRA; "
+                f"got built={self.built}, lora_enabled={self.lora_enabled}"
+            )
+        shape = tuple(self._kernel.shape)
+        self.lora_kernel_a = self.add_weight(
+            name="lora_kernel_a",
+            shape=shape[:-1] + (rank,),
+            initializer=initializers.get(a_initializer),
+            regularizer=self.kernel_regularizer,
+            dtype="float32",
+        )
+        self.lora_kernel_b = self.add_weight(
+            name="lora_kernel_b",
+            shape=(rank, shape[-1]),
+            initializer=initializers.get(b_initializer),
+            regularizer=self.kernel_regularizer,
+            dtype="float32",
+        )
+        self._kernel.trainable = False
+        self._trainable_variables = [v for v in self._trainable_variables if v is not self._kernel]
+        self._non_trainable_variables.insert(0, self._kernel)
+        self.lora_enabled = True
+        self.lora_rank = int(rank)
+        self.lora_alpha = lora_alpha if lora_alpha is not None else rank
+
+    def _own_weights(self):
+        # Keras order (kernel, bias, lora_kernel_a, lora_kernel_b) even with a frozen kernel.
+        if not self.lora_enabled:
+            return super()._own_weights()
+        return [self._kernel] + [v for v in super()._own_weights() if v is not self._kernel]
+
+    @property
+    def kernel(self):
+        kernel = self._kernel.value
+        if self.lora_enabled:
+            delta = jnp.matmul(self.lora_kernel_a.value, self.lora_kernel_b.value)
+            kernel = (kernel + (self.lora_alpha / self.lora_rank) * delta).astype(
+                self.compute_dtype
+            )
+        return kernel
+
+    def save_own_variables(self, store):
+        # As Keras: the LoRA update is merged into the saved kernel.
+        if not self.built:
+            return
+        store["0"] = self.kernel
+        if self.bias is not None:
+            store["1"] = self.bias.value
+
+    def load_own_variables(self, store):
+        if not self.built:
+            return
+        expected = 2 if self.bias is not None else 1
+        if len(store.keys()) != expected:
+            raise ValueError(
+                f"EinsumDense '{self.name}': the weights file must hold {expected} variables "
+                f"for this layer; got {len(store.keys())}"
+            )
+        self._kernel.assign(store["0"])
+        if self.bias is not None:
+            self.bias.assign(store["1"])
+        if self.lora_enabled:
+            self.lora_kernel_a.assign(jnp.zeros(self.lora_kernel_a.shape))
+            self.lora_kernel_b.assign(jnp.zeros(self.lora_kernel_b.shape))
+
+    # -- forward ---------------------------------------------------------------------------
+    def call(self, inputs):
+        x = jnp.einsum(self.equation, inputs, self.kernel)
+        if self.bias is not None:
+            x = x + self.bias.value
+        return self.activation(x) if self.activation is not None else x
+
+    def get_config(self):
+        config = {
+            **super().get_config(),
+            "output_shape": self.partial_output_shape,
+            "equation": self.equation,
+            "activation": activations.serialize(self.activation),
+            "bias_axes": self.bias_axes,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": _serialize(regularizers, self.kernel_regularizer),
+            "bias_regularizer": _serialize(regularizers, self.bias_regularizer),
+            "activity_regularizer": _serialize(regularizers, self.activity_regularizer),
+            "kernel_constraint": _serialize(constraints, self.kernel_constraint),
+            "bias_constraint": _serialize(constraints, self.bias_constraint),
+            "quantization_config": None,
+        }
+        if self.lora_rank:
+            config["lora_rank"] = self.lora_rank
+            config["lora_alpha"] = self.lora_alpha
+        return config
