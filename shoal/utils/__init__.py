@@ -15,11 +15,13 @@ from shoal.saving.serialization import (
 )
 from shoal.utils.file_utils import get_file
 from shoal.utils.graph_inputs import get_source_inputs
+from shoal.utils.image_dataset import image_dataset_from_directory
 from shoal.utils.numerical import normalize, to_categorical
 from shoal.utils.packing import pack_x_y_sample_weight, unpack_x_y_sample_weight
 from shoal.utils.py_dataset import PyDataset, Sequence
 from shoal.utils.seeding import set_random_seed
 from shoal.utils.sequences import pad_sequences
+from shoal.utils.text_dataset import text_dataset_from_directory
 from shoal.utils.timeseries import timeseries_dataset_from_array
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "get_registered_name",
     "get_registered_object",
     "get_source_inputs",
+    "image_dataset_from_directory",
     "is_keras_tensor",
     "normalize",
     "pack_x_y_sample_weight",
@@ -42,6 +45,7 @@ __all__ = [
     "serialize_keras_object",
     "set_random_seed",
     "standardize_dtype",
+    "text_dataset_from_directory",
     "timeseries_dataset_from_array",
     "to_categorical",
     "unpack_x_y_sample_weight",
