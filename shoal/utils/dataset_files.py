@@ -184,7 +184,8 @@ def index_directory(
     paths = [os.path.join(directory, name) for name in names]
     if shuffle:
         # One permutation drawn from `seed`, the same as Keras' RandomState(seed).shuffle of
-        # the path list (and, with a fresh RandomState(seed), of the labels).
+        # the path list (and, with a fresh RandomState(seed), of the labels); seed None: a
+        # fresh random order.
         order = np.arange(len(paths))
         np.random.RandomState(seed).shuffle(order)
         paths = [paths[i] for i in order]

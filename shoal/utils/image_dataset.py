@@ -7,12 +7,12 @@ import numbers
 import numpy as np
 
 from shoal.backend import config
+from shoal.ops import image as image_ops
 from shoal.utils import dataset_files
 
 ALLOWED_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 _OWNER = "image_dataset_from_directory"
 _CHANNELS = {"rgb": 3, "rgba": 4, "grayscale": 1}
-_INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
 
 
 def _pillow():
@@ -52,8 +52,6 @@ def load_image(
     data_format,
 ):
     """One image file as a float32 array of `image_size` in `data_format`."""
-    from shoal.ops import image as image_ops
-
     with _pillow().open(path) as img:
         # Keep 16/32-bit grayscale as is (as Keras); convert everything else to the mode.
         if color_mode == "grayscale":
@@ -130,21 +128,13 @@ def image_dataset_from_directory(
         )
     image_size = _image_size(image_size)
     batch_size = dataset_files.positive_int_or_none(_OWNER, "batch_size", batch_size)
-    if not isinstance(interpolation, str) or interpolation.lower() not in _INTERPOLATIONS:
-        raise ValueError(
-            f"{_OWNER}: argument 'interpolation' must be one of {_INTERPOLATIONS}; got "
-            f"{interpolation!r}"
-        )
-    interpolation = interpolation.lower()
-    if crop_to_aspect_ratio and pad_to_aspect_ratio:
-        raise ValueError(
-            f"{_OWNER}: arguments 'crop_to_aspect_ratio' and 'pad_to_aspect_ratio' cannot "
-            "both be True; got crop_to_aspect_ratio=True and pad_to_aspect_ratio=True"
-        )
+    if isinstance(interpolation, str):
+        interpolation = interpolation.lower()
+    image_ops._check_resize_args(
+        _OWNER, interpolation, "constant", crop_to_aspect_ratio, pad_to_aspect_ratio
+    )
     data_format = config.standardize_data_format(data_format)
     _pillow()  # fail now, not at the first batch, when Pillow is missing
-    if seed is None:
-        seed = np.random.randint(1_000_000)
     paths, labels, class_names = dataset_files.index_directory(
         _OWNER,
         directory,

@@ -60,8 +60,6 @@ def text_dataset_from_directory(
             f"{_OWNER}: argument 'max_length' must be a non-negative integer or None; got "
             f"{max_length!r}"
         )
-    if seed is None:
-        seed = np.random.randint(1_000_000)
     paths, labels, class_names = dataset_files.index_directory(
         _OWNER,
         directory,
