@@ -25,6 +25,7 @@ _SUBMODULES = {
     "constraints",
     "datasets",
     "distribution",
+    "dtype_policies",
     "initializers",
     "layers",
     "losses",
@@ -33,9 +34,11 @@ _SUBMODULES = {
     "models",
     "ops",
     "optimizers",
+    "preprocessing",
     "random",
     "regularizers",
     "saving",
+    "tree",
     "utils",
 }
 
@@ -49,9 +52,24 @@ _NAMES = {
     "KerasTensor": "shoal.backend",
     "DTypePolicy": "shoal.backend",
     "Operation": "shoal.backend",
+    "FloatDTypePolicy": "shoal.dtype_policies",
+    "StatelessScope": "shoal.backend",
+    "name_scope": "shoal.backend",
+    "device": "shoal.backend.device_placement",
+    "remat": "shoal.backend.remat",
+    "Loss": "shoal.losses",
+    "Metric": "shoal.metrics",
+    "Optimizer": "shoal.optimizers",
+    "Initializer": "shoal.initializers",
+    "Regularizer": "shoal.regularizers",
 }
 
-__all__ = sorted(_SUBMODULES | set(_NAMES))
+__all__ = sorted(_SUBMODULES | set(_NAMES) | {"version"})
+
+
+def version() -> str:
+    """shoal's version (`keras.version()`)."""
+    return __version__
 
 
 def __getattr__(name: str):

@@ -11,8 +11,9 @@ from shoal.backend.config import (
     standardize_data_format,
 )
 from shoal.backend.dtype_policy import DTypePolicy
-from shoal.backend.dtypes import standardize_dtype
-from shoal.backend.naming import reset_uids
+from shoal.backend.dtypes import is_float_dtype, is_int_dtype, result_type, standardize_dtype
+from shoal.backend.name_scopes import name_scope
+from shoal.backend.naming import get_uid, reset_uids
 from shoal.backend.operation import Operation
 from shoal.backend.scope import StatelessScope
 from shoal.backend.symbolic import KerasTensor, is_keras_tensor
@@ -37,9 +38,14 @@ __all__ = [
     "convert_to_tensor",
     "epsilon",
     "floatx",
+    "get_uid",
     "image_data_format",
+    "is_float_dtype",
+    "is_int_dtype",
     "is_keras_tensor",
     "is_tensor",
+    "name_scope",
+    "result_type",
     "set_epsilon",
     "set_floatx",
     "set_image_data_format",

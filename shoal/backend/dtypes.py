@@ -44,3 +44,25 @@ def is_float_dtype(dtype) -> bool:
 
 def is_int_dtype(dtype) -> bool:
     return jnp.issubdtype(jnp.dtype(standardize_dtype(dtype)), jnp.integer)
+
+
+def result_type(*dtypes) -> str:
+    """The dtype an op on values of `dtypes` returns (`keras.backend.result_type`).
+
+    JAX's promotion lattice with 64-bit types canonicalized to 32 bits, as on Keras' JAX
+    backend; Python `int` / `float` / `bool` are weak types. No dtypes give floatx().
+    """
+    if not dtypes:
+        return config.floatx()
+    weak = {int: int, float: float, bool: bool}
+    resolved = [
+        weak[d]
+        if isinstance(d, type) and d in weak
+        else jnp.dtype(_NARROW.get(standardize_dtype(d), standardize_dtype(d)))
+        for d in dtypes
+    ]
+    return standardize_dtype(jnp.result_type(*resolved))
+
+
+# Without x64, JAX computes 64-bit types in 32 bits; narrowing first avoids its warning.
+_NARROW = {"int64": "int32", "uint64": "uint32", "float64": "float32", "complex128": "complex64"}

@@ -27,3 +27,13 @@ def auto_name(cls_name: str) -> str:
 def reset_uids() -> None:
     """Forget issued names (what `keras.backend.clear_session` does to names)."""
     _COUNTS.clear()
+    _UIDS.clear()
+
+
+_UIDS: collections.Counter = collections.Counter()
+
+
+def get_uid(prefix: str = "") -> int:
+    """1, 2, 3, ... for successive calls with the same `prefix` (`keras.backend.get_uid`)."""
+    _UIDS[prefix] += 1
+    return _UIDS[prefix]

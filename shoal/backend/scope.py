@@ -14,8 +14,11 @@ from shoal.backend.scope_stack import ScopeStack, StackedScope
 class StatelessScope(StackedScope):
     _stack = ScopeStack()
 
-    def __init__(self, state_mapping=None, collect_losses: bool = False):
-        # Keys are Variables (hashed by identity), values are arrays.
+    def __init__(
+        self, state_mapping=None, collect_losses: bool = False, initialize_variables=True
+    ):
+        # Keys are Variables (hashed by identity), values are arrays. Keras passes a list
+        # of (variable, value) pairs; a dict works too.
         self.values = dict(state_mapping or {})
         self.assigned: dict = {}
         self.collect_losses = collect_losses
@@ -25,6 +28,10 @@ class StatelessScope(StackedScope):
         if variable in self.assigned:
             return self.assigned[variable]
         return self.values.get(variable)
+
+    def get_current_value(self, variable):
+        """The value `variable` has in this scope (assigned here, or given), else None."""
+        return self.get_value(variable)
 
     def assign(self, variable, value) -> None:
         self.assigned[variable] = value

@@ -16,6 +16,7 @@ import numpy as np
 from shoal.backend import dtypes
 from shoal.backend.autocast import get_autocast_scope
 from shoal.backend.host_arrays import to_numpy
+from shoal.backend.name_scopes import current_path
 from shoal.backend.scope import current_stateless_scope
 
 _UIDS = itertools.count()
@@ -47,7 +48,8 @@ class Variable:
         if name is not None and "/" in name:
             raise ValueError(f"Variable `name` must not contain '/'; got {name!r}")
         self.name = name or f"variable_{next(_UIDS)}"
-        self.path = self.name
+        scope_path = current_path()
+        self.path = f"{scope_path}/{self.name}" if scope_path else self.name
         self.trainable = bool(trainable)
         self.aggregation = aggregation
         self.synchronization = synchronization

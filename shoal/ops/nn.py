@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from shoal.backend import config
+from shoal.backend import config, run_settings
 from shoal.ops import cpu_conv, cpu_lowering
 from shoal.ops import numpy as _np
 from shoal.ops.adaptive_pooling import (  # keras.ops.nn names defined there
@@ -623,6 +623,8 @@ def dot_product_attention(
         raise NotImplementedError("dot_product_attention: 'attn_logits_soft_cap' is not supported")
     dtype = jnp.result_type(query, key, value)
     query, key, value = (t.astype(dtype) for t in (query, key, value))
+    if flash_attention is None:  # keras.config.enable/disable_flash_attention()
+        flash_attention = run_settings.is_flash_attention_enabled()
     impl = "cudnn" if flash_attention else None
     return jax.nn.dot_product_attention(
         query,

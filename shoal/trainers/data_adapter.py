@@ -15,6 +15,8 @@ import math
 import jax
 import numpy as np
 
+from shoal.backend import run_settings
+
 
 def _leaves(structure):
     return jax.tree_util.tree_leaves(structure)
@@ -282,6 +284,7 @@ def make_data(
         raise ValueError(
             f"Argument `steps`/`steps_per_epoch` must be a positive integer; got {steps!r}"
         )
+    steps = run_settings.capped_steps(steps)
     if (
         x is not None
         and not isinstance(x, (np.ndarray, jax.Array, list, tuple, dict))

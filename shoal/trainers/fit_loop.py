@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from shoal.backend import random as shoal_random
+from shoal.backend import run_settings
 from shoal.backend.host_arrays import is_multiprocess, to_numpy
 from shoal.trainers import auto_steps, data_adapter, device_feed, flop_count, preflight
 from shoal.trainers.placement import placement_for
@@ -209,6 +210,7 @@ def fit(
     verbose = _verbose(verbose)
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"Argument `epochs` must be a non-negative integer; got {epochs!r}")
+    epochs = run_settings.capped_epochs(epochs)
     data_adapter.check_batch_size(batch_size)
     data_adapter.check_batch_size(validation_batch_size, "validation_batch_size")
     if not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:

@@ -7,6 +7,8 @@ import time
 
 import numpy as np
 
+from shoal.backend import run_settings
+
 
 def _format_value(value) -> str:
     # To the host first: `np.mean` of a JAX array would run its `.mean`, a JAX computation.
@@ -33,24 +35,29 @@ def _format_rate(per_step: float) -> str:
 class Progbar:
     """Draws progress for `target` steps; `verbose=1` live bar, `verbose=2` one line at the end."""
 
-    def __init__(self, target, width=20, verbose=1, unit_name="step", stream=None):
+    def __init__(self, target, width=20, verbose=1, unit_name="step", stream=None, interval=0.05):
         self.target = target
         self.width = width
         self.verbose = verbose
+        self.interval = interval
         self.unit_name = unit_name
         self.stream = stream or sys.stdout
         self._start = time.perf_counter()
         self._last_len = 0
-        self._dynamic = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._dynamic = (
+            hasattr(self.stream, "isatty")
+            and self.stream.isatty()
+            and run_settings.is_interactive_logging_enabled()
+        )
         self._last_draw = 0.0
 
     def due(self, now=None) -> bool:
         """Whether a non-final `update` would draw now: a live bar (on a terminal) redraws
-        every 50 ms; elsewhere verbose=1 writes the final line only."""
+        every `interval` seconds (50 ms); elsewhere verbose=1 writes the final line only."""
         if self.verbose != 1 or not self._dynamic:
             return False
         now = time.perf_counter() if now is None else now
-        return now - self._last_draw >= 0.05
+        return now - self._last_draw >= self.interval
 
     def update(self, current, values=None, finalize=None):
         if finalize is None:

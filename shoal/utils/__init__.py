@@ -1,6 +1,11 @@
 """Keras-named utilities (`keras.utils`)."""
 
 from shoal.backend import clear_session
+from shoal.backend.run_settings import (
+    disable_interactive_logging,
+    enable_interactive_logging,
+    is_interactive_logging_enabled,
+)
 from shoal.backend.dtypes import standardize_dtype
 from shoal.backend.symbolic import is_keras_tensor
 from shoal.saving.serialization import (
@@ -16,8 +21,10 @@ from shoal.saving.serialization import (
 from shoal.utils.file_utils import get_file
 from shoal.utils.graph_inputs import get_source_inputs
 from shoal.utils.image_dataset import image_dataset_from_directory
+from shoal.utils.image_files import array_to_img, img_to_array, load_img, save_img
 from shoal.utils.numerical import normalize, to_categorical
 from shoal.utils.packing import pack_x_y_sample_weight, unpack_x_y_sample_weight
+from shoal.utils.progbar import Progbar
 from shoal.utils.py_dataset import PyDataset, Sequence
 from shoal.utils.seeding import set_random_seed
 from shoal.utils.sequences import pad_sequences
@@ -26,22 +33,30 @@ from shoal.utils.timeseries import timeseries_dataset_from_array
 
 __all__ = [
     "CustomObjectScope",
+    "Progbar",
     "PyDataset",
     "Sequence",
+    "array_to_img",
     "clear_session",
     "custom_object_scope",
     "deserialize_keras_object",
+    "disable_interactive_logging",
+    "enable_interactive_logging",
     "get_custom_objects",
     "get_file",
     "get_registered_name",
     "get_registered_object",
     "get_source_inputs",
     "image_dataset_from_directory",
+    "img_to_array",
+    "is_interactive_logging_enabled",
     "is_keras_tensor",
+    "load_img",
     "normalize",
     "pack_x_y_sample_weight",
     "pad_sequences",
     "register_keras_serializable",
+    "save_img",
     "serialize_keras_object",
     "set_random_seed",
     "standardize_dtype",

@@ -1,0 +1,32 @@
+"""`keras.dtype_policies`: the dtype policy classes and their get/serialize/deserialize."""
+
+from __future__ import annotations
+
+from shoal.backend.dtype_policy import DTypePolicy
+from shoal.backend.dtype_policy import get as _get
+
+
+class FloatDTypePolicy(DTypePolicy):
+    """Keras' name for a float (or mixed-float) policy; the same thing as `DTypePolicy`."""
+
+
+def get(identifier):
+    """A policy from a name ("float32", "mixed_bfloat16", ...), a config dict or a policy."""
+    return _get(identifier)
+
+
+def serialize(policy) -> dict:
+    from shoal.saving.serialization import serialize_keras_object
+
+    return serialize_keras_object(policy)
+
+
+def deserialize(config, custom_objects=None):
+    from shoal.saving.serialization import deserialize_keras_object
+
+    if isinstance(config, dict) and config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        return DTypePolicy(**config.get("config", {}))
+    return deserialize_keras_object(config, custom_objects=custom_objects)
+
+
+__all__ = ["DTypePolicy", "FloatDTypePolicy", "deserialize", "get", "serialize"]

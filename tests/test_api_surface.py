@@ -1,0 +1,327 @@
+"""Keras 3 names beyond layers and models: keras.tree, backend helpers, scopes, config
+switches, Progbar, image file utilities, keras.preprocessing — against Keras 3.15 (JAX)."""
+
+import collections
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+
+import jax  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import shoal  # noqa: E402
+from shoal.backend import run_settings  # noqa: E402
+
+Point = collections.namedtuple("Point", ["x", "y"])
+
+STRUCTURES = [
+    1,
+    None,
+    [1, [2, None], (3,)],
+    {"b": 1, "a": [2, {"d": 3, "c": None}]},
+    collections.OrderedDict([("z", 1), ("a", 2)]),
+    Point(1, [2, 3]),
+    [],
+    {"k": ()},
+]
+
+
+# -- keras.tree ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("structure", STRUCTURES, ids=range(len(STRUCTURES)))
+def test_tree_flatten_pack_and_map_equal_keras(structure):
+    assert shoal.tree.flatten(structure) == keras.tree.flatten(structure)
+    assert shoal.tree.flatten_with_path(structure) == keras.tree.flatten_with_path(structure)
+    assert shoal.tree.is_nested(structure) == keras.tree.is_nested(structure)
+    flat = list(range(len(keras.tree.flatten(structure))))
+    assert shoal.tree.pack_sequence_as(structure, flat) == keras.tree.pack_sequence_as(
+        structure, flat
+    )
+    mapped = shoal.tree.map_structure(lambda v: (v, "seen"), structure)
+    assert mapped == keras.tree.map_structure(lambda v: (v, "seen"), structure)
+    assert shoal.tree.lists_to_tuples(structure) == keras.tree.lists_to_tuples(structure)
+
+
+def test_tree_traverse_and_up_to_equal_keras():
+    structure = [(1, 2), [3], {"a": 4}]
+    for top_down in (True, False):
+        seen_s, seen_k = [], []
+        assert shoal.tree.traverse(seen_s.append, structure, top_down=top_down) == (
+            keras.tree.traverse(seen_k.append, structure, top_down=top_down)
+        )
+        assert seen_s == seen_k
+
+    def drop_tuples(node):
+        return shoal.tree.MAP_TO_NONE if isinstance(node, tuple) else None
+
+    assert shoal.tree.traverse(drop_tuples, structure) == [None, [3], {"a": 4}]
+    shallow, deep = [0, [0, 0]], [[1, 1], [2, 2]]
+    assert shoal.tree.map_structure_up_to(shallow, str, deep) == (
+        keras.tree.map_structure_up_to(shallow, str, deep)
+    )
+    # Keras documents None placeholders in the shallow structure (its optree code rejects
+    # them: it checks leaves without none_is_leaf); here they work as documented.
+    assert shoal.tree.map_structure_up_to([None, [None, None]], str, deep) == [
+        "[1, 1]",
+        ["2", "2"],
+    ]
+    shapes = {"a": (None, 3), "b": [(2,), (4, 5)]}
+    assert shoal.tree.map_shape_structure(len, shapes) == keras.tree.map_shape_structure(
+        len, shapes
+    )
+
+
+def test_tree_structure_checks():
+    shoal.tree.assert_same_structure([(0, 1)], [(2, 3)])
+    shoal.tree.assert_same_structure({"a": 1}, collections.OrderedDict(a=2))
+    for a, b in [([0, 1], (0, 1)), ([0, 1], [0, 1, 2]), ({"a": 1}, {"b": 1}), ([1], [[1]])]:
+        with pytest.raises(ValueError):
+            keras.tree.assert_same_structure(a, b)
+        with pytest.raises(ValueError):
+            shoal.tree.assert_same_structure(a, b)
+    shoal.tree.assert_same_paths([0, 1], (2, 3))
+    with pytest.raises(ValueError, match="missing"):
+        shoal.tree.assert_same_paths({"a": 1}, {"b": 1})
+    with pytest.raises(ValueError, match="same nested structure"):
+        shoal.tree.map_structure(lambda a, b: a, [1, 2], [1, [2]])
+    with pytest.raises(ValueError, match="has 2 items"):
+        shoal.tree.pack_sequence_as([1, 2, 3], [1, 2])
+    with pytest.raises(TypeError, match="func"):
+        shoal.tree.map_structure(3, [1])
+
+
+# -- backend helpers and scopes --------------------------------------------------------
+
+DTYPES = ["bool", "uint8", "int8", "int32", "int64", "float16", "bfloat16", "float32", "float64"]
+
+
+@pytest.mark.filterwarnings("ignore:Explicitly requested dtype")  # Keras' own calls
+def test_result_type_equals_keras():
+    for a in DTYPES:
+        for b in DTYPES:
+            assert shoal.backend.result_type(a, b) == keras.backend.result_type(a, b), (a, b)
+    for args in [(), (int,), (float, "int8"), (float, "float16"), (int, "uint8"), (bool,)]:
+        assert shoal.backend.result_type(*args) == keras.backend.result_type(*args), args
+    assert shoal.backend.is_float_dtype("bfloat16") and not shoal.backend.is_int_dtype("bool")
+
+
+def test_get_uid_counts_per_prefix():
+    prefix = "test_get_uid_prefix"
+    first = shoal.backend.get_uid(prefix)
+    assert shoal.backend.get_uid(prefix) == first + 1
+    assert shoal.backend.get_uid(prefix + "_other") == 1
+
+
+def test_name_scope_prefixes_variable_paths():
+    with shoal.name_scope("outer"):
+        with shoal.name_scope("inner"):
+            v = shoal.Variable(1.0, name="w")
+        u = shoal.Variable(1.0, name="u")
+    with keras.name_scope("outer"):
+        with keras.name_scope("inner"):
+            kv = keras.Variable(1.0, name="w")
+    assert v.path == kv.path == "outer/inner/w"
+    assert u.path == "outer/u"
+    assert shoal.Variable(1.0, name="free").path == "free"
+    layer = shoal.layers.Dense(2, name="dense_in_scope")
+    with shoal.name_scope("ignored"):
+        layer.build((None, 3))
+    assert layer.kernel.path == "dense_in_scope/kernel"
+    with pytest.raises(ValueError, match="'name'"):
+        shoal.name_scope("a/b")
+
+
+def test_stateless_scope_takes_keras_pairs():
+    v = shoal.Variable(np.zeros(2, "float32"))
+    with shoal.StatelessScope(state_mapping=[(v, np.ones(2, "float32"))]) as scope:
+        np.testing.assert_array_equal(v.value, [1, 1])
+        v.assign(v.value + 1)
+    np.testing.assert_array_equal(scope.get_current_value(v), [2, 2])
+    np.testing.assert_array_equal(v.value, [0, 0])
+
+
+def test_device_scope_and_remat():
+    with shoal.device("cpu:0"):
+        x = shoal.ops.ones((2,))
+    assert x.devices() == {jax.devices("cpu")[0]}
+    with pytest.raises(ValueError, match="device_name"):
+        with shoal.device("cpu:99"):
+            pass
+
+    def f(x):
+        return jax.numpy.sin(x) ** 2
+
+    x = np.linspace(0, 1, 5, dtype="float32")
+    np.testing.assert_allclose(
+        jax.grad(lambda x: shoal.remat(f)(x).sum())(x), jax.grad(lambda x: f(x).sum())(x)
+    )
+
+
+def test_top_level_names_are_the_base_classes():
+    assert shoal.Loss is shoal.losses.Loss and shoal.Metric is shoal.metrics.Metric
+    assert shoal.Optimizer is shoal.optimizers.Optimizer
+    assert shoal.Initializer is shoal.initializers.Initializer
+    assert shoal.Regularizer is shoal.regularizers.Regularizer
+    assert isinstance(shoal.version(), str)
+    policy = shoal.dtype_policies.get("mixed_bfloat16")
+    assert (policy.compute_dtype, policy.variable_dtype) == ("bfloat16", "float32")
+    config = shoal.dtype_policies.serialize(policy)
+    assert config == keras.dtype_policies.serialize(keras.dtype_policies.get("mixed_bfloat16"))
+    assert shoal.dtype_policies.deserialize(config) == policy
+    assert isinstance(shoal.FloatDTypePolicy("float16"), shoal.DTypePolicy)
+
+
+# -- config switches -------------------------------------------------------------------
+
+
+def test_max_epochs_and_steps_cap_fit_and_predict():
+    model = shoal.Sequential([shoal.Input((4,)), shoal.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    batches = []
+    callback = shoal.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batches.append(b))
+    shoal.config.set_max_epochs(2)
+    shoal.config.set_max_steps_per_epoch(3)
+    try:
+        history = model.fit(
+            np.ones((100, 4)),
+            np.ones((100, 1)),
+            epochs=5,
+            batch_size=10,
+            callbacks=[callback],
+            verbose=0,
+        )
+        predicted = model.predict(np.ones((100, 4)), batch_size=10, verbose=0)
+    finally:
+        shoal.config.set_max_epochs(None)
+        shoal.config.set_max_steps_per_epoch(None)
+    # Keras 3.15 gives the same: 2 epochs of batches 0-2, 30 rows predicted.
+    assert len(history.history["loss"]) == 2 and batches == [0, 1, 2, 0, 1, 2]
+    assert predicted.shape == (30, 1)
+    assert shoal.config.max_epochs() is None
+    with pytest.raises(ValueError, match="positive integer"):
+        shoal.config.set_max_epochs(0)
+
+
+def test_config_switches():
+    shoal.config.disable_interactive_logging()
+    assert not shoal.utils.is_interactive_logging_enabled()
+    shoal.utils.enable_interactive_logging()
+    assert shoal.config.is_interactive_logging_enabled()
+    assert shoal.config.is_flash_attention_enabled() is None
+    shoal.config.enable_flash_attention()
+    try:
+        assert shoal.config.is_flash_attention_enabled() is True
+        q = np.ones((1, 2, 1, 4), "float32")
+        with pytest.raises(Exception):  # noqa: B017 - the cuDNN kernel: no GPU here
+            shoal.ops.dot_product_attention(q, q, q)
+        shoal.config.disable_flash_attention()
+        assert shoal.ops.dot_product_attention(q, q, q).shape == q.shape
+    finally:
+        run_settings._SETTINGS["flash_attention"] = None
+    shoal.config.set_backend("jax")
+    with pytest.raises(ValueError, match="'backend'"):
+        shoal.config.set_backend("torch")
+    assert shoal.config.is_nnx_enabled() is False
+
+
+# -- Progbar ---------------------------------------------------------------------------
+
+
+def test_progbar_averages_like_keras(capsys):
+    bar = shoal.utils.Progbar(4, stateful_metrics=["acc"])
+    for step in range(3):
+        bar.update(step + 1, values=[("loss", float(step)), ("acc", float(step))])
+    # averaged: (0 + 1 + 2) / 3; stateful: the last value
+    assert bar._values["loss"] == [3.0, 3] and bar._values["acc"] == [2.0, 1]
+    bar.add(1, values=[("loss", 9.0)])
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("4/4") and "loss: 9.0000" in line and "acc: 2.0000" in line
+    quiet = shoal.utils.Progbar(None, verbose=2, stateless_metrics=["loss"])
+    quiet.update(2, values=[("loss", 1.0), ("lr", 0.5)])
+    quiet.update(4, values=[("loss", 3.0), ("lr", 0.1)], finalize=True)
+    assert capsys.readouterr().out.strip().startswith("4 - ")
+    with pytest.raises(ValueError, match="stateful_metrics"):
+        shoal.utils.Progbar(3, stateful_metrics=["a"], stateless_metrics=["b"])
+
+
+# -- image files -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def image_file(tmp_path_factory):
+    pixels = np.random.default_rng(0).integers(0, 256, (9, 14, 3)).astype("uint8")
+    path = tmp_path_factory.mktemp("images") / "picture.png"
+    keras.utils.save_img(str(path), pixels, scale=False)
+    return path, pixels
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"color_mode": "grayscale"},
+        {"color_mode": "rgba"},
+        {"target_size": (5, 6)},
+        {"target_size": (6, 5), "interpolation": "bilinear", "keep_aspect_ratio": True},
+        {"target_size": (7, 4), "interpolation": "bicubic"},
+    ],
+)
+def test_load_img_equals_keras(image_file, kwargs):
+    path, pixels = image_file
+    ours = shoal.utils.img_to_array(shoal.utils.load_img(path, **kwargs))
+    theirs = keras.utils.img_to_array(keras.utils.load_img(path, **kwargs))
+    np.testing.assert_array_equal(ours, theirs)
+    if not kwargs:
+        np.testing.assert_array_equal(ours, pixels)
+
+
+def test_array_image_round_trips_equal_keras(tmp_path):
+    rng = np.random.default_rng(1)
+    for channels in (1, 3, 4):
+        x = rng.uniform(-1, 3, (5, 7, channels)).astype("float32")
+        for data_format in ("channels_last", "channels_first"):
+            arr = x if data_format == "channels_last" else np.moveaxis(x, -1, 0)
+            ours = shoal.utils.array_to_img(arr, data_format=data_format)
+            theirs = keras.utils.array_to_img(arr, data_format=data_format)
+            assert ours.mode == theirs.mode
+            np.testing.assert_array_equal(
+                shoal.utils.img_to_array(ours, data_format=data_format),
+                keras.utils.img_to_array(theirs, data_format=data_format),
+            )
+    big = np.full((3, 3, 1), 1000.0, "float32")
+    assert shoal.utils.array_to_img(big, scale=False).mode == "I"
+    with pytest.warns(UserWarning, match="alpha"):
+        shoal.utils.save_img(tmp_path / "a.jpg", rng.uniform(0, 255, (4, 4, 4)), scale=False)
+    assert shoal.utils.load_img(tmp_path / "a.jpg").size == (4, 4)
+    with pytest.raises(ValueError, match="'x'"):
+        shoal.utils.array_to_img(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="'color_mode'"):
+        shoal.utils.load_img(tmp_path / "a.jpg", color_mode="cmyk")
+    with pytest.raises(ValueError, match="'interpolation'"):
+        shoal.utils.load_img(tmp_path / "a.jpg", target_size=(2, 2), interpolation="area")
+    with pytest.raises(ValueError, match="'target_size'"):
+        shoal.utils.load_img(tmp_path / "a.jpg", target_size=(2,))
+
+
+def test_smart_resize_and_preprocessing_namespace():
+    x = np.random.default_rng(2).uniform(0, 1, (2, 9, 14, 3)).astype("float32")
+    np.testing.assert_allclose(
+        shoal.preprocessing.image.smart_resize(x, (5, 5)),
+        keras.preprocessing.image.smart_resize(x, (5, 5)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        shoal.preprocessing.image.smart_resize(x[0], (6, 4), interpolation="nearest"),
+        keras.preprocessing.image.smart_resize(x[0], (6, 4), interpolation="nearest"),
+        rtol=1e-6,
+    )
+    assert shoal.preprocessing.sequence.pad_sequences([[1, 2], [3]]).tolist() == [[1, 2], [0, 3]]
+    assert shoal.preprocessing.image_dataset_from_directory is (
+        shoal.utils.image_dataset_from_directory
+    )
+    with pytest.raises(ValueError, match="'x'"):
+        shoal.preprocessing.image.smart_resize(np.zeros((3, 3)), (2, 2))
