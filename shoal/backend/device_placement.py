@@ -17,8 +17,7 @@ def _parse(device_name):
     kind = {"cuda": "gpu"}.get(kind, kind)
     if index and not index.isdigit():
         raise ValueError(
-            f"device: argument 'device_name' must look like 'cpu:0' or 'gpu:1', "
-            f"got {device_name!r}"
+            f"device: argument 'device_name' must look like 'cpu:0' or 'gpu:1', got {device_name!r}"
         )
     try:
         devices = jax.devices(kind)

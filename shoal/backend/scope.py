@@ -14,9 +14,7 @@ from shoal.backend.scope_stack import ScopeStack, StackedScope
 class StatelessScope(StackedScope):
     _stack = ScopeStack()
 
-    def __init__(
-        self, state_mapping=None, collect_losses: bool = False, initialize_variables=True
-    ):
+    def __init__(self, state_mapping=None, collect_losses: bool = False, initialize_variables=True):
         # Keys are Variables (hashed by identity), values are arrays. Keras passes a list
         # of (variable, value) pairs; a dict works too.
         self.values = dict(state_mapping or {})

@@ -1,12 +1,12 @@
 """Keras-named utilities (`keras.utils`)."""
 
 from shoal.backend import clear_session
+from shoal.backend.dtypes import standardize_dtype
 from shoal.backend.run_settings import (
     disable_interactive_logging,
     enable_interactive_logging,
     is_interactive_logging_enabled,
 )
-from shoal.backend.dtypes import standardize_dtype
 from shoal.backend.symbolic import is_keras_tensor
 from shoal.saving.serialization import (
     CustomObjectScope,

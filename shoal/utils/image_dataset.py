@@ -9,20 +9,11 @@ import numpy as np
 from shoal.backend import config
 from shoal.ops import image as image_ops
 from shoal.utils import dataset_files
+from shoal.utils.image_files import pillow
 
 ALLOWED_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 _OWNER = "image_dataset_from_directory"
 _CHANNELS = {"rgb": 3, "rgba": 4, "grayscale": 1}
-
-
-def _pillow():
-    try:
-        from PIL import Image
-    except ImportError as err:
-        raise ImportError(
-            f"{_OWNER} needs Pillow to decode images; install it with `pip install pillow`"
-        ) from err
-    return Image
 
 
 def _image_size(value):
@@ -52,7 +43,7 @@ def load_image(
     data_format,
 ):
     """One image file as a float32 array of `image_size` in `data_format`."""
-    with _pillow().open(path) as img:
+    with pillow(_OWNER).open(path) as img:
         # Keep 16/32-bit grayscale as is (as Keras); convert everything else to the mode.
         if color_mode == "grayscale":
             if img.mode not in ("L", "I;16", "I"):
@@ -134,7 +125,7 @@ def image_dataset_from_directory(
         _OWNER, interpolation, "constant", crop_to_aspect_ratio, pad_to_aspect_ratio
     )
     data_format = config.standardize_data_format(data_format)
-    _pillow()  # fail now, not at the first batch, when Pillow is missing
+    pillow(_OWNER)  # fail now, not at the first batch, when Pillow is missing
     paths, labels, class_names = dataset_files.index_directory(
         _OWNER,
         directory,

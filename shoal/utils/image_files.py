@@ -21,7 +21,8 @@ _COLOR_MODES = ("grayscale", "rgb", "rgba")
 _PIL_MODE_CHANNELS = {4: "RGBA", 3: "RGB"}
 
 
-def _pillow(owner):
+def pillow(owner):
+    """PIL's Image module, or an ImportError saying that `owner` needs Pillow."""
     try:
         from PIL import Image
     except ImportError as err:
@@ -85,7 +86,7 @@ def load_img(
         )
     if target_size is not None:
         target_size = _target_size(owner, target_size)
-    image_module = _pillow(owner)
+    image_module = pillow(owner)
     if isinstance(path, io.BytesIO):
         img = image_module.open(path)
     elif isinstance(path, (str, bytes, os.PathLike)):
@@ -146,7 +147,7 @@ def array_to_img(x, data_format=None, scale=True, dtype=None):
             x = x / top
         x = x * 255
     channels = x.shape[2]
-    image_module = _pillow("array_to_img")
+    image_module = pillow("array_to_img")
     if channels in _PIL_MODE_CHANNELS:
         return image_module.fromarray(x.astype("uint8"), _PIL_MODE_CHANNELS[channels])
     if channels == 1:
