@@ -22,12 +22,14 @@ from shoal.backend import config
 from shoal.datasets import (
     _npz,
     boston_housing,
+    california_housing,
     cifar10,
     cifar100,
     fashion_mnist,
     idx,
     imdb,
     mnist,
+    reuters,
 )
 from shoal.utils import file_utils
 from shoal.utils.file_utils import DownloadError, get_file
@@ -298,19 +300,22 @@ def test_load_npz_mixes_numeric_and_object_members(tmp_path):
 def keras_datasets(monkeypatch):
     """Keras' dataset modules, their `get_file` answering from a dict of local paths."""
     from keras.src.datasets import boston_housing as kb
+    from keras.src.datasets import california_housing as kch
     from keras.src.datasets import cifar100 as kc
     from keras.src.datasets import fashion_mnist as kf
     from keras.src.datasets import imdb as ki
     from keras.src.datasets import mnist as km
+    from keras.src.datasets import reuters as kr
 
     paths = {}
 
     def local_get_file(fname=None, origin=None, **kwargs):
         return paths[os.path.basename(origin)]
 
-    for mod in (kb, kc, kf, ki, km):
+    for mod in (kb, kc, kf, ki, km, kr, kch):
         monkeypatch.setattr(mod, "get_file", local_get_file)
-    return paths, {"boston": kb, "cifar100": kc, "fashion": kf, "imdb": ki, "mnist": km}
+    modules = {"boston": kb, "cifar100": kc, "fashion": kf, "imdb": ki, "mnist": km}
+    return paths, {**modules, "reuters": kr, "california": kch}
 
 
 def cache_path(name, subdir="datasets"):
@@ -346,6 +351,45 @@ def test_boston_housing_matches_keras(monkeypatch, keras_datasets, rng):
         assert_splits_equal(boston_housing.load_data(**kwargs), k["boston"].load_data(**kwargs))
     with pytest.raises(ValueError, match=r"'test_split' must be in \[0, 1\); got 1\.5"):
         boston_housing.load_data(test_split=1.5)
+
+
+def test_california_housing_matches_keras(monkeypatch, keras_datasets, rng):
+    paths, k = keras_datasets
+    content = npz_bytes(x=rng.normal(size=(700, 8)), y=rng.normal(size=700))
+    monkeypatch.setattr(california_housing, "_SHA256", cached("california_housing.npz", content))
+    paths["california_housing.npz"] = cache_path("california_housing.npz")
+    for kwargs in ({}, {"version": "small", "test_split": 0.3, "seed": 7}):
+        assert_splits_equal(
+            california_housing.load_data(**kwargs), k["california"].load_data(**kwargs)
+        )
+    assert len(california_housing.load_data(version="small")[0][0]) == 480
+    with pytest.raises(ValueError, match="'version' must be 'small' or 'large'; got 'medium'"):
+        california_housing.load_data(version="medium")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"num_words": 20, "skip_top": 5, "test_split": 0.4},
+        {"maxlen": 8, "seed": 3},
+        {"num_words": 30, "oov_char": None, "start_char": None, "index_from": 0},
+    ],
+)
+def test_reuters_matches_keras(monkeypatch, keras_datasets, rng, kwargs):
+    paths, k = keras_datasets
+    newswires = ragged(
+        [[int(w) for w in rng.integers(1, 60, rng.integers(1, 12))] for _ in range(30)]
+    )
+    content = npz_bytes(x=newswires, y=rng.integers(0, 46, 30))
+    monkeypatch.setattr(reuters, "_SHA256", cached("reuters.npz", content))
+    paths["reuters.npz"] = cache_path("reuters.npz")
+    ours, theirs = reuters.load_data(**kwargs), k["reuters"].load_data(**kwargs)
+    for (xa, ya), (xb, yb) in zip(ours, theirs, strict=True):
+        assert xa.dtype == object and xa.ndim == 1
+        assert [list(s) for s in xa] == [list(s) for s in xb]
+        np.testing.assert_array_equal(ya, yb)
+    assert reuters.get_label_names() == k["reuters"].get_label_names()
 
 
 def test_fashion_mnist_matches_keras(monkeypatch, keras_datasets, rng):

@@ -1,6 +1,24 @@
 """Keras-style datasets: `load_data()` downloads once (hash-checked, cached), and a bundled
 MNIST sample (`mnist.load_sample()`) that works offline."""
 
-from shoal.datasets import boston_housing, cifar10, cifar100, fashion_mnist, imdb, mnist
+from shoal.datasets import (
+    boston_housing,
+    california_housing,
+    cifar10,
+    cifar100,
+    fashion_mnist,
+    imdb,
+    mnist,
+    reuters,
+)
 
-__all__ = ["boston_housing", "cifar10", "cifar100", "fashion_mnist", "imdb", "mnist"]
+__all__ = [
+    "boston_housing",
+    "california_housing",
+    "cifar10",
+    "cifar100",
+    "fashion_mnist",
+    "imdb",
+    "mnist",
+    "reuters",
+]

@@ -13,6 +13,13 @@ import json
 import numpy as np
 
 from shoal.datasets._fetch import KERAS_ORIGIN, fetch, fetch_npz
+from shoal.datasets._word_sequences import (
+    check_maxlen,
+    drop_long,
+    object_array,
+    shifted,
+    vocabulary_cut,
+)
 
 _SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"  # from Keras
 # Keras records only an md5 for the word index (JSON, no pickle involved).
@@ -46,12 +53,8 @@ def load_data(
         `(x_train, y_train), (x_test, y_test)`: 1-D object arrays of Python int lists, and
         int labels (1 positive, 0 negative).
     """
-    if maxlen is not None and (
-        isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 1
-    ):
-        raise ValueError(
-            f"imdb.load_data: argument 'maxlen' must be a positive integer or None; got {maxlen!r}"
-        )
+    owner = "imdb.load_data"
+    check_maxlen(owner, maxlen)
     x_train, y_train, x_test, y_test = fetch_npz(
         path, _SHA256, ("x_train", "y_train", "x_test", "y_test"), KERAS_ORIGIN + "imdb.npz"
     )
@@ -60,34 +63,10 @@ def load_data(
     for x, y in ((x_train, y_train), (x_test, y_test)):
         order = np.arange(len(x))
         rng.shuffle(order)
-        head = [start_char] if start_char is not None else []
-        seqs = [head + [w + index_from for w in x[i]] for i in order]
-        labels = y[order]
-        if maxlen:
-            keep = [i for i, s in enumerate(seqs) if len(s) < maxlen]
-            seqs, labels = [seqs[i] for i in keep], labels[keep]
-            if not seqs:
-                raise ValueError(
-                    f"imdb.load_data: no review is shorter than maxlen={maxlen}; increase 'maxlen'"
-                )
-        splits.append((seqs, labels))
-    if not num_words:
-        num_words = max(max(s) for seqs, _ in splits for s in seqs if s)
-
-    def cut(seq):
-        if oov_char is not None:
-            return [w if skip_top <= w < num_words else oov_char for w in seq]
-        return [w for w in seq if skip_top <= w < num_words]
-
-    return tuple((_object_array([cut(s) for s in seqs]), labels) for seqs, labels in splits)
-
-
-def _object_array(seqs):
-    # np.array(list_of_lists) would make a 2-D array if all lists had one length.
-    out = np.empty(len(seqs), dtype=object)
-    for i, s in enumerate(seqs):
-        out[i] = s
-    return out
+        seqs = shifted([x[i] for i in order], start_char, index_from)
+        splits.append(drop_long(owner, seqs, y[order], maxlen))
+    cut = vocabulary_cut([s for seqs, _ in splits for s in seqs], num_words, skip_top, oov_char)
+    return tuple((object_array([cut(s) for s in seqs]), labels) for seqs, labels in splits)
 
 
 def get_word_index(path="imdb_word_index.json"):
