@@ -546,3 +546,50 @@ def test_backup_and_restore_arguments_and_batch_frequency(fresh, data, tmp_path)
     # The last backup (batch 2 of epoch 1) resumes that epoch from its start.
     assert epochs == [1, 2]
     assert backup.exists()
+
+
+# -- RemoteMonitor ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def event_server():
+    """A local HTTP server recording (path, content type, body) of each POST."""
+    import http.server
+    import threading
+
+    received = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], body.decode()))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_remote_monitor_posts_epoch_logs(fresh, data, event_server):
+    import json
+    import urllib.parse
+
+    root, received = event_server
+    history = fit(fresh(), data, 2, [C.RemoteMonitor(root=root)])
+    assert [r[0] for r in received] == ["/publish/epoch/end/"] * 2
+    form = urllib.parse.parse_qs(received[1][2])
+    event = json.loads(form["data"][0])
+    assert event["epoch"] == 1 and event["loss"] == pytest.approx(history.history["loss"][1])
+    received.clear()
+    fit(fresh(), data, 1, [C.RemoteMonitor(root=root, path="/x", send_as_json=True)])
+    assert received[0][:2] == ("/x", "application/json")
+    assert set(json.loads(received[0][2])) == {"epoch", "loss", "mae"}
+    with pytest.warns(UserWarning, match="Could not reach"):
+        fit(fresh(), data, 1, [C.RemoteMonitor(root="http://127.0.0.1:9", timeout=2)])

@@ -11,6 +11,7 @@ from shoal.callbacks.learning_rate_scheduler import LearningRateScheduler
 from shoal.callbacks.model_checkpoint import ModelCheckpoint
 from shoal.callbacks.progbar_logger import ProgbarLogger
 from shoal.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
+from shoal.callbacks.remote_monitor import RemoteMonitor
 from shoal.callbacks.tensorboard import TensorBoard
 from shoal.callbacks.terminate_on_nan import TerminateOnNaN
 
@@ -27,5 +28,6 @@ __all__ = [
     "ModelCheckpoint",
     "ReduceLROnPlateau",
     "TensorBoard",
+    "RemoteMonitor",
     "TerminateOnNaN",
 ]
