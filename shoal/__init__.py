@@ -26,6 +26,7 @@ _SUBMODULES = {
     "datasets",
     "distribution",
     "dtype_policies",
+    "export",
     "initializers",
     "layers",
     "losses",
