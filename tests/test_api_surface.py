@@ -325,3 +325,52 @@ def test_smart_resize_and_preprocessing_namespace():
     )
     with pytest.raises(ValueError, match="'x'"):
         shoal.preprocessing.image.smart_resize(np.zeros((3, 3)), (2, 2))
+
+
+# -- plot_model ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_input_model():
+    a = shoal.Input((4,), name="a")
+    b = shoal.Input((3,), name="b")
+    x = shoal.layers.Dense(5, activation="relu", name="d1")(a)
+    y = shoal.layers.concatenate([x, b], name="cat")
+    return shoal.Model([a, b], shoal.layers.Dense(1, name="out")(y), name="two_inputs")
+
+
+def test_plot_model_writes_the_layer_graph_as_dot(two_input_model, tmp_path):
+    path = tmp_path / "model.dot"
+    assert shoal.utils.plot_model(two_input_model, str(path), show_shapes=True) is None
+    text = path.read_text()
+    assert text.startswith('digraph "two_inputs" {')
+    edges = [line.strip() for line in text.splitlines() if "->" in line]
+    assert edges == ['"a" -> "d1";', '"d1" -> "cat";', '"b" -> "cat";', '"cat" -> "out";']
+    assert "Input shape: [(None, 5), (None, 3)]" in text and "Output shape: (None, 8)" in text
+    plain = (tmp_path / "plain.gv").as_posix()
+    shoal.utils.plot_model(two_input_model, plain, show_layer_names=False, rankdir="LR")
+    text = (tmp_path / "plain.gv").read_text()
+    assert "<b>Dense</b>" in text and "d1" not in text.split("->")[0].split("label")[2]
+    with pytest.raises(ValueError, match="'rankdir'"):
+        shoal.utils.plot_model(two_input_model, plain, rankdir="UP")
+    with pytest.raises(ValueError, match="not built"):
+        shoal.utils.plot_model(shoal.Sequential([shoal.layers.Dense(1)]), plain)
+
+
+def test_plot_model_renders_with_graphviz_or_says_what_is_missing(
+    two_input_model, tmp_path, monkeypatch
+):
+    from shoal.utils import model_visualization
+
+    monkeypatch.setattr(model_visualization.shutil, "which", lambda name: None)
+    with pytest.raises(ImportError, match="Graphviz"):
+        shoal.utils.plot_model(two_input_model, str(tmp_path / "m.png"))
+    # A stand-in `dot` that records its arguments and input, as Graphviz would be called.
+    fake = tmp_path / "dot"
+    fake.write_text('#!/bin/sh\necho "$@" > "$3.args"\ncat > "$3"\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(model_visualization.shutil, "which", lambda name: str(fake))
+    target = tmp_path / "m.svg"
+    shoal.utils.plot_model(two_input_model, str(target))
+    assert (tmp_path / "m.svg.args").read_text().split() == ["-Tsvg", "-o", str(target)]
+    assert target.read_text().startswith("digraph")

@@ -22,6 +22,7 @@ from shoal.utils.file_utils import get_file
 from shoal.utils.graph_inputs import get_source_inputs
 from shoal.utils.image_dataset import image_dataset_from_directory
 from shoal.utils.image_files import array_to_img, img_to_array, load_img, save_img
+from shoal.utils.model_visualization import model_to_dot, plot_model
 from shoal.utils.numerical import normalize, to_categorical
 from shoal.utils.packing import pack_x_y_sample_weight, unpack_x_y_sample_weight
 from shoal.utils.progbar import Progbar
@@ -52,9 +53,11 @@ __all__ = [
     "is_interactive_logging_enabled",
     "is_keras_tensor",
     "load_img",
+    "model_to_dot",
     "normalize",
     "pack_x_y_sample_weight",
     "pad_sequences",
+    "plot_model",
     "register_keras_serializable",
     "save_img",
     "serialize_keras_object",
