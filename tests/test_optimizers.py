@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+import shoal
 import shoal.optimizers as so
 from shoal.backend.variables import Variable
 
@@ -261,7 +262,8 @@ def test_get():
     assert so.get(opt) is opt
     assert isinstance(so.get({"class_name": "Lion", "config": {}}), so.Lion)
     assert sorted(so.ALL_OBJECTS_DICT) == sorted(
-        "sgd rmsprop adam adamw adamax nadam adagrad adadelta adafactor lion ftrl".split()
+        "sgd rmsprop adam adamw adamax nadam adagrad adadelta adafactor lion ftrl lamb muon "
+        "schedulefreeadamw".split()
     )
     with pytest.raises(ValueError, match=r"'adamm'.*'adadelta'.*'sgd'"):
         so.get("adamm")
@@ -326,3 +328,16 @@ def test_optimizer_weights_interchange_with_keras():
     _assert_same([v.numpy() for v in ours.variables], [store[str(i)] for i in range(len(store))])
     with pytest.warns(UserWarning, match="Skipping variable loading"):
         so.Nadam().load_own_variables(store)
+
+
+def test_ema_weights_survive_a_second_fit():
+    """After fit, the model takes the moving averages; a later fit must not find those
+    buffers donated away (they were shared with the averages)."""
+    model = shoal.Sequential([shoal.Input((3,)), shoal.layers.Dense(2)])
+    model.compile(so.SGD(0.1, use_ema=True), "mse")
+    x, y = np.ones((8, 3), "float32"), np.zeros((8, 2), "float32")
+    model.fit(x, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.get_weights()[0], model.optimizer._averages[0].numpy())
+    model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=1, verbose=0)
+    assert np.isfinite(model.evaluate(x, y, verbose=0))

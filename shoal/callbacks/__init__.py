@@ -12,6 +12,7 @@ from shoal.callbacks.model_checkpoint import ModelCheckpoint
 from shoal.callbacks.progbar_logger import ProgbarLogger
 from shoal.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from shoal.callbacks.remote_monitor import RemoteMonitor
+from shoal.callbacks.swap_ema_weights import SwapEMAWeights
 from shoal.callbacks.tensorboard import TensorBoard
 from shoal.callbacks.terminate_on_nan import TerminateOnNaN
 
@@ -27,6 +28,7 @@ __all__ = [
     "LearningRateScheduler",
     "ModelCheckpoint",
     "ReduceLROnPlateau",
+    "SwapEMAWeights",
     "TensorBoard",
     "RemoteMonitor",
     "TerminateOnNaN",

@@ -7,13 +7,32 @@ from shoal.optimizers.adam import Adam, Adamax, AdamW, Lion, Nadam
 from shoal.optimizers.adaptive import Adadelta, Adafactor, Adagrad, RMSprop
 from shoal.optimizers.base import Optimizer
 from shoal.optimizers.ftrl import Ftrl
+from shoal.optimizers.lamb import Lamb
 from shoal.optimizers.loss_scale import LossScaleOptimizer
+from shoal.optimizers.multi_optimizer import MultiOptimizer, OptimizerMap
+from shoal.optimizers.muon import Muon
+from shoal.optimizers.schedule_free import ScheduleFreeAdamW
 from shoal.optimizers.sgd import SGD
 
-ALL_OBJECTS = (SGD, RMSprop, Adam, AdamW, Adamax, Nadam, Adagrad, Adadelta, Adafactor, Lion, Ftrl)
+ALL_OBJECTS = (
+    SGD,
+    RMSprop,
+    Adam,
+    AdamW,
+    Adamax,
+    Nadam,
+    Adagrad,
+    Adadelta,
+    Adafactor,
+    Lion,
+    Ftrl,
+    Lamb,
+    Muon,
+    ScheduleFreeAdamW,
+)
 ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in ALL_OBJECTS}
 # Wrappers: deserializable by class name, but not constructible from a bare name in `get`.
-_WRAPPERS = {"lossscaleoptimizer": LossScaleOptimizer}
+_WRAPPERS = {"lossscaleoptimizer": LossScaleOptimizer, "multioptimizer": MultiOptimizer}
 
 
 def serialize(optimizer: Optimizer) -> dict:
@@ -78,11 +97,16 @@ __all__ = [
     "AdamW",
     "Adamax",
     "Ftrl",
+    "Lamb",
     "Lion",
     "LossScaleOptimizer",
+    "MultiOptimizer",
+    "Muon",
     "Nadam",
     "Optimizer",
+    "OptimizerMap",
     "RMSprop",
+    "ScheduleFreeAdamW",
     "deserialize",
     "get",
     "schedules",

@@ -455,7 +455,8 @@ class Optimizer:
                 f"{len(var_list)} variables",
             )
         for var, average in zip(var_list, self._averages, strict=True):
-            var.assign(average.value)
+            # A copy: sharing one buffer, the next step's donation would delete the other.
+            var.assign(jnp.copy(average.value))
 
     def scale_loss(self, loss):
         return loss * self.loss_scale_factor if self.loss_scale_factor is not None else loss

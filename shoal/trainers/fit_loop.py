@@ -254,12 +254,12 @@ def fit(
     runner = _Runner(model, "train", data, first)
     model.stop_training = False
     model._in_fit = True
-    cbs.on_train_begin()
-    # A callback (BackupAndRestore) may resume from a later epoch; consumed by this fit only.
-    initial_epoch = getattr(model, "_initial_epoch", None) or initial_epoch
-    model._initial_epoch = None
     epoch_logs = {}
     try:
+        cbs.on_train_begin()
+        # A callback (BackupAndRestore) may resume from a later epoch; for this fit only.
+        initial_epoch = getattr(model, "_initial_epoch", None) or initial_epoch
+        model._initial_epoch = None
         for epoch in range(initial_epoch, epochs):
             model.reset_metrics()
             cbs.on_epoch_begin(epoch)
