@@ -285,3 +285,31 @@ def test_layer_input_and_output_build_feature_extractors():
         getattr(layers.Dense(2), "output")  # noqa: B009
     with pytest.raises(AttributeError, match="has no input yet"):
         getattr(shoal.Sequential([layers.Dense(2)]), "input")  # noqa: B009
+
+
+def test_intermediate_tensors_as_inputs_share_the_layers():
+    """Keras: an intermediate tensor given as an input becomes a new Input, and the layers
+    after it are reused (weights shared with the larger model)."""
+    a = shoal.Input((4,), name="a")
+    b = shoal.Input((2,), name="b")
+    h = shoal.layers.Dense(3, name="h")(a)
+    joined = shoal.layers.concatenate([h, b], name="joined")
+    out = shoal.layers.Dense(1, name="out")(joined)
+    full = shoal.Model([a, b], out)
+    head = shoal.Model([h, b], out)
+    assert [layer.name for layer in head.layers][-2:] == ["joined", "out"]
+    assert head.input_shape == [(None, 3), (None, 2)]
+    assert len(head.weights) == 2 and head.weights[0] is full.get_layer("out").kernel
+    rng = np.random.default_rng(0)
+    x_a, x_b = rng.normal(size=(5, 4)).astype("float32"), rng.normal(size=(5, 2)).astype("float32")
+    hidden = np.asarray(full.get_layer("h")(x_a))
+    np.testing.assert_allclose(
+        head.predict([hidden, x_b], verbose=0), full.predict([x_a, x_b], verbose=0), rtol=1e-5
+    )
+    head.compile("sgd", "mse")
+    head.fit([hidden, x_b], np.zeros((5, 1)), epochs=1, verbose=0)
+    np.testing.assert_allclose(
+        head.predict([hidden, x_b], verbose=0), full.predict([x_a, x_b], verbose=0), rtol=1e-5
+    )
+    with pytest.raises(ValueError, match="graph disconnected"):
+        shoal.Model(h, out)  # `b` is needed too

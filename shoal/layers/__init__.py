@@ -8,6 +8,14 @@ from shoal.layers.activation import (
     ReLU,
     Softmax,
 )
+from shoal.layers.adaptive_pooling import (
+    AdaptiveAveragePooling1D,
+    AdaptiveAveragePooling2D,
+    AdaptiveAveragePooling3D,
+    AdaptiveMaxPooling1D,
+    AdaptiveMaxPooling2D,
+    AdaptiveMaxPooling3D,
+)
 from shoal.layers.alpha_dropout import AlphaDropout
 from shoal.layers.attention import (
     AdditiveAttention,
@@ -71,6 +79,8 @@ from shoal.layers.feature_scaling import (
     Normalization,
     Rescaling,
 )
+from shoal.layers.group_query_attention import GroupQueryAttention
+from shoal.layers.hashed_crossing import HashedCrossing
 from shoal.layers.hashing import Hashing
 from shoal.layers.image_sizing import (
     CenterCrop,
@@ -117,6 +127,7 @@ from shoal.layers.padding_cropping import (
     ZeroPadding2D,
     ZeroPadding3D,
 )
+from shoal.layers.pipeline import Pipeline
 from shoal.layers.pooling import (
     AveragePooling1D,
     AveragePooling2D,
@@ -175,6 +186,7 @@ from shoal.layers.reshaping import (
     UpSampling2D,
     UpSampling3D,
 )
+from shoal.layers.reversible_embedding import ReversibleEmbedding
 from shoal.layers.rms_normalization import RMSNormalization
 from shoal.layers.spectral_normalization import SpectralNormalization
 from shoal.layers.string_lookup import StringLookup
@@ -188,6 +200,12 @@ from shoal.layers.wrappers import (
 __all__ = [
     "Activation",
     "ActivityRegularization",
+    "AdaptiveAveragePooling1D",
+    "AdaptiveAveragePooling2D",
+    "AdaptiveAveragePooling3D",
+    "AdaptiveMaxPooling1D",
+    "AdaptiveMaxPooling2D",
+    "AdaptiveMaxPooling3D",
     "Add",
     "AdditiveAttention",
     "AlphaDropout",
@@ -251,6 +269,8 @@ __all__ = [
     "GlobalMaxPooling2D",
     "GlobalMaxPooling3D",
     "GroupNormalization",
+    "GroupQueryAttention",
+    "HashedCrossing",
     "Hashing",
     "Identity",
     "Input",
@@ -278,6 +298,7 @@ __all__ = [
     "Normalization",
     "PReLU",
     "Permute",
+    "Pipeline",
     "PositionEmbedding",
     "RMSNormalization",
     "RNN",
@@ -293,6 +314,7 @@ __all__ = [
     "Rescaling",
     "Reshape",
     "Resizing",
+    "ReversibleEmbedding",
     "SeparableConv1D",
     "SeparableConv2D",
     "SeparableConvolution1D",

@@ -29,18 +29,14 @@ class Functional(Model):
                         f"(from shoal.Input or a layer called on one); got {x!r} of type "
                         f"{type(x).__name__}"
                     )
+        if not _flatten(inputs):
+            raise ValueError(f"Model '{self.name}': `inputs` is empty.")
+        if not all(_from_input_layer(t) for t in _flatten(inputs)):
+            inputs, outputs = _detach_at_inputs(inputs, outputs)
         self._inputs_struct = inputs
         self._outputs_struct = outputs
         self._inputs = _flatten(inputs)
         self._outputs = _flatten(outputs)
-        if not self._inputs:
-            raise ValueError(f"Model '{self.name}': `inputs` is empty.")
-        for t in self._inputs:
-            if not isinstance(t._keras_history[0], InputLayer):
-                raise ValueError(
-                    f"Model '{self.name}': every input must come straight from shoal.Input; "
-                    f"{t} was produced by layer '{t._keras_history[0].name}'."
-                )
         self._nodes, self._operations = graph.map_graph(self._inputs, self._outputs)
         self._layers = [op for op in self._operations if isinstance(op, Layer)]
         self.output_names = [t._keras_history[0].name for t in self._outputs]
@@ -189,6 +185,45 @@ class Functional(Model):
         from shoal.models.functional_config import functional_from_config
 
         return functional_from_config(cls, config, custom_objects=custom_objects)
+
+
+def _from_input_layer(t) -> bool:
+    return t._keras_history is not None and isinstance(t._keras_history[0], InputLayer)
+
+
+def _detach_at_inputs(inputs, outputs):
+    """Keras' handling of intermediate tensors given as `inputs`: each becomes a new Input
+    of its shape and dtype, and the layers between the inputs and `outputs` are called
+    again on those (the layers, and so their weights, are shared with the larger graph)."""
+    from shoal.layers.core import Input
+
+    flat_inputs = _flatten(inputs)
+    for t in flat_inputs:
+        if t._keras_history is None:
+            raise ValueError(
+                f"Functional model: input {t!r} was not produced by shoal.Input or a layer"
+            )
+    values = {
+        id(t): t if _from_input_layer(t) else Input(batch_shape=t.shape, dtype=t.dtype)
+        for t in flat_inputs
+    }
+    for node in graph.nodes_between(flat_inputs, _flatten(outputs)):
+        op = node.operation
+        args, kwargs = node.map_arguments(values)
+        if isinstance(op, Layer):
+            result = op(*args, **kwargs)
+        else:  # an op called on symbolic tensors (OpNode)
+            result = op.symbolic_call(*args, **kwargs)
+        for old, new in zip(node.output_tensors, _flatten(result), strict=True):
+            values[id(old)] = new
+
+    def swap(t):
+        return values[id(t)]
+
+    return (
+        jax.tree_util.tree_map(swap, inputs, is_leaf=is_keras_tensor),
+        jax.tree_util.tree_map(swap, outputs, is_leaf=is_keras_tensor),
+    )
 
 
 def _flatten_masks(mask, n):

@@ -84,3 +84,32 @@ def map_graph(inputs: list, outputs: list):
     position = {id(n): i for i, n in enumerate(order)}
     nodes = sorted(order, key=lambda n: (-depth[id(n)], position[id(n)]))
     return nodes, operations
+
+
+def nodes_between(inputs: list, outputs: list) -> list:
+    """The nodes that compute `outputs` from `inputs`, in execution order, not looking
+    past the `inputs` (which may be intermediate tensors of a larger graph)."""
+    input_ids = {id(t) for t in inputs}
+    order: list = []
+    done: set = set()
+
+    def visit(node):
+        if id(node) in done:
+            return
+        done.add(id(node))
+        for t in node.input_tensors:
+            if id(t) in input_ids:
+                continue
+            if t._keras_history is None or _node_of(t).is_input:
+                raise ValueError(
+                    "Functional model: graph disconnected: cannot obtain value for tensor "
+                    f"{t} at layer '{node.operation.name}' from the model's inputs "
+                    f"({[i.name for i in inputs]})."
+                )
+            visit(_node_of(t))
+        order.append(node)
+
+    for t in outputs:
+        if id(t) not in input_ids:
+            visit(_node_of(t))
+    return order

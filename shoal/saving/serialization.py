@@ -205,6 +205,7 @@ _NAMESPACES = (
     ("shoal.constraints", "keras.constraints"),
     ("shoal.activations", "keras.activations"),
     ("shoal.ops", "keras.ops"),
+    ("shoal.utils", "keras.utils"),
     ("shoal.backend", "keras"),
 )
 # Classes Keras exports at its top level (`keras.Sequential`, ...).

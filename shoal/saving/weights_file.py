@@ -300,6 +300,8 @@ def _read_dataset(group, key, where, source):
             f"{source}: dataset '{where}' declares {declared} bytes but stores {stored}; "
             "refusing a potential decompression bomb."
         )
+    if dataset.dtype.kind == "S":  # fixed-length bytes: a lookup layer's vocabulary
+        return np.asarray(dataset[()])
     if dataset.dtype.kind not in "biufc":
         if dataset.attrs.get("dtype") == "bfloat16":
             import ml_dtypes

@@ -18,6 +18,7 @@ from shoal.saving.serialization import (
     register_keras_serializable,
     serialize_keras_object,
 )
+from shoal.utils.feature_space import FeatureSpace
 from shoal.utils.file_utils import get_file
 from shoal.utils.graph_inputs import get_source_inputs
 from shoal.utils.image_dataset import image_dataset_from_directory
@@ -34,6 +35,7 @@ from shoal.utils.timeseries import timeseries_dataset_from_array
 
 __all__ = [
     "CustomObjectScope",
+    "FeatureSpace",
     "Progbar",
     "PyDataset",
     "Sequence",
