@@ -21,6 +21,7 @@ from shoal.losses.classes import (
     SparseCategoricalCrossentropy,
     SquaredHinge,
 )
+from shoal.losses.ctc_loss import CTC, ctc
 from shoal.losses.functions import (
     binary_crossentropy,
     binary_focal_crossentropy,
@@ -49,6 +50,8 @@ from shoal.losses.registry import ALL_OBJECTS, deserialize, get, serialize
 from shoal.losses.segmentation import Dice, Tversky, dice, tversky
 
 __all__ = [
+    "CTC",
+    "ctc",
     "ALL_OBJECTS",
     "BinaryCrossentropy",
     "BinaryFocalCrossentropy",

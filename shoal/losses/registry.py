@@ -9,8 +9,8 @@ from __future__ import annotations
 import inspect
 
 from shoal.losses import classes as C
+from shoal.losses import ctc_loss, metric_learning, noisy_labels, segmentation
 from shoal.losses import functions as F
-from shoal.losses import metric_learning, noisy_labels, segmentation
 from shoal.losses.base import Loss
 
 
@@ -87,10 +87,11 @@ FUNCTIONS = (
     segmentation.tversky,
     noisy_labels.categorical_generalized_cross_entropy,
     metric_learning.circle,
+    ctc_loss.ctc,
 )
 _CLASSES = [Loss] + [
     obj
-    for module in (C, segmentation, noisy_labels, metric_learning)
+    for module in (C, segmentation, noisy_labels, metric_learning, ctc_loss)
     for obj in vars(module).values()
     if inspect.isclass(obj) and issubclass(obj, Loss) and obj is not Loss
 ]

@@ -8,7 +8,21 @@ import jax.numpy as jnp
 
 from shoal.backend import config
 from shoal.ops.dispatch import keras_op, public_names
+from shoal.ops.image_color import hsv_to_rgb as hsv_to_rgb
+from shoal.ops.image_color import rgb_to_grayscale as rgb_to_grayscale
+from shoal.ops.image_color import rgb_to_hsv as rgb_to_hsv
+from shoal.ops.image_crop_pad import crop_images as crop_images
+from shoal.ops.image_crop_pad import pad_images as pad_images
+from shoal.ops.image_filters import gaussian_blur as gaussian_blur
+from shoal.ops.image_filters import sobel_edges as sobel_edges
+from shoal.ops.image_filters import ssim as ssim
+from shoal.ops.image_patches import extract_patches as extract_patches
+from shoal.ops.image_patches import extract_patches_3d as extract_patches_3d
 from shoal.ops.image_transform import affine_transform as affine_transform
+from shoal.ops.image_warp import elastic_transform as elastic_transform
+from shoal.ops.image_warp import map_coordinates as map_coordinates
+from shoal.ops.image_warp import perspective_transform as perspective_transform
+from shoal.ops.image_warp import scale_and_translate as scale_and_translate
 from shoal.ops.numpy import _t
 
 _INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "lanczos3", "lanczos5")
@@ -96,4 +110,21 @@ def resize(
     return jax.image.resize(images, tuple(shape), method=interpolation, antialias=antialias)
 
 
-__all__ = sorted(public_names(globals()) + ["affine_transform"])
+_IMPORTED = [
+    "affine_transform",
+    "crop_images",
+    "elastic_transform",
+    "extract_patches",
+    "extract_patches_3d",
+    "gaussian_blur",
+    "hsv_to_rgb",
+    "map_coordinates",
+    "pad_images",
+    "perspective_transform",
+    "rgb_to_grayscale",
+    "rgb_to_hsv",
+    "scale_and_translate",
+    "sobel_edges",
+    "ssim",
+]
+__all__ = sorted(public_names(globals()) + _IMPORTED)

@@ -12,6 +12,8 @@ import jax.scipy.special as jsp
 
 from shoal.ops.dispatch import keras_op, public_names
 from shoal.ops.numpy import _axis, _op, _t
+from shoal.ops.spectral import istft as istft
+from shoal.ops.spectral import stft as stft
 
 
 def _special(name, fn, doc):
@@ -163,4 +165,4 @@ def view_as_real(x):
     return jnp.stack([jnp.real(x), jnp.imag(x)], axis=-1)
 
 
-__all__ = public_names(globals())
+__all__ = sorted(public_names(globals()) + ["istft", "stft"])

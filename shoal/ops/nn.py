@@ -24,7 +24,11 @@ from shoal.ops.adaptive_pooling import (  # keras.ops.nn names defined there
     adaptive_average_pool as adaptive_average_pool,
 )
 from shoal.ops.adaptive_pooling import adaptive_max_pool as adaptive_max_pool
+from shoal.ops.ctc import ctc_decode as ctc_decode
+from shoal.ops.ctc import ctc_loss as ctc_loss
 from shoal.ops.dispatch import keras_op, public_names
+from shoal.ops.folding import fold as fold
+from shoal.ops.folding import unfold as unfold
 from shoal.ops.numpy import _dtype, _t
 
 # -- activations -------------------------------------------------------------
@@ -638,4 +642,12 @@ def dot_product_attention(
     )
 
 
-__all__ = sorted(public_names(globals()) + ["adaptive_average_pool", "adaptive_max_pool"])
+_IMPORTED = [
+    "adaptive_average_pool",
+    "adaptive_max_pool",
+    "ctc_decode",
+    "ctc_loss",
+    "fold",
+    "unfold",
+]
+__all__ = sorted(public_names(globals()) + _IMPORTED)
