@@ -266,3 +266,79 @@ def test_masks_leave_nested_models():
     embedded = np.asarray(ours.layers[1].get_layer("e1")(IDS))
     want = (embedded * (IDS != 0)[..., None]).sum(1) / (IDS != 0).sum(1, keepdims=True)
     _close(got[0], want)
+
+
+# -- masks carried by arrays (eager calls, subclassed models) --------------------------------
+
+
+class _Scale:
+    """A mask-propagating custom layer, in each library."""
+
+    @staticmethod
+    def make(lib):
+        class Scale(lib.layers.Layer):
+            def __init__(self, **kwargs):
+                super().__init__(**kwargs)
+                self.supports_masking = True
+                self.seen = []
+
+            def call(self, x, mask=None):
+                self.seen.append(mask is not None)
+                return x * 2.0
+
+        return Scale
+
+
+def test_subclassed_model_masks_without_passing_them():
+    """Embedding(mask_zero) -> custom layer -> LSTM in a subclassed model: the padded
+    sequence gives the unpadded one's result in both libraries (masks ride on arrays)."""
+    for lib in (shoal, keras):
+        scale = _Scale.make(lib)
+
+        class M(lib.Model):
+            def __init__(self, lib=lib, scale=scale):
+                super().__init__()
+                self.e = lib.layers.Embedding(20, 4, mask_zero=True)
+                self.s = scale()
+                self.rnn = lib.layers.LSTM(3)
+
+            def call(self, x):
+                return self.rnn(self.s(self.e(x)))
+
+        model = M()
+        padded = np.asarray(model(np.array([[3, 4, 0, 0]])))
+        plain = np.asarray(model(np.array([[3, 4]])))
+        np.testing.assert_allclose(padded, plain, atol=1e-5)
+        assert model.s.seen[0]
+    embedded = shoal.layers.Embedding(5, 2, mask_zero=True)(np.array([[1, 0]]))
+    np.testing.assert_array_equal(embedded._keras_mask, [[True, False]])
+
+
+def test_custom_layer_sees_the_mask_while_the_graph_is_built():
+    layer = _Scale.make(shoal)()
+    inp = shoal.Input((None,), dtype="int32")
+    out = layer(shoal.layers.Embedding(10, 3, mask_zero=True)(inp))
+    assert layer.seen and all(layer.seen)
+    model = shoal.Model(inp, shoal.layers.LSTM(2)(out))
+    np.testing.assert_allclose(
+        model.predict(np.array([[1, 2, 0]]), verbose=0),
+        model.predict(np.array([[1, 2]]), verbose=0),
+        atol=1e-6,
+    )
+
+
+def test_sequential_without_input_takes_other_sequence_lengths():
+    """Built on length-5 batches, it still fits and predicts other lengths (as Keras)."""
+    model = shoal.Sequential(
+        [shoal.layers.Embedding(50, 4, mask_zero=True), shoal.layers.LSTM(3), shoal.layers.Dense(1)]
+    )
+    model.compile("adam", "mse")
+
+    def batches():
+        for length in (5, 7, 5):
+            yield np.random.randint(1, 50, (4, length)), np.zeros((4, 1), "float32")
+
+    model.fit(batches(), epochs=1, verbose=0)
+    assert model.predict(np.random.randint(1, 50, (2, 11)), verbose=0).shape == (2, 1)
+    with pytest.raises(ValueError, match=r"expects shape \(None, 5\).*\(2, 3, 2\)"):
+        model(np.ones((2, 3, 2)))  # the wrong rank still fails at once

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from shoal.backend import dtype_policy as dtype_policies
-from shoal.backend import dtypes
+from shoal.backend import dtypes, tensor_masks
 from shoal.backend import random as shoal_random
 from shoal.backend.autocast import layer_autocast_scope
 from shoal.backend.operation import Operation
@@ -419,8 +419,12 @@ class Layer(Operation):
         return jax.tree_util.tree_map(convert, (args, kwargs), is_leaf=is_keras_tensor)
 
     def symbolic_call(self, *args, **kwargs):
+        return self._symbolic_node(args, kwargs)
+
+    def _symbolic_node(self, args, kwargs, spec_extra=None):
         # The output spec is evaluated on inputs as the eager call sees them (floating inputs
-        # in the compute dtype); the graph node keeps the given tensors.
+        # in the compute dtype); the graph node keeps the given tensors. `spec_extra` goes to
+        # the spec only (a mask the inputs carry: the node finds it again when it runs).
         def as_seen(x):
             if isinstance(x, KerasTensor) and self._should_autocast(x):
                 x = copy.copy(x)
@@ -430,7 +434,7 @@ class Layer(Operation):
         seen_args, seen_kwargs = jax.tree_util.tree_map(
             as_seen, (args, kwargs), is_leaf=is_keras_tensor
         )
-        outputs = self.compute_output_spec(*seen_args, **seen_kwargs)
+        outputs = self.compute_output_spec(*seen_args, **seen_kwargs, **(spec_extra or {}))
         Node(self, call_args=args, call_kwargs=kwargs, outputs=outputs)
         return outputs
 
@@ -451,8 +455,13 @@ class Layer(Operation):
     def _eager_call(self, args, kwargs):
         kwargs = dict(kwargs)
         self._resolve_training(kwargs)
+        mask_in = kwargs.get("mask")
+        if mask_in is None and _one_tensor_argument(args, kwargs):
+            mask_in = _carried_mask(args[0])
         if not self._call_has_mask:
             kwargs.pop("mask", None)
+        elif mask_in is not None:
+            kwargs["mask"] = mask_in
         if current_stateless_scope() is None:
             self._losses = []
         _TRAINING.items.append(kwargs.get("training"))
@@ -466,13 +475,13 @@ class Layer(Operation):
                 if out.ndim > 0:  # Keras 3 averages activity losses over the batch
                     loss = loss / jnp.asarray(out.shape[0], loss.dtype)
                 self.add_loss(loss)
+        _carry_mask(self, args, mask_in, outputs)
         return outputs
 
     def _symbolic_layer_call(self, args, kwargs):
         kwargs = dict(kwargs)
         if not self._call_has_mask:
             kwargs.pop("mask", None)
-        outputs = self.symbolic_call(*args, **kwargs)
         mask_in = kwargs.get("mask")
         if mask_in is None and args:
             mask_in = jax.tree_util.tree_map(
@@ -481,6 +490,17 @@ class Layer(Operation):
             leaves = [m for m in jax.tree_util.tree_leaves(mask_in) if m is not None]
             if not leaves:
                 mask_in = None
+        carried = (
+            self._call_has_mask
+            and kwargs.get("mask") is None
+            and mask_in is not None
+            and _one_tensor_argument(args, kwargs)
+        )
+        if carried and type(self).compute_output_shape is Layer.compute_output_shape:
+            # `call` sees the carried mask while its output is inferred, as when it runs.
+            outputs = self._symbolic_node(args, kwargs, spec_extra={"mask": mask_in})
+        else:
+            outputs = self.symbolic_call(*args, **kwargs)
         out_mask = self.compute_mask(args[0] if args else None, mask_in)
         if out_mask is not None:
             for t, m in zip(
@@ -649,6 +669,44 @@ def _shapes_to_specs(shapes, dtype):
     if isinstance(shapes, dict):
         return {k: _shapes_to_specs(v, dtype) for k, v in shapes.items()}
     return type(shapes)(_shapes_to_specs(s, dtype) for s in shapes)
+
+
+def _one_tensor_argument(args, kwargs) -> bool:
+    """Keras' rule for a carried mask: it goes to `mask=` when the first argument is the
+    call's only argument holding tensors."""
+
+    def has_tensor(value):
+        return any(
+            hasattr(leaf, "shape") and hasattr(leaf, "dtype")
+            for leaf in jax.tree_util.tree_leaves(value, is_leaf=is_keras_tensor)
+        )
+
+    arguments = list(args) + [v for k, v in kwargs.items() if k != "mask"]
+    return bool(args) and sum(has_tensor(v) for v in arguments) == 1 and has_tensor(args[0])
+
+
+def _carried_mask(inputs):
+    """The masks `inputs` carry from the layer that made them (None when none does)."""
+    masks = [tensor_masks.get_keras_mask(x) for x in jax.tree_util.tree_leaves(inputs)]
+    if not any(m is not None for m in masks):
+        return None
+    return masks[0] if len(masks) == 1 else masks
+
+
+def _carry_mask(layer, args, mask_in, outputs) -> None:
+    """Attach `layer`'s output mask to its (array) outputs, for the next layer to find."""
+    if not args or (mask_in is None and type(layer).compute_mask is Layer.compute_mask):
+        return  # no mask comes in, and the base rule makes none
+    try:
+        out_mask = layer.compute_mask(args[0], mask_in)
+    except (NotImplementedError, TypeError, ValueError):
+        return
+    if out_mask is None:
+        return
+    leaves = jax.tree_util.tree_leaves(outputs)
+    for out, mask in zip(leaves, _broadcast_masks(out_mask, outputs), strict=False):
+        if mask is not None and hasattr(out, "shape"):
+            tensor_masks.set_keras_mask(out, mask)
 
 
 def _broadcast_masks(mask, outputs):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from shoal.backend.scope import StatelessScope
 from shoal.backend.symbolic import KerasTensor, is_keras_tensor
 from shoal.layers.base import Layer
 from shoal.layers.core import InputLayer
@@ -108,7 +111,48 @@ class Functional(Model):
                 continue
             x = _to_array(x, ref, self.name)
             out.append(x)
+        if not _PROBE.active:
+            self.check_input_shapes([getattr(x, "shape", None) for x in out], _input_mismatch)
         return out
+
+    def check_input_shapes(self, shapes, describe) -> None:
+        """Accept inputs whose sizes differ from the declared ones where the model can run
+        on them, as Keras does (its layers check what they need): trace the model once per
+        new set of shapes; if that fails, raise `describe(name, declared, given)` + why."""
+        refs = list(self._inputs)
+        mismatched = [
+            (ref, tuple(shape))
+            for ref, shape in zip(refs, shapes, strict=True)
+            if shape is not None
+            and any(
+                w is not None and w != s for w, s in zip(ref.shape[1:], shape[1:], strict=False)
+            )
+        ]
+        if not mismatched:
+            return
+        key = tuple(None if s is None else tuple(s) for s in shapes)
+        accepted = self.__dict__.setdefault("_accepted_input_shapes", set())
+        if key in accepted:
+            return
+        specs = [
+            jax.ShapeDtypeStruct(
+                tuple(1 if d is None else d for d in (shape if shape is not None else ref.shape)),
+                ref.dtype,
+            )
+            for ref, shape in zip(refs, shapes, strict=True)
+        ]
+        _PROBE.active = True
+        try:
+            with StatelessScope():  # reads variables; keeps nothing it assigns or adds
+                jax.eval_shape(lambda xs: self.call(xs, training=False), specs)
+        except Exception as err:  # noqa: BLE001 - any failure means the model cannot run
+            ref, shape = mismatched[0]
+            raise ValueError(
+                f"{describe(self, ref, shape)} The model cannot run on it: {err}"
+            ) from err
+        finally:
+            _PROBE.active = False
+        accepted.add(key)
 
     def call(self, inputs, training=None, mask=None):
         flat = self._standardize_inputs(inputs)
@@ -356,11 +400,23 @@ def _to_array(x, ref: KerasTensor, model_name: str):
     elif len(shape) == len(want) - 1 and want[-1] == 1:
         x = x[..., None]
     shape = tuple(x.shape)
-    if len(shape) != len(want) or any(
-        w is not None and w != s for w, s in zip(want, shape, strict=True)
-    ):
+    if len(shape) != len(want):  # other sizes are checked by `check_input_shapes`
         raise ValueError(
             f"Model '{model_name}': input '{ref.name}' expects shape "
             f"{format_shape(want)}, but received an input of shape {format_shape(tuple(np.shape(x)))}."
         )
     return x
+
+
+class _Probe(threading.local):
+    active = False  # tracing the model to check new input sizes (no nested checks)
+
+
+_PROBE = _Probe()
+
+
+def _input_mismatch(model, ref, shape) -> str:
+    return (
+        f"Model '{model.name}': input '{ref.name}' expects shape {format_shape(ref.shape)}, "
+        f"but received an input of shape {format_shape(shape)}."
+    )

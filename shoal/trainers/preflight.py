@@ -23,20 +23,26 @@ def _check_inputs(model, x) -> None:
             f"Model '{model.name}' expects {len(inputs)} input(s) "
             f"{[t.name for t in inputs]}, but `x` holds {len(flat)} array(s)."
         )
+    shapes = []
     for value, ref in zip(flat, inputs, strict=True):
         shape = tuple(np.shape(value))
         want = ref.shape
         rank_ok = len(shape) == len(want) or (
             abs(len(shape) - len(want)) == 1 and (shape[-1:] == (1,) or want[-1:] == (1,))
         )
-        if not rank_ok or (
-            len(shape) == len(want)
-            and any(w is not None and w != s for w, s in zip(want[1:], shape[1:], strict=True))
-        ):
-            raise ValueError(
-                f"Argument `x` does not match input '{ref.name}' of model '{model.name}': "
-                f"expected shape {format_shape(want)}, got data of shape {format_shape(shape)}."
-            )
+        if not rank_ok:
+            raise ValueError(_mismatch(model, ref, shape))
+        shapes.append(shape if len(shape) == len(want) else None)
+    # Other sizes than declared are fine where the model runs on them (Keras' rule).
+    if hasattr(model, "check_input_shapes"):
+        model.check_input_shapes(shapes, _mismatch)
+
+
+def _mismatch(model, ref, shape) -> str:
+    return (
+        f"Argument `x` does not match input '{ref.name}' of model '{model.name}': "
+        f"expected shape {format_shape(ref.shape)}, got data of shape {format_shape(shape)}."
+    )
 
 
 def _check_sparse_labels(model, y) -> None:
