@@ -19,6 +19,7 @@ _host_allocator.configure()
 
 _SUBMODULES = {
     "activations",
+    "applications",
     "backend",
     "callbacks",
     "config",

@@ -89,8 +89,18 @@ def save_weights(model, filepath, overwrite: bool = True, **kwargs) -> None:
 
 
 def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None:
-    """Load weights into `model` from a `.weights.h5` file or a `.keras` archive."""
+    """Load weights into `model` from a `.weights.h5` file, a `.keras` archive, or a legacy
+    Keras 2 / tf.keras HDF5 file (`.h5` / `.hdf5`; `by_name=True` matches layers by name)."""
     filepath = _path(filepath, "load_weights")
+    legacy = filepath.endswith((".h5", ".hdf5")) and not filepath.endswith(".weights.h5")
+    if legacy:
+        from shoal.saving.legacy_h5 import load_legacy_h5_weights
+
+        by_name = kwargs.pop("by_name", False)
+        if kwargs:
+            raise ValueError(f"load_weights: unsupported argument(s) {sorted(kwargs)}")
+        load_legacy_h5_weights(model, filepath, by_name=by_name, skip_mismatch=skip_mismatch)
+        return
     if kwargs:
         raise ValueError(f"load_weights: unsupported argument(s) {sorted(kwargs)}")
     if filepath.endswith(".keras"):
@@ -99,7 +109,8 @@ def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None
         return
     if not filepath.endswith(".weights.h5"):
         raise ValueError(
-            "load_weights: argument 'filepath' must end in '.weights.h5' or '.keras'; "
+            "load_weights: argument 'filepath' must end in '.weights.h5', '.keras' or (legacy "
+            "HDF5) '.h5'; "
             f"got filepath={filepath!r}"
         )
     _weights.load_weights(model, filepath, skip_mismatch=skip_mismatch)

@@ -1,0 +1,5 @@
+"""`keras.applications.resnet50`: ResNet50 and its preprocessing."""
+
+from shoal.applications.resnet import ResNet50, decode_predictions, preprocess_input
+
+__all__ = ["ResNet50", "decode_predictions", "preprocess_input"]
