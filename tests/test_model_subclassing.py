@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import shoal
 import shoal as keras
 from shoal import layers, ops
 
@@ -141,3 +142,22 @@ def test_stateless_call_leaves_variables_untouched():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match=r"expected 2 trainable_variables, but received 1"):
         bn_model.stateless_call(tv[:1], ntv, np.ones((4, 3), "float32"))
+
+
+def test_stateless_call_takes_variables_and_hooks_get_dict_logs():
+    model = shoal.Sequential([shoal.Input((3,)), shoal.layers.Dense(2)])
+    x = np.ones((2, 3), "float32")
+    out, _ = model.stateless_call(model.trainable_variables, model.non_trainable_variables, x)
+    np.testing.assert_allclose(out, model(x), rtol=1e-6)
+    seen = []
+
+    class Record(shoal.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen.append(dict(logs))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append(logs.get("anything", "dict"))
+
+    model.compile("sgd", "mse")
+    model.fit(x, np.zeros((2, 2)), epochs=1, verbose=0, callbacks=[Record()])
+    assert seen == [{}, "dict"]

@@ -66,17 +66,19 @@ class CallbackList(Callback):
 
 
 def _fan_out(name):
-    # Keras passes `logs` positionally to every hook, even when it is None: LambdaCallback
-    # functions and user overrides may take it as a required positional argument.
+    # `logs` goes positionally to every hook: LambdaCallback functions and user overrides
+    # may take it as a required positional argument.
     if "batch" in name or "epoch" in name:
 
         def hook(self, index, logs=None):
+            logs = {} if logs is None else logs  # Keras hands hooks a dict, never None
             for cb in self.callbacks:
                 getattr(cb, name)(index, logs)
 
     else:
 
         def hook(self, logs=None):
+            logs = {} if logs is None else logs
             for cb in self.callbacks:
                 getattr(cb, name)(logs)
 

@@ -559,8 +559,13 @@ class Layer(Operation):
                     f"Layer '{self.name}': stateless_call expected {len(own)} "
                     f"{kind}, but received {len(given)}."
                 )
-        mapping = list(zip(trainable, trainable_variables, strict=True))
-        mapping += list(zip(non_trainable, non_trainable_variables, strict=True))
+        def value(v):  # Keras also takes the Variables themselves
+            return v.value if isinstance(v, Variable) else v
+
+        mapping = [(v, value(x)) for v, x in zip(trainable, trainable_variables, strict=True)]
+        mapping += [
+            (v, value(x)) for v, x in zip(non_trainable, non_trainable_variables, strict=True)
+        ]
         with StatelessScope(mapping, collect_losses=return_losses) as scope:
             outputs = self(*args, **kwargs)
             losses = list(scope.losses) + self._all_regularization_losses() if return_losses else []
