@@ -593,3 +593,43 @@ def test_remote_monitor_posts_epoch_logs(fresh, data, event_server):
     assert set(json.loads(received[0][2])) == {"epoch", "loss", "mae"}
     with pytest.warns(UserWarning, match="Could not reach"):
         fit(fresh(), data, 1, [C.RemoteMonitor(root="http://127.0.0.1:9", timeout=2)])
+
+
+def test_user_batch_callbacks_see_each_step_and_can_stop(fresh, data):
+    """With steps_per_execution="auto", a user's batch hook still sees every step (Keras'
+    default of one step per execution): stopping at batch 1 stops there, and each batch
+    reads its own iteration count. stop_evaluating / stop_predicting end those loops."""
+    model = fresh()
+    model.compile(optimizer="sgd", loss="mse")  # steps_per_execution="auto"
+    seen = []
+
+    class StopAtOne(C.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append((batch, int(self.model.optimizer.iterations.numpy())))
+            if batch == 1:
+                self.model.stop_training = True
+
+    fit(model, data, 3, [StopAtOne()])
+    assert seen == [(0, 1), (1, 2)]
+
+    class StopEval(C.Callback):
+        def on_test_batch_end(self, batch, logs=None):
+            self.model.stop_evaluating = True
+
+        def on_predict_batch_end(self, batch, logs=None):
+            self.model.stop_predicting = True
+
+    x, y = data
+    batches = []
+    model.evaluate(
+        x,
+        y,
+        batch_size=BATCH,
+        verbose=0,
+        callbacks=[
+            StopEval(),
+            C.LambdaCallback(on_test_batch_end=lambda b, logs: batches.append(b)),
+        ],
+    )
+    assert batches == [0]
+    assert len(model.predict(x, batch_size=BATCH, verbose=0, callbacks=[StopEval()])) == BATCH

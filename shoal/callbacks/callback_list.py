@@ -60,6 +60,23 @@ class CallbackList(Callback):
         for cb in self.callbacks:
             cb.set_model(model)
 
+    def needs_every_batch(self, kind: str) -> bool:
+        """Whether a callback of the user's acts on `kind`'s batches ("train", "test",
+        "predict"): then `steps_per_execution="auto"` runs one step per execution, so each
+        batch hook sees its own step (as with Keras' default of 1). shoal's own callbacks
+        handle fused executions and do not count."""
+        hooks = [f"on_{kind}_batch_begin", f"on_{kind}_batch_end"]
+        if kind == "train":
+            hooks += ["on_batch_begin", "on_batch_end"]
+        for cb in self.callbacks:
+            own = type(cb).__module__.startswith("shoal.")
+            for hook in hooks:
+                if hook in vars(cb):  # set on the instance (LambdaCallback)
+                    return True
+                if not own and getattr(type(cb), hook, None) is not getattr(Callback, hook):
+                    return True
+        return False
+
     @property
     def history(self):
         return next((c for c in self.callbacks if isinstance(c, History)), None)

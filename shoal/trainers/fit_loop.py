@@ -84,8 +84,9 @@ class _Runner:
     before it.
     """
 
-    def __init__(self, model, kind, data=None, first=None):
+    def __init__(self, model, kind, data=None, first=None, every_batch=False):
         self.model, self.kind = model, kind
+        self.every_batch = every_batch  # a callback acts on each batch: "auto" means 1
         key_data = shoal_random.global_key_data()
         self.count = 0
         self.in_flight = collections.deque()
@@ -109,7 +110,7 @@ class _Runner:
         k = self.model.steps_per_execution
         if k != "auto":
             return k
-        if not self.model._jit_compile:
+        if not self.model._jit_compile or self.every_batch:
             return 1
         cache = self.model.__dict__.setdefault("_auto_steps", {})
         key = (self.kind, id(self.placement), str(_shapes(first)))
@@ -251,7 +252,7 @@ def fit(
         epochs=epochs,
         steps=data.num_batches,
     )
-    runner = _Runner(model, "train", data, first)
+    runner = _Runner(model, "train", data, first, cbs.needs_every_batch("train"))
     model.stop_training = False
     model._in_fit = True
     epoch_logs = {}
@@ -349,8 +350,9 @@ def evaluate(
             epochs=1,
             steps=data.num_batches,
         )
-    runner = _Runner(model, "test", data, first)
+    runner = _Runner(model, "test", data, first, cbs.needs_every_batch("test"))
     model.reset_metrics()
+    model.stop_evaluating = False
     cbs.on_test_begin()
     logs = {}
     for start, n, fused, batch in _executions(model, data, runner):
@@ -359,6 +361,8 @@ def evaluate(
         logs = runner(batch, fused)
         for i in range(n):
             cbs.on_test_batch_end(start + i, logs)
+        if model.stop_evaluating:  # a callback asked to stop (Keras 3)
+            break
     logs = _pythonify(logs, model)
     cbs.on_test_end(logs)
     if return_dict:
@@ -392,7 +396,8 @@ def predict(
     if padded:  # one compiled shape for all batches; padded rows are dropped below
         data.pad_last = True
         first = _first_batch(data)
-    runner = _Runner(model, "predict", data, first)
+    runner = _Runner(model, "predict", data, first, cbs.needs_every_batch("predict"))
+    model.stop_predicting = False
     cbs.on_predict_begin()
     outputs, emitted = [], 0
     for start, n, fused, batch in _executions(model, data, runner):
@@ -409,6 +414,8 @@ def predict(
         outputs.append(out)
         for i in range(n):
             cbs.on_predict_batch_end(start + i, {"outputs": out})
+        if model.stop_predicting:  # a callback asked to stop (Keras 3)
+            break
     cbs.on_predict_end()
     if not outputs:
         raise ValueError("predict(): the input yielded no batches.")
