@@ -1,7 +1,8 @@
 """`shoal.random`: Keras-named random ops (keras.random), keyed by shoal's key streams.
 
-`seed` may be None (the global stream, or the step's key inside fit), an int,
-or a `SeedGenerator`, as in Keras 3.
+`seed` may be None (the global stream, or the step's key inside fit), an int (the
+same values on every call, as Keras documents; use a `SeedGenerator` for a stream), or a
+`SeedGenerator`, as in Keras 3.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ def _key(seed):
         if hasattr(seed, "dtype") and jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
             return seed
         raise ValueError(f"Argument `seed` must be None, an int or a SeedGenerator; got {seed!r}")
+    if seed is not None:  # an int: the same values on every call, as in Keras
+        return jax.random.key(seed)
     return _random.draw_key(seed)
 
 

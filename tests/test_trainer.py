@@ -211,8 +211,10 @@ def test_auto_steps_fuses_cheap_steps():
     assert auto_steps.choose(2.2e9, "cpu", 7) == 7  # a short epoch: one execution
     assert auto_steps.choose(0, "cpu", 100) == 1  # no estimate: no fusion
     conv = frozenset({"conv_general_dilated", "dot_general"})
-    assert auto_steps.choose(2.2e9, "cpu", 50, conv) == 1  # heavy convolutions: alone
-    assert auto_steps.choose(1e8, "cpu", 50, conv) == 50  # light ones are fused
+    assert auto_steps.choose(2.2e9, "cpu", 50, conv) == 1  # convolutions on CPU: alone
+    assert auto_steps.choose(1e8, "cpu", 50, conv) == 1  # (small ones too: 10x slower fused)
+    assert auto_steps.choose(1e9, "gpu", 50, conv) == 50  # light ones elsewhere are fused
+    assert auto_steps.choose(2e12, "gpu", 50, conv) == 1
     x, y = _data(n=64)
     model = _mlp(seed=5)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")

@@ -11,6 +11,11 @@ import math
 
 from shoal import initializers, layers
 from shoal.applications import common, imagenet_utils
+from shoal.applications.efficientnet import (
+    CONV_KERNEL_INITIALIZER,
+    DENSE_KERNEL_INITIALIZER,
+    squeeze_excite,
+)
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"
 WEIGHTS_HASHES = {  # (with top, without top), md5 as Keras records them
@@ -77,15 +82,6 @@ DEFAULT_BLOCKS_ARGS = {
     name: [dict(zip(_KEYS, row, strict=True)) for row in rows] for name, rows in _TABLES.items()
 }
 
-CONV_KERNEL_INITIALIZER = {
-    "class_name": "VarianceScaling",
-    "config": {"scale": 2.0, "mode": "fan_out", "distribution": "truncated_normal"},
-}
-DENSE_KERNEL_INITIALIZER = {
-    "class_name": "VarianceScaling",
-    "config": {"scale": 1.0 / 3.0, "mode": "fan_out", "distribution": "uniform"},
-}
-
 
 def round_filters(filters, width_coefficient, min_depth, depth_divisor):
     """`filters * width_coefficient` rounded to a multiple of `depth_divisor`."""
@@ -111,31 +107,6 @@ def _conv(filters, kernel_size, strides, name, **kwargs):
         name=name,
         **kwargs,
     )
-
-
-def _squeeze_excite(x, filters, input_filters, se_ratio, activation, name):
-    axis = common.channel_axis()
-    filters_se = max(1, int(input_filters * se_ratio))
-    se = layers.GlobalAveragePooling2D(name=f"{name}se_squeeze")(x)
-    se_shape = (1, 1, filters) if axis == 3 else (filters, 1, 1)
-    se = layers.Reshape(se_shape, name=f"{name}se_reshape")(se)
-    se = layers.Conv2D(
-        filters_se,
-        1,
-        padding="same",
-        activation=activation,
-        kernel_initializer=CONV_KERNEL_INITIALIZER,
-        name=f"{name}se_reduce",
-    )(se)
-    se = layers.Conv2D(
-        filters,
-        1,
-        padding="same",
-        activation="sigmoid",
-        kernel_initializer=CONV_KERNEL_INITIALIZER,
-        name=f"{name}se_expand",
-    )(se)
-    return layers.multiply([x, se], name=f"{name}se_excite")
 
 
 def _residual(x, inputs, survival_probability, name):
@@ -181,7 +152,7 @@ def MBConvBlock(
         x = bn(x, "bn")
         x = layers.Activation(activation, name=f"{name}activation")(x)
         if 0 < se_ratio <= 1:
-            x = _squeeze_excite(x, filters, input_filters, se_ratio, activation, name)
+            x = squeeze_excite(x, filters, input_filters, se_ratio, activation, name)
         x = _conv(output_filters, 1, 1, f"{name}project_conv")(x)
         x = bn(x, "project_bn")
         if strides == 1 and input_filters == output_filters:
@@ -217,7 +188,7 @@ def FusedMBConvBlock(
             x = bn(x, "expand_bn")
             x = layers.Activation(activation=activation, name=f"{name}expand_activation")(x)
         if 0 < se_ratio <= 1:
-            x = _squeeze_excite(x, filters, input_filters, se_ratio, activation, name)
+            x = squeeze_excite(x, filters, input_filters, se_ratio, activation, name)
         fused = expand_ratio != 1
         x = _conv(
             output_filters,

@@ -240,7 +240,11 @@ class Lambda(Layer):
             raise NotImplementedError
         if callable(self._output_shape):
             return self._output_shape(input_shape)
-        return (input_shape[0],) + tuple(self._output_shape)
+        # Given without the batch axis; the batch size is the (first) input's.
+        first = input_shape
+        while isinstance(first, (list, tuple, dict)) and first and not _is_shape(first):
+            first = list(first.values())[0] if isinstance(first, dict) else first[0]
+        return (first[0] if first else None,) + tuple(self._output_shape)
 
     def compute_output_spec(self, *args, **kwargs):
         if self._output_shape is None:
@@ -270,3 +274,7 @@ class Lambda(Layer):
         config = dict(config)
         config["function"] = deserialize_function(config["function"], safe_mode=safe_mode)
         return super().from_config(config)
+
+
+def _is_shape(value) -> bool:
+    return isinstance(value, (list, tuple)) and all(d is None or isinstance(d, int) for d in value)

@@ -141,8 +141,14 @@ class Loss:
         """`__call__` with an optional boolean `mask` on y_pred (the trainer's entry point).
 
         Masked-out entries get zero weight; under "sum_over_batch_size" the
-        loss is averaged over the valid entries only.
+        loss is averaged over the valid entries only. A subclass that overrides `__call__`
+        itself (as some Keras programs do) is called, the mask folded into the weights.
         """
+        if type(self).__call__ is not Loss.__call__:
+            if mask is not None:
+                weight = jnp.asarray(mask, self.dtype)
+                sample_weight = weight if sample_weight is None else weight * sample_weight
+            return self(y_true, y_pred, sample_weight)
         y_true = self._to_dtype(y_true)
         y_pred = self._to_dtype(y_pred)
         values, out_mask = self._call_with_mask(y_true, y_pred)

@@ -30,6 +30,16 @@ def flatten_outputs(y, output_names):
     return [y]
 
 
+def align_targets(y_true: list, n_outputs: int, has_loss) -> list:
+    """Targets given only for the outputs that have a loss (Keras: `loss=[fn, None]` then
+    `fit(x, y)`) spread over all outputs, None for the others; other lists unchanged."""
+    active = [i for i, flag in enumerate(has_loss or []) if flag]
+    if len(y_true) == n_outputs or len(y_true) != len(active):
+        return y_true
+    given = iter(y_true)
+    return [next(given) if i in active else None for i in range(n_outputs)]
+
+
 def _per_output(spec, output_names, argument):
     """Spread a loss/metrics spec over outputs: returns a list aligned with output_names."""
     n = len(output_names)
@@ -98,7 +108,7 @@ class CompileLoss:
             )
         from shoal.metrics import Mean
 
-        multi = len(self.output_names) > 1
+        multi = sum(fn is not None for fn in self.losses) > 1  # one loss: "loss" says it all
         self.trackers = [
             Mean(name=f"{name}_loss") if multi and fn is not None else None
             for name, fn in zip(self.output_names, self.losses, strict=True)
@@ -108,6 +118,7 @@ class CompileLoss:
         """Total weighted loss and the per-output losses (masked timesteps excluded)."""
         y_true = flatten_outputs(y_true, self.output_names)
         y_pred = flatten_outputs(y_pred, self.output_names)
+        y_true = align_targets(y_true, len(y_pred), [fn is not None for fn in self.losses])
         if len(y_true) != len(y_pred):
             raise ValueError(
                 f"The model has {len(y_pred)} outputs {self.output_names}, but {len(y_true)} "
@@ -137,6 +148,7 @@ class CompileMetrics:
         self.output_names = list(output_names)
         self._specs = _per_output(metrics, self.output_names, "metrics")
         self._weighted_specs = _per_output(weighted_metrics, self.output_names, "weighted_metrics")
+        self.has_loss = None  # per output, set by compile: where targets go when fewer given
         self.built = False
         self.unweighted: list[list] = []
         self.weighted: list[list] = []
@@ -152,8 +164,10 @@ class CompileMetrics:
                 metrics_module.get(item)  # raises ValueError on unknown names
 
     def build(self, y_true, y_pred):
-        y_true = flatten_outputs(y_true, self.output_names)
         y_pred = flatten_outputs(y_pred, self.output_names)
+        y_true = align_targets(
+            flatten_outputs(y_true, self.output_names), len(y_pred), self.has_loss
+        )
         self.unweighted = [
             [_resolve_metric(m, yt, yp) for m in _as_list(spec)]
             for spec, yt, yp in zip(self._specs, y_true, y_pred, strict=True)
@@ -170,8 +184,10 @@ class CompileMetrics:
         return [m for group in self.unweighted + self.weighted for m in group]
 
     def update_state(self, y_true, y_pred, sample_weight=None, masks=None):
-        y_true = flatten_outputs(y_true, self.output_names)
         y_pred = flatten_outputs(y_pred, self.output_names)
+        y_true = align_targets(
+            flatten_outputs(y_true, self.output_names), len(y_pred), self.has_loss
+        )
         sws = _per_output_weights(sample_weight, self.output_names, len(y_pred))
         masks = list(masks) if masks is not None else [None] * len(y_pred)
         for group, yt, yp, mask in zip(self.unweighted, y_true, y_pred, masks, strict=True):

@@ -245,6 +245,34 @@ class IteratorData:
         else:
             self.num_batches = None
         self._iterator = None
+        self._peeked = None  # a one-shot iterator's first batch, read by `peek`
+
+    def peek(self):
+        """The first batch, without losing it: a one-shot iterator (a generator) gives it
+        again as the first batch of the next epoch."""
+        if self.is_py_dataset:
+            return self._convert(self.data[0])
+        if self._peeked is None:
+            if self._iterator is None or not hasattr(self.data, "__next__"):
+                self._iterator = self._fresh_iterator()
+            try:
+                raw = next(self._iterator)
+            except StopIteration:
+                self._iterator = None
+                return None
+            if not hasattr(self.data, "__next__"):
+                return self._convert(raw)  # re-iterable: the epoch starts afresh anyway
+            self._peeked = (raw,)
+        return self._convert(self._peeked[0])
+
+    @staticmethod
+    def _convert(batch):
+        x, y, sw = unpack(batch)
+        return (
+            jax.tree_util.tree_map(lambda v: _to_numpy(v, "x"), x),
+            None if y is None else jax.tree_util.tree_map(lambda v: _to_numpy(v, "y"), y),
+            None if sw is None else jax.tree_util.tree_map(np.asarray, sw),
+        )
 
     def _fresh_iterator(self):
         if self.is_py_dataset:
@@ -260,18 +288,16 @@ class IteratorData:
             self._iterator = self._fresh_iterator()
         count = 0
         while self.num_batches is None or count < self.num_batches:
-            try:
-                batch = next(self._iterator)
-            except StopIteration:
-                self._iterator = None
-                break
+            if self._peeked is not None:
+                batch, self._peeked = self._peeked[0], None
+            else:
+                try:
+                    batch = next(self._iterator)
+                except StopIteration:
+                    self._iterator = None
+                    break
             count += 1
-            x, y, sw = unpack(batch)
-            yield (
-                jax.tree_util.tree_map(lambda v: _to_numpy(v, "x"), x),
-                None if y is None else jax.tree_util.tree_map(lambda v: _to_numpy(v, "y"), y),
-                None if sw is None else jax.tree_util.tree_map(np.asarray, sw),
-            )
+            yield self._convert(batch)
         if self.is_py_dataset:
             self.data.on_epoch_end()
 

@@ -30,7 +30,13 @@ def _pythonify(logs, model=None):
     """Host floats, ordered as Keras orders them: loss, per-output losses, then metrics."""
     order = model._log_names() if model is not None else list(logs)
     keys = [k for k in order if k in logs] + [k for k in logs if k not in order]
-    return {k: float(to_numpy(logs[k])) for k in keys}
+    return {k: _host_value(logs[k]) for k in keys}
+
+
+def _host_value(value):
+    """A float, or a NumPy array for metrics with one value per class (F1Score(average=None))."""
+    value = np.asarray(to_numpy(value))
+    return float(value) if value.ndim == 0 else value
 
 
 def _executions(model, data, runner):
@@ -182,8 +188,13 @@ def _batch_free(model) -> bool:
 
 
 def _first_batch(data):
-    for batch in data.epoch():
-        return batch
+    if hasattr(data, "peek"):  # iterators: read without consuming it
+        batch = data.peek()
+        if batch is not None:
+            return batch
+    else:
+        for batch in data.epoch():
+            return batch
     raise ValueError("The dataset yielded no batches; fit/evaluate/predict need data.")
 
 

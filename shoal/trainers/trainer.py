@@ -11,6 +11,8 @@ Variables (learning rate, weights) are seen by the next execution.
 
 from __future__ import annotations
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -87,6 +89,8 @@ class Trainer:
         output_names = self._output_names_for_compile()
         self._compile_loss = None if loss is None else CompileLoss(loss, loss_weights, output_names)
         self._compile_metrics = CompileMetrics(metrics, weighted_metrics, output_names)
+        if self._compile_loss is not None:
+            self._compile_metrics.has_loss = [fn is not None for fn in self._compile_loss.losses]
         self._loss_tracker = Mean(name="loss")
         # "auto" (the default) fuses as many steps per execution as keeps dispatch cheap
         # (auto_steps.py); batch-level callbacks still see every batch.
@@ -156,6 +160,16 @@ class Trainer:
         return names
 
     def get_metrics_result(self) -> dict:
+        if type(self).metrics is not Trainer.metrics:
+            # A model that lists its own metrics (Keras' VAE / GAN pattern) logs those.
+            logs = {}
+            for metric in self.metrics:
+                result = metric.result()
+                if isinstance(result, dict):
+                    logs.update(result)
+                else:
+                    logs[metric.name] = result
+            return logs
         logs = {"loss": self._loss_tracker.result()} if self._loss_tracker else {}
         if self._compile_loss is not None:
             for name, tracker in zip(
@@ -228,7 +242,8 @@ class Trainer:
         self._losses_override = losses
         try:
             with StatelessScope(mapping) as scope:
-                loss = self.compute_loss(x, y, y_pred, sample_weight, training=training)
+                extra = {"training": training} if _takes_training(self.compute_loss) else {}
+                loss = self.compute_loss(x, y, y_pred, sample_weight, **extra)
         finally:
             self._losses_override = None
         metrics_variables = [scope.get_value(v) for v in self.metrics_variables]
@@ -512,3 +527,13 @@ class Trainer:
         return fit_loop.predict(
             self, x=x, batch_size=None, verbose=0, steps=None, callbacks=None, single_batch=True
         )
+
+
+def _takes_training(method) -> bool:
+    """Whether an (overridable) method accepts `training`, as Keras checks before passing
+    it: compute_loss overrides written for Keras 2 lack it."""
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    return any(p.name == "training" or p.kind is p.VAR_KEYWORD for p in parameters)
