@@ -41,6 +41,9 @@ def _key(seed):
     if seed is not None and not isinstance(seed, int):
         if hasattr(seed, "dtype") and jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
             return seed
+        if getattr(seed, "shape", None) == (2,) and jnp.issubdtype(seed.dtype, jnp.integer):
+            # A raw key (`jax.random.PRNGKey(0)`) or a Keras seed tensor, as Keras accepts.
+            return jax.random.wrap_key_data(jnp.asarray(seed, jnp.uint32))
         raise ValueError(f"Argument `seed` must be None, an int or a SeedGenerator; got {seed!r}")
     if seed is not None:  # an int: the same values on every call, as in Keras
         return jax.random.key(seed)

@@ -502,7 +502,10 @@ def test_backup_and_restore_resumes_to_the_same_weights(fresh, data, tmp_path):
         ],
     )
     assert epochs == [3, 4, 5] and history.epoch == [3, 4, 5]
-    assert_weights_equal(model.get_weights(), expected)
+    # The crashed run's batch callback ran its epochs one step per execution, the straight
+    # run fused them: equal up to float rounding.
+    for got, want in zip(model.get_weights(), expected, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
     assert int(model.optimizer.iterations.numpy()) == expected_iterations
     assert not backup.exists()  # deleted when training ends normally
 

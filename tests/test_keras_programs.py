@@ -120,3 +120,78 @@ def test_integer_seeds_repeat_and_generators_advance():
     generator = keras.random.SeedGenerator(1)
     a, b = keras.random.uniform((3,), seed=generator), keras.random.uniform((3,), seed=generator)
     assert not np.array_equal(a, b)
+
+
+def test_sequential_on_a_built_model_is_built():
+    base = keras.Sequential([keras.Input((4,)), layers.Dense(5), layers.Dense(3)])
+    model = keras.Sequential([base, layers.Dense(1)])
+    assert model.built and len(model.weights) == 6  # Keras: built, 6 weights, 44 params
+    assert model.count_params() == 4 * 5 + 5 + 5 * 3 + 3 + 3 + 1
+
+
+def test_model_without_call_but_with_train_step_fits():
+    """The GAN pattern: a wrapper holding sub-models, with its own train_step."""
+    import jax
+
+    class Wrapper(keras.Model):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def train_step(self, state, data):
+            trainable, non_trainable, optimizer_vars, metric_vars = state
+            x, y = data
+
+            def loss_fn(tv):
+                pred, _ = self.inner.stateless_call(tv, non_trainable, x)
+                return ops.mean(ops.square(pred - y))
+
+            loss, grads = jax.value_and_grad(loss_fn)(trainable)
+            trainable, optimizer_vars = self.optimizer.stateless_apply(
+                optimizer_vars, grads, trainable
+            )
+            return {"loss": loss}, (trainable, non_trainable, optimizer_vars, metric_vars)
+
+    inner = keras.Sequential([keras.Input((2,)), layers.Dense(1)])
+    wrapper = Wrapper(inner)
+    wrapper.compile("sgd")
+    before = inner.get_weights()[0].copy()
+    history = wrapper.fit(np.ones((8, 2)), np.zeros((8, 1)), epochs=1, verbose=0)
+    assert "loss" in history.history and not np.allclose(before, inner.get_weights()[0])
+
+
+def test_compiled_model_attributes_and_layer_serialization(tmp_path):
+    model = keras.Sequential([keras.Input((2,)), layers.Dense(1)])
+    assert model.loss is None
+    model.compile("sgd", "mse")
+    assert (model.loss, model.run_eagerly, model.jit_compile) == ("mse", False, True)
+    config = keras.layers.serialize(layers.Dense(3, name="d"))
+    assert config["class_name"] == "Dense" and keras.layers.deserialize(config).units == 3
+
+
+def test_save_own_variables_override_calls_the_base(tmp_path):
+    class WithExtra(layers.Dense):
+        extra = 0.0
+
+        def save_own_variables(self, store):
+            super().save_own_variables(store)
+            store["extra"] = np.array(42.0)
+
+        def load_own_variables(self, store):
+            super().load_own_variables(store)
+            self.extra = float(np.asarray(store["extra"]))
+
+    model = keras.Sequential([keras.Input((2,)), WithExtra(1)])
+    path = str(tmp_path / "m.weights.h5")
+    model.save_weights(path)
+    fresh = keras.Sequential([keras.Input((2,)), WithExtra(1)])
+    fresh.load_weights(path)
+    assert fresh.layers[0].extra == 42.0
+    np.testing.assert_array_equal(fresh.get_weights()[0], model.get_weights()[0])
+
+
+def test_raw_jax_keys_are_seeds():
+    import jax
+
+    a = keras.random.normal((2,), seed=jax.random.PRNGKey(0))
+    np.testing.assert_array_equal(a, keras.random.normal((2,), seed=jax.random.PRNGKey(0)))

@@ -9,6 +9,7 @@ import pytest
 
 import shoal
 from shoal import layers, models
+from shoal.trainers import fit_loop
 
 
 def _data(n=64, d=4, classes=3, seed=0):
@@ -218,11 +219,32 @@ def test_auto_steps_fuses_cheap_steps():
     x, y = _data(n=64)
     model = _mlp(seed=5)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert set(model._auto_steps.values()) == {8}  # tiny steps: the whole epoch fused
+    # A user's batch hook: one step per execution under "auto" (Keras' default), so each
+    # hook sees its own step; fused explicitly, every batch is still reported.
     seen = []
     callback = shoal.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(b))
-    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
-    assert seen == list(range(8))  # every batch reported
-    assert set(model._auto_steps.values()) == {8}  # tiny steps: the whole epoch fused
+    runs = []
+    original = fit_loop._Runner.__call__
+
+    def counting(self, batch, fused):
+        runs.append(fused)
+        return original(self, batch, fused)
+
+    fit_loop._Runner.__call__ = counting
+    try:
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+        assert seen == list(range(8)) and runs == [False] * 8
+        seen.clear()
+        runs.clear()
+        model.compile(
+            optimizer="sgd", loss="sparse_categorical_crossentropy", steps_per_execution=8
+        )
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[callback])
+        assert seen == list(range(8)) and runs == [True]
+    finally:
+        fit_loop._Runner.__call__ = original
 
 
 def test_dropout_is_deterministic_given_seed():

@@ -209,6 +209,7 @@ from shoal.layers.reshaping import (
 )
 from shoal.layers.reversible_embedding import ReversibleEmbedding
 from shoal.layers.rms_normalization import RMSNormalization
+from shoal.layers.serialization import deserialize, serialize
 from shoal.layers.spectral_normalization import SpectralNormalization
 from shoal.layers.string_lookup import StringLookup
 from shoal.layers.text_vectorization import TextVectorization
@@ -385,9 +386,11 @@ __all__ = [
     "add",
     "average",
     "concatenate",
+    "deserialize",
     "dot",
     "maximum",
     "minimum",
     "multiply",
+    "serialize",
     "subtract",
 ]

@@ -581,6 +581,28 @@ class Layer(Operation):
         return out
 
     # -- config ------------------------------------------------------------
+    # -- weights files -----------------------------------------------------
+    def save_own_variables(self, store) -> None:
+        """Write this layer's own variables (not its sub-layers') into `store` as "0", "1",
+        ...; override to save other state, calling super() for the variables."""
+        for i, variable in enumerate(self._own_weights()):
+            store[str(i)] = variable
+
+    def load_own_variables(self, store) -> None:
+        """Read what `save_own_variables` wrote back into this layer's own variables."""
+        variables = self._own_weights()
+        keys = [k for k in store.keys() if k.isdigit()]
+        if len(keys) != len(variables):
+            raise ValueError(
+                f"Layer '{self.name}' has {len(variables)} variables, but the file holds "
+                f"{len(keys)} for it"
+            )
+        for i, variable in enumerate(variables):
+            variable.assign(store[str(i)])
+
+    def _own_weights(self) -> list:
+        return list(self._trainable_variables) + list(self._non_trainable_variables)
+
     def get_config(self) -> dict:
         config = {
             "name": self.name,

@@ -67,6 +67,15 @@ class Sequential(Model):
     def _maybe_rebuild(self):
         if self._input_layer is not None and self._stack:
             self._build_graph(self._input_layer.batch_shape, self._input_layer.dtype)
+            return
+        first = self._stack[0] if len(self._stack) > 1 else None
+        try:
+            inputs = first.inputs if getattr(first, "built", False) else None
+        except (AttributeError, ValueError):  # a layer, or a model without symbolic inputs
+            inputs = None
+        if isinstance(inputs, (list, tuple)) and len(inputs) == 1:
+            # A model with one known input first (a pretrained base): build from it, as Keras.
+            self._build_graph(inputs[0].shape, inputs[0].dtype)
 
     def _build_graph(self, batch_shape, dtype):
         from shoal.models.functional import Functional

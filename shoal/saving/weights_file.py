@@ -145,6 +145,16 @@ def _holds_layers(container, depth=0) -> bool:
     return False
 
 
+def _overridden(obj, name):
+    """`obj`'s `name` method when it is its own (not the base Layer's default), else None."""
+    from shoal.layers.base import Layer
+
+    method = getattr(obj, name, None)
+    if not callable(method) or getattr(type(obj), name, None) is getattr(Layer, name):
+        return None
+    return method
+
+
 def _own_variables(obj) -> list:
     if _is_layer(obj):
         return list(obj._trainable_variables) + list(obj._non_trainable_variables)
@@ -244,8 +254,8 @@ def write_weights(model, h5) -> None:
     def visit(obj, path):
         name = getattr(obj, "name", None)
         store = _WriteStore(h5, path, name if isinstance(name, str) else None)
-        custom = getattr(obj, "save_own_variables", None)
-        if callable(custom):
+        custom = _overridden(obj, "save_own_variables")
+        if custom is not None:
             custom(store)
             return
         for i, variable in enumerate(_own_variables(obj)):
@@ -377,8 +387,8 @@ def read_weights(model, h5, source: str, skip_mismatch: bool = False) -> None:
             build = getattr(obj, "build", None)  # an optimizer saved after training: make slots
             if callable(build) and not getattr(obj, "built", False):
                 build(model.trainable_variables)
-        custom = getattr(obj, "load_own_variables", None)
-        if callable(custom):
+        custom = _overridden(obj, "load_own_variables")
+        if custom is not None:
             custom_loads.append((obj, path, custom, store))
             return
         variables = _own_variables(obj)

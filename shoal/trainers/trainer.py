@@ -44,6 +44,7 @@ class Trainer:
         self.steps_per_execution = 1
         self._accumulation_steps = 1
         self._run_eagerly = False
+        self.loss = None
         self._jit_compile = True
         self._compile_config = None
 
@@ -100,6 +101,7 @@ class Trainer:
         self._accumulation_steps = int(gradient_accumulation_steps)
         self._run_eagerly = bool(run_eagerly)
         self._jit_compile = jit_compile is not False and not run_eagerly
+        self.loss = loss  # as given, as Keras keeps it (`model.loss`)
         self._functions = {}
         self.__dict__.pop("_placements", None)
         # Objects are kept as given; saving serializes them as Keras does.
@@ -430,6 +432,29 @@ class Trainer:
         return self._function("train", False)
 
     # -- building ------------------------------------------------------------
+    @property
+    def run_eagerly(self) -> bool:
+        return self._run_eagerly
+
+    @run_eagerly.setter
+    def run_eagerly(self, value) -> None:
+        self._run_eagerly = bool(value)
+        self._jit_compile = not self._run_eagerly
+
+    @property
+    def jit_compile(self) -> bool:
+        return self._jit_compile
+
+    @jit_compile.setter
+    def jit_compile(self, value) -> None:
+        self._jit_compile = bool(value) and not self._run_eagerly
+
+    def _overrides_steps(self) -> bool:
+        """Whether the model brings its own train_step or test_step."""
+        return type(self).train_step is not Trainer.train_step or (
+            type(self).test_step is not Trainer.test_step
+        )
+
     def _build_for_data(self, x, y=None):
         """Create weights, compile metrics and optimizer slots from one batch's shapes.
 
@@ -446,10 +471,22 @@ class Trainer:
         structs = jax.tree_util.tree_map(
             lambda v: jax.ShapeDtypeStruct(np.shape(v), jnp.asarray(v[:1]).dtype), x
         )
-        with StatelessScope({}):
-            y_pred = jax.eval_shape(lambda a: self(a), structs)
+        try:
+            with StatelessScope({}):
+                y_pred = jax.eval_shape(lambda a: self(a), structs)
+        except NotImplementedError:
+            # No `call` (a GAN-style wrapper with its own train_step), as Keras allows: its
+            # sub-models are built already or build themselves in the step.
+            if type(self).call is not _base_call() or not self._overrides_steps():
+                raise
+            y_pred = None
         self.built = True
-        if self._compile_metrics is not None and not self._compile_metrics.built and y is not None:
+        if (
+            y_pred is not None
+            and self._compile_metrics is not None
+            and not self._compile_metrics.built
+            and y is not None
+        ):
             self._compile_metrics.build(y, y_pred)
         if self.optimizer is not None:
             self.optimizer.build(self.trainable_variables)
@@ -527,6 +564,12 @@ class Trainer:
         return fit_loop.predict(
             self, x=x, batch_size=None, verbose=0, steps=None, callbacks=None, single_batch=True
         )
+
+
+def _base_call():
+    from shoal.layers.base import Layer
+
+    return Layer.call
 
 
 def _takes_training(method) -> bool:
