@@ -195,3 +195,17 @@ def test_raw_jax_keys_are_seeds():
 
     a = keras.random.normal((2,), seed=jax.random.PRNGKey(0))
     np.testing.assert_array_equal(a, keras.random.normal((2,), seed=jax.random.PRNGKey(0)))
+
+
+def test_add_loss_in_a_functional_model_leaves_no_tracers():
+    class ActivityPenalty(layers.Layer):
+        def call(self, x):
+            self.add_loss(1e-2 * ops.sum(x))
+            return x
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, layers.Dense(2)(ActivityPenalty()(inputs)))
+    assert model.losses == []  # Keras: [] (nothing from building the graph)
+    model.compile("sgd", "mse")
+    model.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0)
+    assert len(model.losses) <= 1 and all(np.isfinite(float(v)) for v in model.losses)

@@ -38,7 +38,7 @@ class ProgbarLogger(Callback):
         self.epochs = self.params.get("epochs", 1)
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.verbose:
+        if self.verbose and self.epochs > 1:  # Keras prints no "Epoch 1/1"
             print(f"Epoch {epoch + 1}/{self.epochs}", flush=True)
         self._start(self.params.get("steps"))
 

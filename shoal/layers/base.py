@@ -315,6 +315,11 @@ class Layer(Operation):
             if scope.collect_losses:
                 scope.add_loss(loss)
             return
+        if isinstance(loss, jax.core.Tracer):
+            # Traced outside a stateless scope: building a graph (output shapes) or a user's
+            # own jit of the layer; the value cannot outlive that trace, so keep none (Keras
+            # keeps no losses from symbolic calls either).
+            return
         self._losses.append(loss)
 
     def _regularization_losses(self) -> list:
