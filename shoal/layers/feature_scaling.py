@@ -164,6 +164,15 @@ class Normalization(Layer):
             )
         self.built = True
 
+    @property
+    def mean(self):
+        """The mean in the broadcast shape (after build or adapt; None before), as Keras."""
+        return self._statistics()[0] if self.built else None
+
+    @property
+    def variance(self):
+        return self._statistics()[1] if self.built else None
+
     def _statistics(self):
         """(mean, variance) in the broadcast shape and compute dtype."""
         dtype = self.compute_dtype

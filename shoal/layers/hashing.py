@@ -268,6 +268,7 @@ class Hashing(Layer):
         self.strong_hash = self.salt is not None
         self.output_mode = output_mode
         self.sparse = False
+        self.built = True  # no weights: nothing to build (count_params() is 0 at once)
 
     def _check_salt(self, salt):
         if salt is None:
