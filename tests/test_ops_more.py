@@ -130,3 +130,29 @@ def test_bad_arguments_name_argument_and_value(call, argument):
     with pytest.raises(ValueError, match=argument) as info:
         call()
     assert "got" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "pattern, lengths",
+    [
+        ("b h w c -> b (h w) c", {}),
+        ("b (h1 h2) w c -> b h1 h2 w c", {"h1": 2}),
+        ("b h w c -> c b w h", {}),
+        ("b (h p1) (w p2) c -> b (h w) (p1 p2 c)", {"p1": 2, "p2": 2}),
+    ],
+)
+def test_rearrange_matches_keras(pattern, lengths):
+    x = np.arange(2 * 6 * 4 * 3, dtype="float32").reshape(2, 6, 4, 3)
+    np.testing.assert_array_equal(
+        ops.rearrange(x, pattern, **lengths), keras.ops.rearrange(x, pattern, **lengths)
+    )
+
+
+def test_rearrange_errors_name_the_pattern():
+    x = np.zeros((2, 6, 4))
+    with pytest.raises(ValueError, match="names 2 input axes"):
+        ops.rearrange(x, "b h -> (b h)")
+    with pytest.raises(ValueError, match="once on each side"):
+        ops.rearrange(x, "b h w -> b h")
+    with pytest.raises(ValueError, match="need sizes"):
+        ops.rearrange(x, "b (h1 h2) w -> b h1 h2 w")

@@ -17,3 +17,4 @@ from shoal.ops.linalg import *  # noqa: F403
 from shoal.ops.math import *  # noqa: F403
 from shoal.ops.nn import *  # noqa: F403
 from shoal.ops.numpy import *  # noqa: F403
+from shoal.ops.rearrange import rearrange as rearrange
