@@ -330,3 +330,26 @@ def test_keras_utils_names():
     assert shoal.models.save_model is shoal.saving.save_model
     utils.clear_session()
     assert shoal.layers.Dense(1).name == "dense"
+
+
+def test_dataset_utilities_have_the_tf_data_conveniences():
+    """keras.io programs call take / map / cache / shuffle / prefetch on these datasets."""
+    data = np.arange(20, dtype="float32")[:, None]
+    ds = shoal.utils.timeseries_dataset_from_array(
+        data, np.arange(20), sequence_length=2, batch_size=4
+    )
+    first = next(iter(ds.take(1)))
+    assert len(ds.take(2)) == 2 and len(ds.skip(3)) == len(ds) - 3
+    doubled = ds.map(lambda x, y: (x * 2, y)).cache().prefetch(2)
+    np.testing.assert_array_equal(doubled[0][0], first[0] * 2)
+    shuffled = ds.shuffle(8, seed=1)
+    orders = []
+    for _ in range(3):
+        orders.append([int(batch[1][0]) for batch in shuffled])
+        shuffled.on_epoch_end()
+    assert all(sorted(o) == sorted(orders[0]) for o in orders) and len(set(map(tuple, orders))) > 1
+    model = shoal.Sequential([shoal.Input((2, 1)), shoal.layers.Flatten(), shoal.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(doubled, epochs=1, verbose=0)
+    with pytest.raises(TypeError, match="map_func"):
+        ds.map(3)

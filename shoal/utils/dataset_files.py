@@ -21,7 +21,7 @@ import os
 
 import numpy as np
 
-from shoal.utils.py_dataset import PyDataset
+from shoal.utils.batch_dataset import BatchDataset
 
 LABEL_MODES = ("int", "categorical", "binary", None)
 SUBSETS = ("training", "validation", "both", None)
@@ -235,7 +235,7 @@ def encode_labels(owner, labels, label_mode, class_names):
     return labels
 
 
-class FileBatches(PyDataset):
+class FileBatches(BatchDataset):
     """Batches of files loaded on demand by `load(paths) -> array`, with their labels.
 
     Attributes:

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from shoal.utils.py_dataset import PyDataset
+from shoal.utils.batch_dataset import BatchDataset
 
 
 def _positive(name, value, below=None):
@@ -78,7 +78,7 @@ def timeseries_dataset_from_array(
     return _Windows(data, targets, starts + start, sequence_length, sampling_rate, batch_size)
 
 
-class _Windows(PyDataset):
+class _Windows(BatchDataset):
     """The batches of `timeseries_dataset_from_array`."""
 
     def __init__(self, data, targets, starts, length, rate, batch_size):
