@@ -191,3 +191,22 @@ def test_graph_ops_rows_match_keras():
         "Reshape",
     ]
     assert _totals(ours) == _totals(theirs)
+
+
+def test_subclassed_model_built_from_a_shape_shows_an_unknown_batch():
+    class Net(shoal.Model):
+        def __init__(self):
+            super().__init__()
+            self.d1 = shoal.layers.Dense(4)
+            self.d2 = shoal.layers.Dense(2)
+
+        def call(self, x):
+            return self.d2(self.d1(x))
+
+    net = Net()
+    net.build((None, 8))
+    lines = []
+    net.summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "(None, 4)" in text and "(None, 2)" in text  # Keras shows these too
+    assert net.d1._build_shapes == (None, 8)

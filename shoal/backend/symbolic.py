@@ -7,6 +7,8 @@ or op) and node that produced it. Calling an operation on KerasTensors adds a
 
 from __future__ import annotations
 
+import threading
+
 import jax
 import numpy as np
 
@@ -161,6 +163,22 @@ def spec_to_struct(x, fill: int):
     return jax.ShapeDtypeStruct(shape, np.dtype(x.dtype) if x.dtype != "bfloat16" else x.dtype)
 
 
+class _TraceFill(threading.local):
+    value = None  # the size standing in for unknown dimensions in the current trace
+
+
+_TRACE_FILL = _TraceFill()
+
+
+def unknown_batch(shape):
+    """`shape` with its first size None when it is the stand-in for an unknown size of the
+    output-shape trace in progress (layers then build, and record, `(None, ...)`)."""
+    fill = _TRACE_FILL.value
+    if fill is not None and isinstance(shape, tuple) and shape and shape[0] == fill:
+        return (None,) + shape[1:]
+    return shape
+
+
 def eval_output_spec(fn, *args, **kwargs):
     """Output KerasTensors of fn(*args, **kwargs) with KerasTensor inputs, by abstract tracing.
 
@@ -185,7 +203,12 @@ def eval_output_spec(fn, *args, **kwargs):
             a, k = jax.tree_util.tree_unflatten(treedef, leaves)
             return fn(*a, **k)
 
-        return jax.eval_shape(wrapped, *structs)
+        previous = _TRACE_FILL.value
+        _TRACE_FILL.value = fill
+        try:
+            return jax.eval_shape(wrapped, *structs)
+        finally:
+            _TRACE_FILL.value = previous
 
     has_unknown = any(
         isinstance(x, KerasTensor) and None in x.shape

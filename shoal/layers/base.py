@@ -29,6 +29,7 @@ from shoal.backend.symbolic import (
     any_symbolic,
     eval_output_spec,
     is_keras_tensor,
+    unknown_batch,
 )
 from shoal.backend.variables import Variable
 from shoal.layers.input_spec import assert_input_compatibility
@@ -367,7 +368,7 @@ class Layer(Operation):
             self._build_shapes = shape_args
             self.build(**shape_args)
         else:
-            shape = _shapes(first)
+            shape = unknown_batch(_shapes(first))
             self._build_shapes = shape
             self.build(shape)
         self.built = True
