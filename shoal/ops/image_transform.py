@@ -60,6 +60,27 @@ def _check(name, value, allowed):
         )
 
 
+def sample_points(images, src_y, src_x, interpolation, fill_mode, fill_value):
+    """Read a (B, H, W, C) batch at per-image source points `src_y`, `src_x` (B, H', W'),
+    as `map_coordinates` reads each channel; integer images round halves away from zero."""
+    batch, height, width, _ = images.shape
+    rows = jnp.arange(batch)[:, None, None]
+    fill = jnp.asarray(fill_value, images.dtype)
+    out = None
+    for iy, wy in _taps(src_y, interpolation):
+        for ix, wx in _taps(src_x, interpolation):
+            value = images[rows, _fold(iy, height, fill_mode), _fold(ix, width, fill_mode)]
+            if fill_mode == "constant":
+                inside = (iy >= 0) & (iy < height) & (ix >= 0) & (ix < width)
+                value = jnp.where(inside[..., None], value, fill)
+            if wy is not None:
+                value = (wy * wx)[..., None] * value
+            out = value if out is None else out + value
+    if jnp.issubdtype(images.dtype, jnp.integer) and jnp.issubdtype(out.dtype, jnp.floating):
+        out = jax.lax.round(out)
+    return out.astype(images.dtype)
+
+
 @keras_op
 def affine_transform(
     images,
@@ -130,25 +151,11 @@ def affine_transform(
     src_x = (a0 * x + a1 * y + a2) / k
     src_y = (b0 * x + b1 * y + b2) / k
 
-    fill = jnp.asarray(fill_value, images.dtype)
-    rows = jnp.arange(batch)[:, None, None]
-    out = None
-    for iy, wy in _taps(src_y, interpolation):
-        for ix, wx in _taps(src_x, interpolation):
-            value = images[rows, _fold(iy, height, fill_mode), _fold(ix, width, fill_mode)]
-            if fill_mode == "constant":
-                inside = (iy >= 0) & (iy < height) & (ix >= 0) & (ix < width)
-                value = jnp.where(inside[..., None], value, fill)
-            if wy is not None:
-                value = (wy * wx)[..., None] * value
-            out = value if out is None else out + value
-    if jnp.issubdtype(images.dtype, jnp.integer) and jnp.issubdtype(out.dtype, jnp.floating):
-        out = jax.lax.round(out)  # as map_coordinates: halves away from zero
-    out = out.astype(images.dtype)
+    out = sample_points(images, src_y, src_x, interpolation, fill_mode, fill_value)
 
     if data_format == "channels_first":
         out = jnp.moveaxis(out, -1, 1)
     return out[0] if single else out
 
 
-__all__ = public_names(globals())
+__all__ = ["affine_transform"]  # sample_points is shared with image_warp, not public

@@ -19,7 +19,7 @@ from shoal import random as shoal_random
 from shoal.ops import image_args as A
 from shoal.ops.dispatch import keras_op, public_names
 from shoal.ops.image_filters import gaussian_blur
-from shoal.ops.image_transform import _FILL_MODES, _INTERPOLATIONS, _fold, _taps
+from shoal.ops.image_transform import _FILL_MODES, _INTERPOLATIONS, _fold, _taps, sample_points
 from shoal.ops.image_transform import affine_transform as _affine_transform
 from shoal.ops.numpy import _t
 
@@ -160,24 +160,6 @@ def perspective_transform(
     return _affine_transform(images, transform, interpolation, "constant", fill_value, data_format)
 
 
-def _sample(images, src_y, src_x, interpolation, fill_mode, fill_value):
-    """Read a (B, H, W, C) batch at per-image source points `src_y`, `src_x` (B, H', W')."""
-    batch, height, width, _ = images.shape
-    rows = jnp.arange(batch)[:, None, None]
-    fill = jnp.asarray(fill_value, images.dtype)
-    out = None
-    for iy, wy in _taps(src_y, interpolation):
-        for ix, wx in _taps(src_x, interpolation):
-            value = images[rows, _fold(iy, height, fill_mode), _fold(ix, width, fill_mode)]
-            if fill_mode == "constant":
-                inside = (iy >= 0) & (iy < height) & (ix >= 0) & (ix < width)
-                value = jnp.where(inside[..., None], value, fill)
-            if wy is not None:
-                value = (wy * wx)[..., None] * value
-            out = value if out is None else out + value
-    return _round_like(out, images.dtype)
-
-
 def _elastic_warp(
     images, noise_x, noise_y, alpha, sigma, interpolation, fill_mode, fill_value, data_format
 ):
@@ -201,7 +183,7 @@ def _elastic_warp(
     grid_x = jnp.arange(x.shape[2])[None, None, :]
     src_x = grid_x + alpha * smooth(noise_x)
     src_y = grid_y + alpha * smooth(noise_y)
-    out = _sample(x, src_y, src_x, interpolation, fill_mode, fill_value)
+    out = sample_points(x, src_y, src_x, interpolation, fill_mode, fill_value)
     if data_format == "channels_first":
         out = jnp.moveaxis(out, -1, 1)
     return out[0] if single else out

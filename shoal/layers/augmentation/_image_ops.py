@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from shoal.ops import image_color, image_warp
+from shoal.ops import image_color, image_transform, image_warp
 
 
 def channel_axis(data_format) -> int:
@@ -91,7 +91,7 @@ def sample(images, src_y, src_x, interpolation, fill_mode, fill_value, data_form
     as `jax.scipy.ndimage.map_coordinates` reads each channel."""
     if data_format == "channels_first":
         images = jnp.moveaxis(images, 1, -1)
-    out = image_warp._sample(images, src_y, src_x, interpolation, fill_mode, fill_value)
+    out = image_transform.sample_points(images, src_y, src_x, interpolation, fill_mode, fill_value)
     return jnp.moveaxis(out, -1, 1) if data_format == "channels_first" else out
 
 
