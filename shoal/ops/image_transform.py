@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from shoal.backend import config
-from shoal.ops.dispatch import keras_op, public_names
+from shoal.ops.dispatch import keras_op
 from shoal.ops.numpy import _t
 
 _INTERPOLATIONS = ("nearest", "bilinear")
