@@ -20,34 +20,8 @@ from shoal.backend import dtypes
 from shoal.backend import random as shoal_random
 from shoal.backend.naming import to_snake_case
 from shoal.backend.tensors import convert_to_tensor
-
-
-class Initializer:
-    """Base class: subclasses implement `__call__(shape, dtype=None)` and `get_config()`.
-
-    Example:
-        >>> class Halves(Initializer):
-        ...     def __call__(self, shape, dtype=None):
-        ...         return jnp.full(shape, 0.5, dtypes.standardize_dtype(dtype))
-    """
-
-    def __call__(self, shape, dtype=None):
-        raise NotImplementedError(f"{type(self).__name__} must implement __call__(shape, dtype)")
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def clone(self):
-        return type(self).from_config(self.get_config())
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
+from shoal.initializer_base import Initializer
+from shoal.initializers_stft import STFT
 
 # -- constants -------------------------------------------------------------------
 
@@ -337,7 +311,7 @@ class Orthogonal(RandomInitializer):
 _CLASSES = (
     Initializer, Zeros, Ones, Constant, Identity, RandomNormal, TruncatedNormal, RandomUniform,
     VarianceScaling, GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform,
-    LecunNormal, Orthogonal,
+    LecunNormal, Orthogonal, STFT,
 )  # fmt: skip
 _ALIASES = {to_snake_case(cls.__name__): cls for cls in _CLASSES}
 _ALIASES.update(
@@ -347,6 +321,7 @@ _ALIASES.update(
     zero=Zeros,
     IdentityInitializer=Identity,
     OrthogonalInitializer=Orthogonal,
+    STFTInitializer=STFT,
 )
 _CATALOG = Catalog("initializer", {**{c.__name__: c for c in _CLASSES}, **_ALIASES})
 globals().update(_ALIASES)  # keras.initializers.glorot_uniform is the class, as here

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from shoal.backend import dtypes
-from shoal.initializers import Initializer
+from shoal.initializer_base import Initializer
 
 SIDES = ("real", "imag")
 SCALINGS = ("density", "spectrum")

@@ -113,6 +113,7 @@ from shoal.layers.jax_layer import JaxLayer
 from shoal.layers.masking import (
     Masking,
 )
+from shoal.layers.mel_spectrogram import MelSpectrogram
 from shoal.layers.merging import (
     Add,
     Average,
@@ -211,6 +212,7 @@ from shoal.layers.reversible_embedding import ReversibleEmbedding
 from shoal.layers.rms_normalization import RMSNormalization
 from shoal.layers.serialization import deserialize, serialize
 from shoal.layers.spectral_normalization import SpectralNormalization
+from shoal.layers.stft_spectrogram import STFTSpectrogram
 from shoal.layers.string_lookup import StringLookup
 from shoal.layers.text_vectorization import TextVectorization
 from shoal.layers.wrappers import (
@@ -319,6 +321,7 @@ __all__ = [
     "MaxPooling2D",
     "MaxPooling3D",
     "Maximum",
+    "MelSpectrogram",
     "Minimum",
     "MixUp",
     "MultiHeadAttention",
@@ -357,6 +360,7 @@ __all__ = [
     "Reshape",
     "Resizing",
     "ReversibleEmbedding",
+    "STFTSpectrogram",
     "SeparableConv1D",
     "SeparableConv2D",
     "SeparableConvolution1D",
