@@ -565,6 +565,7 @@ class Layer(Operation):
                     f"Layer '{self.name}': stateless_call expected {len(own)} "
                     f"{kind}, but received {len(given)}."
                 )
+
         def value(v):  # Keras also takes the Variables themselves
             return v.value if isinstance(v, Variable) else v
 
@@ -586,7 +587,6 @@ class Layer(Operation):
             out.extend(layer._all_regularization_losses())
         return out
 
-    # -- config ------------------------------------------------------------
     # -- weights files -----------------------------------------------------
     def save_own_variables(self, store) -> None:
         """Write this layer's own variables (not its sub-layers') into `store` as "0", "1",
@@ -609,6 +609,7 @@ class Layer(Operation):
     def _own_weights(self) -> list:
         return list(self._trainable_variables) + list(self._non_trainable_variables)
 
+    # -- config ------------------------------------------------------------
     def get_config(self) -> dict:
         config = {
             "name": self.name,
