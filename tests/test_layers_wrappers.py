@@ -389,6 +389,9 @@ def _keras_time_distributed(shoal_layer, keras_inner, x, **call_kwargs):
 
 def test_time_distributed_dense():
     keras = _keras()
+    # Fixed weights: drawn from the global stream they depend on the tests run before, and
+    # some draws put a ReLU kink within the finite-difference step (a 15% gradient error).
+    shoal.utils.set_random_seed(0)
     layer, out = run_layer_test(
         TimeDistributed,
         {"layer": Dense(4, activation="relu")},
