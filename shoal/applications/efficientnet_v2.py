@@ -10,12 +10,14 @@ import copy
 import math
 
 from shoal import initializers, layers
-from shoal.applications import common, imagenet_utils
-from shoal.applications.efficientnet import (
+from shoal.applications import common
+from shoal.applications.efficientnet import (  # the same preprocessing as V1: none
     CONV_KERNEL_INITIALIZER,
     DENSE_KERNEL_INITIALIZER,
     squeeze_excite,
 )
+from shoal.applications.efficientnet import decode_predictions as decode_predictions
+from shoal.applications.efficientnet import preprocess_input as preprocess_input
 
 BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"
 WEIGHTS_HASHES = {  # (with top, without top), md5 as Keras records them
@@ -489,13 +491,3 @@ _FUNCTIONS = (
 )
 for _key, _f in zip(_VARIANTS, _FUNCTIONS, strict=True):
     _f.__doc__ = _DOC.format(fn=_f.__name__, size=_VARIANTS[_key][2])
-
-
-def preprocess_input(x, data_format=None):
-    """Returns `x` unchanged: the model rescales its inputs itself (kept for API parity)."""
-    return x
-
-
-def decode_predictions(preds, top=5):
-    """The top ImageNet classes `(class_name, description, score)` of each prediction."""
-    return imagenet_utils.decode_predictions(preds, top=top)
