@@ -9,30 +9,63 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from shoal.backend import dtypes
+from shoal.backend import dtypes, name_scopes, naming
 from shoal.backend import random as _random
+from shoal.backend.variables import Variable
 
 
 class SeedGenerator:
-    """A seeded stream of keys: each draw gives the next key (Keras' SeedGenerator)."""
+    """A seeded stream of keys: each draw gives the next key (Keras' SeedGenerator).
+
+    Its position is a variable, `state` (`[seed, count]`, uint32), which layers list in
+    `non_trainable_variables`: a pure function (`stateless_call` under `jax.jit`) that
+    threads those values draws new keys at every call. Inside `fit` / `evaluate` /
+    `predict`, keys come from the step's key instead (folded with the seed), and the
+    state does not move.
+    """
 
     def __init__(self, seed=None, name=None, **kwargs):
-        self.seed = (
-            int(seed)
-            if seed is not None
-            else int(jax.random.randint(_random.global_key(), (), 0, 2**30))
-        )
-        self.name = name
-        self._count = 0
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+            raise ValueError(
+                f"SeedGenerator: argument `seed` must be an integer or None; got {seed!r}"
+            )
+        unknown = set(kwargs) - {"backend"}
+        if unknown:
+            raise TypeError(f"SeedGenerator: unrecognized keyword argument(s) {sorted(unknown)}")
+        self._initial_seed = None if seed is None else int(seed)
+        self.seed = self._initial_seed if seed is not None else _random.fresh_seed()
+        self.name = name or naming.auto_name("SeedGenerator")
+        with name_scopes.name_scope(self.name):
+            self.state = Variable(
+                np.array([self.seed % 2**32, 0], np.uint32),
+                shape=(2,),
+                dtype="uint32",
+                trainable=False,
+                name="seed_generator_state",
+            )
 
     def next(self, ordered=True):
-        self._count += 1
-        base = _random.draw_key() if _random.in_rng_scope() else jax.random.key(self.seed)
-        return jax.random.fold_in(jax.random.fold_in(base, self.seed), self._count)
+        if _random.in_rng_scope():  # fit's step: its key, as an op given `seed` draws
+            return _random.draw_key(self._initial_seed)
+        state = self.state._current()
+        if isinstance(state, jax.core.Tracer):  # a pure function threading the state
+            return self._advance(state)
+        with jax.ensure_compile_time_eval():  # eager, or a trace that does not thread it
+            return self._advance(state)
+
+    def _advance(self, state):
+        key = jax.random.fold_in(jax.random.key(state[0]), state[1])
+        self.state.assign(state + jnp.array([0, 1], jnp.uint32))
+        return key
 
     def get_config(self):
-        return {"seed": self.seed, "name": self.name}
+        return {"seed": self._initial_seed, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 def _key(seed):

@@ -295,7 +295,8 @@ def test_multi_head_attention_mixed_precision():
     _close(np.asarray(out, "float32"), np.asarray(twin(QUERY, VALUE), "float32"), 1e-2, 2e-3)
     # compiled (as in fit): jax's fused kernel cannot take float16 on CPU; ours can
     weights = [v.value for v in layer.trainable_variables]
-    compiled = jax.jit(lambda w: layer.stateless_call(w, [], QUERY, VALUE)[0])(weights)
+    state = [v.value for v in layer.non_trainable_variables]
+    compiled = jax.jit(lambda w: layer.stateless_call(w, state, QUERY, VALUE)[0])(weights)
     _close(np.asarray(compiled, "float32"), np.asarray(out, "float32"), 1e-2, 2e-3)
 
 

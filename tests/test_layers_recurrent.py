@@ -268,10 +268,11 @@ def test_stateful_matches_keras_across_calls(cls_name):
     reference.set_weights(layer.get_weights())
     ref1, ref2 = reference(x1), reference(x2)
     assert_close([out1, out2], [ref1, ref2], "stateful calls")
-    # the states are variables (carried by pure steps), not weights (as in Keras)
+    # the states are variables (carried by pure steps), not weights (as in Keras); so is
+    # the cell's SeedGenerator state
     n_states = 2 if cls_name == "LSTM" else 1
     assert len(layer.get_weights()) == 3
-    assert len(layer.non_trainable_variables) == n_states
+    assert len(layer.non_trainable_variables) == n_states + 1
     assert_close(layer.states[0].numpy(), out2[:, -1], "state after the second call")
     layer.reset_states()
     assert all(not np.any(v.numpy()) for v in layer.states)
@@ -286,9 +287,14 @@ def test_stateful_state_flows_through_stateless_call():
     x = sequences()
     first = layer(x)
     trainable = [v.value for v in layer.trainable_variables]
-    zeros = [np.zeros_like(v.numpy()) for v in layer.non_trainable_variables]
+    states = {id(v) for v in layer.states}
+    given = [  # zero RNN states; the cell's SeedGenerator state as it is
+        np.zeros_like(v.numpy()) if id(v) in states else v.value
+        for v in layer.non_trainable_variables
+    ]
     before = [v.numpy() for v in layer.states]
-    out, new_states = layer.stateless_call(trainable, zeros, x)
+    out, new_values = layer.stateless_call(trainable, given, x)
+    new_states = [n for v, n in zip(layer.non_trainable_variables, new_values) if id(v) in states]
     assert_close(out, first, "stateless_call from zero states")
     assert_close(new_states, before, "new states returned")
     assert_close([v.numpy() for v in layer.states], before, "stateless_call is pure")

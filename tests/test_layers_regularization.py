@@ -64,17 +64,43 @@ def test_dropout_extreme_rates():
 
 
 def test_dropout_same_seed_same_mask():
+    # As in Keras: a seeded layer owns a SeedGenerator; layers with the same seed draw
+    # the same sequence of masks, each call the next one.
     layer = Dropout(0.5, seed=3)
-    set_random_seed(11)
     a = np.asarray(layer(ONES, training=True))
     b = np.asarray(layer(ONES, training=True))
-    set_random_seed(11)
-    c = np.asarray(layer(ONES, training=True))
-    np.testing.assert_array_equal(a, c)
+    twin = Dropout(0.5, seed=3)
+    np.testing.assert_array_equal(a, np.asarray(twin(ONES, training=True)))
+    np.testing.assert_array_equal(b, np.asarray(twin(ONES, training=True)))
     assert not np.array_equal(a, b), "successive calls must draw fresh masks"
-    set_random_seed(11)
     d = np.asarray(Dropout(0.5, seed=4)(ONES, training=True))
     assert not np.array_equal(a, d), "a different seed gives a different mask"
+
+
+def test_unseeded_dropout_repeats_under_set_random_seed():
+    set_random_seed(11)
+    a = np.asarray(Dropout(0.5)(ONES, training=True))
+    set_random_seed(11)
+    np.testing.assert_array_equal(a, np.asarray(Dropout(0.5)(ONES, training=True)))
+
+
+def test_dropout_state_threads_through_a_jitted_stateless_call():
+    """A hand-written JAX loop threading non_trainable_variables gets new masks per step
+    (the layer's SeedGenerator state is one of them), and the same state gives the same
+    mask (a pure function)."""
+    layer = Dropout(0.5, seed=1)
+    assert [v.name for v in layer.non_trainable_variables] == ["seed_generator_state"]
+    assert layer.weights == []
+    step = jax.jit(lambda state, x: layer.stateless_call([], state, x, training=True))
+    state = [v.value for v in layer.non_trainable_variables]
+    first, state1 = step(state, ONES)
+    second, _ = step(state1, ONES)
+    again, _ = step(state, ONES)
+    assert not np.array_equal(np.asarray(first), np.asarray(second))
+    np.testing.assert_array_equal(np.asarray(first), np.asarray(again))
+    assert int(state1[0][1]) == int(state[0][1]) + 1
+    # the layer's own state did not move (stateless)
+    np.testing.assert_array_equal(np.asarray(layer.non_trainable_variables[0].value), state[0])
 
 
 def test_dropout_noise_shape_shares_mask():
@@ -87,11 +113,12 @@ def test_dropout_noise_shape_shares_mask():
 
 def test_dropout_inside_jit_uses_the_rng_scope():
     layer = Dropout(0.5)
+    state = [v.value for v in layer.non_trainable_variables]
 
     @jax.jit
     def f(x, key):
         with shoal_random.RngScope(key):
-            out, _ = layer.stateless_call([], [], x, training=True)
+            out, _ = layer.stateless_call([], state, x, training=True)
         return out
 
     key = jax.random.key(5)
@@ -158,12 +185,10 @@ def test_gaussian_dropout_training_statistics():
     "cls, kwargs", [(GaussianNoise, {"stddev": 0.3}), (GaussianDropout, {"rate": 0.3})]
 )
 def test_gaussian_layers_seeded(cls, kwargs):
-    layer = cls(**kwargs, seed=1)
-    set_random_seed(2)
-    a = np.asarray(layer(ONES, training=True))
-    set_random_seed(2)
-    b = np.asarray(layer(ONES, training=True))
+    a = np.asarray(cls(**kwargs, seed=1)(ONES, training=True))
+    b = np.asarray(cls(**kwargs, seed=1)(ONES, training=True))
     np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, np.asarray(cls(**kwargs, seed=2)(ONES, training=True)))
 
 
 def test_activity_regularization_adds_loss():

@@ -321,9 +321,10 @@ def compiled_gradient(layer, call_kwargs):
     x = sequences()
     layer(x)
     trainable = [v.value for v in layer.trainable_variables]
+    state = [v.value for v in layer.non_trainable_variables]
 
     def loss(weights, x):
-        out, _ = layer.stateless_call(weights, [], x, **call_kwargs)
+        out, _ = layer.stateless_call(weights, state, x, **call_kwargs)
         return sum(jnp.sum(o**2) for o in jax.tree_util.tree_leaves(out))
 
     return jax.jit(jax.grad(loss, argnums=(0, 1))).lower(trainable, x).compile().as_text()

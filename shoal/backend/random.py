@@ -22,6 +22,7 @@ def set_seed(seed: int) -> None:
         raise ValueError(f"`seed` must be an integer; got {seed!r}")
     _GLOBAL["seed"] = int(seed)
     _GLOBAL["count"] = 0
+    _GLOBAL["generators"] = 0
     _SEEDED.clear()
 
 
@@ -43,6 +44,16 @@ def _next_global():
         _GLOBAL["seed"] = int(np.random.SeedSequence().entropy % (2**31))
     _GLOBAL["count"] += 1
     return _GLOBAL["seed"], _GLOBAL["count"]
+
+
+def fresh_seed() -> int:
+    """A seed for an unseeded SeedGenerator, reproducible under `set_seed`. Drawn from its
+    own counter: making generators does not move the global stream initializers use."""
+    if _GLOBAL["seed"] is None:
+        _GLOBAL["seed"] = int(np.random.SeedSequence().entropy % (2**31))
+    _GLOBAL["generators"] = _GLOBAL.get("generators", 0) + 1
+    sequence = np.random.SeedSequence([_GLOBAL["seed"], 0x5EED, _GLOBAL["generators"]])
+    return int(sequence.generate_state(1, np.uint32)[0] >> 1)
 
 
 def global_key():
@@ -76,8 +87,11 @@ def draw_key(seed=None):
 
     Outside a scope a seeded op advances its own stream (`seed` -> 1st, 2nd,
     ... key), as a Keras SeedGenerator does, so repeated eager calls differ but
-    are reproducible.
+    are reproducible. `seed` may also be a `shoal.random.SeedGenerator` (a layer's
+    own), whose `next()` gives the key.
     """
+    if hasattr(seed, "next") and hasattr(seed, "state"):
+        return seed.next()
     scope = RngScope._stack.current()
     if scope is not None:
         key = scope.next()

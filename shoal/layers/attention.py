@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from shoal.backend.symbolic import KerasTensor
 from shoal.layers.base import Layer
 from shoal.layers.regularization import _dropout
+from shoal.random import SeedGenerator
 
 
 def _error(layer, arg, expected, value) -> ValueError:
@@ -71,6 +72,7 @@ class Attention(Layer):
         self.score_mode = score_mode
         self.dropout = _check_rate(self, dropout)
         self.seed = _check_seed(self, seed)
+        self.seed_generator = SeedGenerator(self.seed)
         self.supports_masking = True
         self.scale = None
         self.concat_score_weight = None
@@ -178,7 +180,7 @@ class Attention(Layer):
         weights = jax.nn.softmax(scores, axis=-1)
         kept = weights
         if training and self.dropout > 0:
-            kept = _dropout(weights, self.dropout, seed=self.seed)
+            kept = _dropout(weights, self.dropout, seed=self.seed_generator)
         outputs = jnp.matmul(kept, value)
         if query_mask is not None:
             outputs = jnp.where(jnp.asarray(query_mask, bool)[..., None], outputs, 0)

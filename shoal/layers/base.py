@@ -33,6 +33,7 @@ from shoal.backend.symbolic import (
 )
 from shoal.backend.variables import Variable
 from shoal.layers.input_spec import assert_input_compatibility
+from shoal.random import SeedGenerator
 
 # The `training` argument of the layer calls in progress, outermost first.
 _TRAINING = ScopeStack()
@@ -112,6 +113,7 @@ class Layer(Operation):
         self.supports_masking = getattr(self, "supports_masking", False)
         self._trainable_variables: list[Variable] = []
         self._non_trainable_variables: list[Variable] = []
+        self._seed_generators: list = []
         self._losses: list = []
         self._explicit_layers: list | None = None
         self._call_signature = inspect.signature(self.call)
@@ -133,8 +135,11 @@ class Layer(Operation):
 
     # -- attribute tracking ------------------------------------------------
     def __setattr__(self, name, value):
-        if getattr(self, "_tracking_ready", False) and isinstance(value, Variable):
-            self._track_variable(value)
+        if getattr(self, "_tracking_ready", False):
+            if isinstance(value, Variable):
+                self._track_variable(value)
+            elif isinstance(value, SeedGenerator) and value not in self._seed_generators:
+                self._seed_generators.append(value)
         object.__setattr__(self, name, value)
 
     def _track_variable(self, variable: Variable) -> None:
@@ -210,7 +215,15 @@ class Layer(Operation):
                 out.append(w)
         return out
 
-    variables = weights
+    def _seed_states(self) -> list:
+        """The states of this layer's and its sub-layers' SeedGenerators: variables (in
+        `variables` / `non_trainable_variables`), never weights, as in Keras."""
+        own = [g.state for g in getattr(self, "_seed_generators", ())]
+        return own + [v for layer in self._layers for v in layer._seed_states()]
+
+    @property
+    def variables(self) -> list:
+        return _dedupe(self.weights + self._seed_states())
 
     @property
     def trainable_weights(self) -> list:
@@ -232,7 +245,9 @@ class Layer(Operation):
         subs = [w for layer in self._layers for w in layer.non_trainable_weights]
         return _dedupe(own + subs)
 
-    non_trainable_variables = non_trainable_weights
+    @property
+    def non_trainable_variables(self) -> list:
+        return _dedupe(self.non_trainable_weights + self._seed_states())
 
     # -- weights -----------------------------------------------------------
     def add_weight(

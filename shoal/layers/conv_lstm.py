@@ -28,6 +28,7 @@ from shoal.layers.input_spec import InputSpec
 from shoal.layers.recurrent.dropout_masks import DropoutRNNCell
 from shoal.layers.recurrent.rnn import RNN
 from shoal.ops import cpu_conv
+from shoal.random import SeedGenerator
 
 
 def _serialize(module, obj):
@@ -113,6 +114,7 @@ class ConvLSTMCell(DropoutRNNCell, Layer):
                 f"got {seed!r}"
             )
         self.seed = seed
+        self.seed_generator = SeedGenerator(seed)
         self.dropout_mask_count = 4
         self.input_spec = InputSpec(ndim=rank + 2)
 

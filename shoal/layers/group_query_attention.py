@@ -41,6 +41,7 @@ from shoal.layers.multi_head_attention import (
     _serialize,
     _with_fan_axes,
 )
+from shoal.random import SeedGenerator
 
 # Projected tensors are (B, T, heads, head_dim); attention runs over axis 1.
 _DOT, _COMBINE, _ = _attention_equations(4, (1,))
@@ -134,6 +135,7 @@ class GroupedQueryAttention(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.seed = _check_seed(self, seed)
+        self.seed_generator = SeedGenerator(self.seed)
         self._inverse_sqrt_head_dim = 1.0 / math.sqrt(float(self.head_dim))
         self.supports_masking = True
 
@@ -299,7 +301,7 @@ class GroupedQueryAttention(Layer):
             key,
             value,
             attention_mask,
-            draw_key(self.seed) if rate > 0 else None,
+            draw_key(self.seed_generator) if rate > 0 else None,
             dot=_DOT,
             combine=_COMBINE,
             norm_axes=(3,),

@@ -21,6 +21,7 @@ from shoal.backend.scope import StatelessScope
 from shoal.backend.symbolic import eval_output_spec
 from shoal.backend.variables import Variable
 from shoal.layers.base import Layer
+from shoal.random import SeedGenerator
 
 _CALL_FN_ARGS = ("params", "state", "rng", "inputs", "training")
 _INIT_FN_ARGS = ("rng", "inputs", "training")
@@ -125,6 +126,7 @@ class JaxLayer(Layer):
         self.call_fn = call_fn
         self.init_fn = init_fn
         self.seed = None if seed is None else int(seed)
+        self.seed_generator = SeedGenerator(self.seed)
         self.native_serialization_platforms = native_serialization_platforms
         self._weight_count = 0
         self.params = None
@@ -206,7 +208,7 @@ class JaxLayer(Layer):
     def _call_rng(self, training):
         if not training:
             return None
-        return jax.random.key_data(shoal_random.draw_key(self.seed))
+        return jax.random.key_data(shoal_random.draw_key(self.seed_generator))
 
     def call(self, inputs, training=False):
         def unwrap(tree):

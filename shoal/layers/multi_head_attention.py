@@ -36,6 +36,7 @@ from shoal.layers.attention import _causal, _check_rate, _check_seed
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import format_shape
 from shoal.ops import cpu_matmul
+from shoal.random import SeedGenerator
 
 
 def _serialize(module, obj):
@@ -323,6 +324,7 @@ class MultiHeadAttention(Layer):
         self._kernel_constraint = constraints.get(kernel_constraint)
         self._bias_constraint = constraints.get(bias_constraint)
         self.seed = _check_seed(self, seed)
+        self.seed_generator = SeedGenerator(self.seed)
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(self._key_dim))
         self.supports_masking = True
 
@@ -655,7 +657,7 @@ class MultiHeadAttention(Layer):
             causal = _causal(query.shape[1], value.shape[1])
             attention_mask = causal if attention_mask is None else attention_mask & causal
         dropout = self._dropout if training else 0.0
-        rng = _draw_key(self.seed) if dropout > 0 else None
+        rng = _draw_key(self.seed_generator) if dropout > 0 else None
         return _explicit_attention(
             query,
             key,

@@ -20,6 +20,7 @@ from shoal.backend import config
 from shoal.backend import random as shoal_random
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
+from shoal.random import SeedGenerator
 
 
 def _error(layer, arg, expected, value) -> ValueError:
@@ -82,6 +83,7 @@ class Dropout(_NoiseLayer):
         self.rate = _unit_interval(self, "rate", rate)
         self.noise_shape = self._validate_noise_shape(noise_shape)
         self.seed = _seed(self, seed)
+        self.seed_generator = SeedGenerator(self.seed)
 
     def _validate_noise_shape(self, noise_shape):
         if noise_shape is None:
@@ -105,7 +107,7 @@ class Dropout(_NoiseLayer):
                 f"entry per input dimension; got noise_shape={noise_shape} for input shape "
                 f"{tuple(inputs.shape)}"
             )
-        return _dropout(inputs, self.rate, noise_shape, self.seed)
+        return _dropout(inputs, self.rate, noise_shape, self.seed_generator)
 
     def _noise_shape(self, inputs):
         return self.noise_shape
@@ -186,11 +188,12 @@ class GaussianNoise(_NoiseLayer):
         super().__init__(**kwargs)
         self.stddev = _unit_interval(self, "stddev", stddev)
         self.seed = _seed(self, seed)
+        self.seed_generator = SeedGenerator(self.seed)
 
     def call(self, inputs, training=False):
         if not training or self.stddev == 0:
             return inputs
-        key = shoal_random.draw_key(self.seed)
+        key = shoal_random.draw_key(self.seed_generator)
         noise = jax.random.normal(key, inputs.shape, dtype=self.compute_dtype)
         return inputs + self.stddev * noise
 
@@ -207,12 +210,13 @@ class GaussianDropout(_NoiseLayer):
         if self.rate == 1:
             raise _error(self, "rate", "a number in [0, 1) (rate=1 gives infinite noise)", rate)
         self.seed = _seed(self, seed)
+        self.seed_generator = SeedGenerator(self.seed)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
         stddev = math.sqrt(self.rate / (1.0 - self.rate))
-        key = shoal_random.draw_key(self.seed)
+        key = shoal_random.draw_key(self.seed_generator)
         noise = jax.random.normal(key, inputs.shape, dtype=self.compute_dtype)
         return inputs * (1 + stddev * noise)
 

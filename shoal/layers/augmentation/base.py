@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from shoal.backend import config
 from shoal.backend import random as shoal_random
 from shoal.layers.base import Layer
+from shoal.random import SeedGenerator
 
 
 def arg_error(layer, arg, expected, value) -> ValueError:
@@ -83,6 +84,7 @@ class BaseAugmentation(Layer):
         if seed is not None and not (isinstance(seed, numbers.Integral) and is_number(seed)):
             raise arg_error(self, "seed", "an integer or None", seed)
         self.seed = None if seed is None else int(seed)
+        self.generator = SeedGenerator(self.seed)
         self.data_format = config.standardize_data_format(data_format)
         self.built = True
 
@@ -109,7 +111,7 @@ class BaseAugmentation(Layer):
     def _keys(self, seed, n):
         """`n` PRNG keys for one call: from `seed` (an int or a key) when given."""
         if seed is None:
-            key = shoal_random.draw_key(self.seed)
+            key = shoal_random.draw_key(self.generator)
         elif isinstance(seed, numbers.Integral):
             key = jax.random.key(int(seed))
         else:

@@ -48,6 +48,10 @@ class DropoutRNNCell:
     dropout_mask_count = 1
     _cached_masks = None
 
+    def _dropout_seed(self):
+        """The cell's SeedGenerator (a custom cell may have only `seed`)."""
+        return getattr(self, "seed_generator", None) or getattr(self, "seed", None)
+
     def recurrent_mask_shape(self, batch):
         return (batch, self.units)
 
@@ -56,10 +60,12 @@ class DropoutRNNCell:
         count = self.dropout_mask_count
         dp = rec = None
         if 0 < self.dropout < 1:
-            dp = draw_mask(tuple(step_input_shape), self.dropout, self.seed, dtype, count)
+            dp = draw_mask(
+                tuple(step_input_shape), self.dropout, self._dropout_seed(), dtype, count
+            )
         if 0 < self.recurrent_dropout < 1:
             shape = self.recurrent_mask_shape(step_input_shape[0])
-            rec = draw_mask(shape, self.recurrent_dropout, self.seed, dtype, count)
+            rec = draw_mask(shape, self.recurrent_dropout, self._dropout_seed(), dtype, count)
         return dp, rec
 
     def dropout_masks(self, step_input_shape, training):

@@ -22,6 +22,7 @@ from shoal.backend import dtype_policy as dtype_policies
 from shoal.layers.base import Layer
 from shoal.layers.recurrent.dropout_masks import DropoutRNNCell, check_rate
 from shoal.layers.recurrent.rnn import RNN, _is_nested, _serialize, check_seed, check_units
+from shoal.random import SeedGenerator
 
 # The built-in activations act elementwise or along the last axis only, so applying one to
 # `(batch, gates, units)` equals applying it to each `(batch, units)` gate. A custom
@@ -106,6 +107,7 @@ class FusedRNNCell(DropoutRNNCell, Layer):
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
         self.seed = seed
+        self.seed_generator = SeedGenerator(seed)
         self.output_size = units
 
     # -- weights -----------------------------------------------------------------

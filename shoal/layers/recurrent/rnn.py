@@ -256,15 +256,11 @@ class RNN(Layer):
         states = {id(v) for v in self._state_variables()}
         return [w for w in Layer.weights.fget(self) if id(w) not in states]
 
-    variables = weights
-
     @property
     def non_trainable_weights(self) -> list:
         out = Layer.non_trainable_weights.fget(self)
         seen = {id(v) for v in out}
         return out + [v for v in self._state_variables() if id(v) not in seen]
-
-    non_trainable_variables = non_trainable_weights
 
     def _own_saved_weights(self) -> list:
         states = {id(v) for v in self._state_variables()}
