@@ -170,6 +170,11 @@ class _TraceFill(threading.local):
 _TRACE_FILL = _TraceFill()
 
 
+def in_shape_trace() -> bool:
+    """Whether an output-shape trace (`eval_output_spec`) is in progress."""
+    return _TRACE_FILL.value is not None
+
+
 def unknown_batch(shape):
     """`shape` with its first size None when it is the stand-in for an unknown size of the
     output-shape trace in progress (layers then build, and record, `(None, ...)`)."""
@@ -177,6 +182,9 @@ def unknown_batch(shape):
     if fill is not None and isinstance(shape, tuple) and shape and shape[0] == fill:
         return (None,) + shape[1:]
     return shape
+
+
+_FACTORS = 5040  # 7!: divisible by every window or group size up to 10, and many more
 
 
 def eval_output_spec(fn, *args, **kwargs):
@@ -214,8 +222,20 @@ def eval_output_spec(fn, *args, **kwargs):
         isinstance(x, KerasTensor) and None in x.shape
         for x in jax.tree_util.tree_leaves((args, kwargs), is_leaf=is_keras_tensor)
     )
-    first = trace(83)
-    second = trace(89) if has_unknown else first
+    try:
+        first = trace(83)
+        second = trace(89) if has_unknown else first
+    except Exception:  # noqa: BLE001 - retried below; the first error stands if that fails
+        if not has_unknown:
+            raise
+        # Code that folds the unknown batch into another axis and back (a reshape to
+        # (-1, window, ...)) needs sizes divisible by its factors, as Keras' None allows.
+        try:
+            first, second = trace(83 * _FACTORS), trace(89 * _FACTORS)
+        except Exception:  # noqa: BLE001
+            first = None
+        if first is None:
+            raise
 
     def merge(a, b):
         if a is None:

@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from shoal.backend import dtypes
+from shoal.backend import dtypes, naming
 from shoal.backend.autocast import get_autocast_scope
 from shoal.backend.host_arrays import to_numpy
 from shoal.backend.name_scopes import current_path
@@ -47,7 +47,7 @@ class Variable:
             raise ValueError(f"Variable `name` must be a string; got {name!r}")
         if name is not None and "/" in name:
             raise ValueError(f"Variable `name` must not contain '/'; got {name!r}")
-        self.name = name or f"variable_{next(_UIDS)}"
+        self.name = name or naming.uniquify("variable")  # Keras: variable, variable_1, ...
         scope_path = current_path()
         self.path = f"{scope_path}/{self.name}" if scope_path else self.name
         self.trainable = bool(trainable)
@@ -110,6 +110,10 @@ class Variable:
         scope = current_stateless_scope()
         if scope is not None:
             scope.assign(self, value)
+        elif isinstance(value, jax.core.Tracer) and _in_shape_trace():
+            # A layer assigning in `call` while a model is traced for its output shapes:
+            # the value is abstract and the variable keeps its own (as in Keras).
+            pass
         else:
             self._value = value
         return value
@@ -216,6 +220,12 @@ Variable.__neg__ = lambda self: -self.value
 Variable.__pos__ = lambda self: self.value
 Variable.__abs__ = lambda self: jnp.abs(self.value)
 Variable.T = property(lambda self: self.value.T)
+
+
+def _in_shape_trace() -> bool:
+    from shoal.backend.symbolic import in_shape_trace
+
+    return in_shape_trace()
 
 
 def unwrap(x):

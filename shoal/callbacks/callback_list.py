@@ -31,6 +31,11 @@ _HOOKS = [
 class CallbackList(Callback):
     def __init__(self, callbacks=None, add_history=False, add_progbar=False, model=None, **params):
         super().__init__()
+        if callbacks is not None and not isinstance(callbacks, (list, tuple)):
+            raise TypeError(
+                "Argument `callbacks` must be a list of shoal.callbacks.Callback instances; "
+                f"got {callbacks!r} of type {type(callbacks).__name__}"
+            )
         callbacks = list(callbacks or [])
         for cb in callbacks:
             if not isinstance(cb, Callback):

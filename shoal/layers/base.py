@@ -82,10 +82,19 @@ class Layer(Operation):
         ...         return x * self.w
     """
 
+    def __new__(cls, *args, **kwargs):
+        instance = super().__new__(cls)
+        # What the constructor was given, when it is plain data: `get_config` returns it
+        # for a subclass that does not write its own (as Keras' auto-config does).
+        object.__setattr__(instance, "_auto_config", _auto_config(cls, args, kwargs))
+        return instance
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
             cls.__init__ = _name_errors(cls.__init__)
+        if "build" in cls.__dict__ and not cls.__module__.startswith("shoal."):
+            cls.build = _marks_built(cls.__dict__["build"])
 
     def __init__(
         self,
@@ -637,7 +646,20 @@ class Layer(Operation):
             from shoal import regularizers
 
             config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
-        return config
+        return self._with_auto_config(config, Layer.get_config)
+
+    def _with_auto_config(self, config: dict, base) -> dict:
+        """`config` plus the constructor's arguments, for a subclass that does not write
+        its own `get_config` (Keras' auto-config); base keys its `__init__` cannot take are
+        dropped."""
+        auto = getattr(self, "_auto_config", None)
+        if type(self).get_config is not base or not auto:
+            return config
+        params = inspect.signature(type(self).__init__).parameters
+        takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        if not takes_kwargs:
+            config = {k: v for k, v in config.items() if k in params}
+        return {**config, **auto}
 
     @classmethod
     def from_config(cls, config):
@@ -670,6 +692,26 @@ class Layer(Operation):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def _marks_built(build):
+    """A user's `build`, called directly (`layer.build(shape)`, `model.build(shape)`),
+    leaves the layer built, as in Keras: its first call does not build it again."""
+    import functools
+
+    if getattr(build, "_shoal_marks_built", False):
+        return build
+
+    @functools.wraps(build)
+    def wrapped(self, *args, **kwargs):
+        result = build(self, *args, **kwargs)
+        self.built = True
+        if self._build_shapes is None and len(args) == 1 and not kwargs:
+            self._build_shapes = args[0]
+        return result
+
+    wrapped._shoal_marks_built = True
+    return wrapped
+
+
 def _name_errors(init):
     """Prefix construction errors that do not name the layer class (e.g. from `activations.get`)."""
     import functools
@@ -688,6 +730,34 @@ def _name_errors(init):
             raise named from err
 
     return wrapped
+
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _plain(value) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return isinstance(value, _PLAIN)
+
+
+def _auto_config(cls, args, kwargs):
+    """The constructor's arguments by name, or None unless all are plain data."""
+    if not args and not kwargs:
+        return None
+    try:
+        bound = inspect.signature(cls.__init__).bind_partial(None, *args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    arguments = dict(list(bound.arguments.items())[1:])
+    for name, param in inspect.signature(cls.__init__).parameters.items():
+        if param.kind is inspect.Parameter.VAR_KEYWORD and name in arguments:
+            arguments.update(arguments.pop(name))
+        elif param.kind is inspect.Parameter.VAR_POSITIONAL and name in arguments:
+            return None  # *args cannot be passed back by name
+    return arguments if _plain(arguments) else None
 
 
 def _dedupe(variables):

@@ -18,6 +18,7 @@ import numpy as np
 
 from shoal.backend import config
 from shoal.layers.base import Layer
+from shoal.layers.input_spec import format_shape
 
 
 def _number_or_array(layer, name, value):
@@ -191,6 +192,15 @@ class Normalization(Layer):
 
     def call(self, inputs):
         inputs = jnp.asarray(inputs).astype(self.compute_dtype)
+        want = self._broadcast_shape
+        if inputs.ndim == len(want):
+            for a in self._keep_axis:
+                if inputs.shape[a] != want[a]:
+                    raise ValueError(
+                        f"Normalization '{self.name}': expected size {want[a]} on axis {a} "
+                        f"(as built or adapted, inputs {format_shape((None, *want[1:]))} with 1 "
+                        f"on reduced axes); got inputs of shape {tuple(inputs.shape)}"
+                    )
         mean, variance = self._statistics()
         scale = jnp.maximum(jnp.sqrt(variance), config.epsilon())
         if self.invert:

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from shoal import activations, constraints, initializers, regularizers
+from shoal.backend import naming
 from shoal.backend.random import draw_key as _draw_key
 from shoal.backend.symbolic import eval_output_spec
 from shoal.layers.attention import _causal, _check_rate, _check_seed
@@ -389,6 +390,9 @@ class MultiHeadAttention(Layer):
     def build(self, query_shape, value_shape, key_shape=None):
         query_shape, value_shape = tuple(query_shape), tuple(value_shape)
         key_shape = value_shape if key_shape is None else tuple(key_shape)
+        # Keras' build makes a Softmax and a Dropout layer here: the names they take keep
+        # later auto-names ("dropout_1", ...) as in Keras.
+        naming.auto_name("Softmax"), naming.auto_name("Dropout")
         name = f"MultiHeadAttention '{self.name}'"
         if value_shape[1:-1] != key_shape[1:-1]:
             raise ValueError(

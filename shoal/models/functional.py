@@ -38,10 +38,15 @@ class Functional(Model):
             inputs, outputs = _detach_at_inputs(inputs, outputs)
         self._inputs_struct = inputs
         self._outputs_struct = outputs
+        # What calls return: one output given as a one-element list comes back alone (as
+        # Keras' unpack_singleton); `model.output` keeps the list.
+        one = isinstance(outputs, (list, tuple)) and len(outputs) == 1
+        self._returned_struct = outputs[0] if one else outputs
         self._inputs = _flatten(inputs)
         self._outputs = _flatten(outputs)
         self._nodes, self._operations = graph.map_graph(self._inputs, self._outputs)
         self._layers = [op for op in self._operations if isinstance(op, Layer)]
+        _check_unique_names(self.name, self._operations)
         self.output_names = [t._keras_history[0].name for t in self._outputs]
         self.input_names = [t._keras_history[0].name for t in self._inputs]
         self.built = True
@@ -115,10 +120,16 @@ class Functional(Model):
             self.check_input_shapes([getattr(x, "shape", None) for x in out], _input_mismatch)
         return out
 
-    def check_input_shapes(self, shapes, describe) -> None:
-        """Accept inputs whose sizes differ from the declared ones where the model can run
-        on them, as Keras does (its layers check what they need): trace the model once per
-        new set of shapes; if that fails, raise `describe(name, declared, given)` + why."""
+    # A model built with `Input`s checks sizes against them, as Keras' Functional does;
+    # a Sequential's graph (and `predict`, as in Keras) accepts the sizes it can run on.
+    _lenient_inputs = False
+
+    def check_input_shapes(self, shapes, describe, lenient=None) -> None:
+        """Check input sizes against the declared ones. Where lenient (a Sequential, or
+        `predict`), accept other sizes where the model can run on them, as Keras does (its
+        layers check what they need): trace the model once per new set of shapes. Raise
+        `describe(model, declared, given)` (+ why, when lenient)."""
+        lenient = self._lenient_inputs if lenient is None else lenient
         refs = list(self._inputs)
         mismatched = [
             (ref, tuple(shape))
@@ -130,10 +141,13 @@ class Functional(Model):
         ]
         if not mismatched:
             return
-        key = tuple(None if s is None else tuple(s) for s in shapes)
+        key = tuple(None if s is None else tuple(s[1:]) for s in shapes)  # any batch size
         accepted = self.__dict__.setdefault("_accepted_input_shapes", set())
-        if key in accepted:
+        if key in accepted:  # probed already (a predict's data, then traced in its step)
             return
+        if not lenient:
+            ref, shape = mismatched[0]
+            raise ValueError(describe(self, ref, shape))
         specs = [
             jax.ShapeDtypeStruct(
                 tuple(1 if d is None else d for d in (shape if shape is not None else ref.shape)),
@@ -193,12 +207,12 @@ class Functional(Model):
         self._last_output_masks = [mask_of.get(id(t)) for t in self._outputs]
         self._last_output_ids = [id(r) for r in results]
         return jax.tree_util.tree_unflatten(
-            jax.tree_util.tree_structure(self._outputs_struct, is_leaf=is_keras_tensor), results
+            jax.tree_util.tree_structure(self._returned_struct, is_leaf=is_keras_tensor), results
         )
 
     def compute_output_shape(self, input_shape):
         return jax.tree_util.tree_map(
-            lambda t: t.shape, self._outputs_struct, is_leaf=is_keras_tensor
+            lambda t: t.shape, self._returned_struct, is_leaf=is_keras_tensor
         )
 
     def compute_output_spec(self, inputs, training=None, mask=None):
@@ -210,7 +224,7 @@ class Functional(Model):
             batch = flat[0].shape[0]
             return jax.tree_util.tree_map(
                 lambda t: KerasTensor((batch,) + tuple(t.shape[1:]), dtype=t.dtype),
-                self._outputs_struct,
+                self._returned_struct,
                 is_leaf=is_keras_tensor,
             )
         return super().compute_output_spec(inputs)
@@ -382,6 +396,21 @@ def _route_masks(layer, node, args, kwargs, mask_of):
     if not _has_mask(previous_mask):
         previous_mask = None
     return tuple(args), kwargs, first, previous_mask
+
+
+def _check_unique_names(model_name, operations) -> None:
+    """Layer names must be unique within a model, as in Keras: weights files, `get_layer`
+    and saved configs find layers by name."""
+    seen: dict = {}
+    for op in operations:
+        name = getattr(op, "name", None)
+        if name in seen and seen[name] is not op:
+            raise ValueError(
+                f"Model '{model_name}': the layer name {name!r} is used by two different "
+                f"layers ({type(seen[name]).__name__} and {type(op).__name__}); layer names "
+                "must be unique within a model. Pass a different `name=` to one of them."
+            )
+        seen.setdefault(name, op)
 
 
 def _to_array(x, ref: KerasTensor, model_name: str):

@@ -6,8 +6,11 @@ a model whose `call` is Python code over layers held as attributes.
 
 from __future__ import annotations
 
-from shoal.backend.symbolic import eval_output_spec
-from shoal.layers.base import Layer, _shapes_to_specs
+import jax
+
+from shoal.backend.dtypes import standardize_dtype
+from shoal.backend.symbolic import KerasTensor, eval_output_spec, is_keras_tensor
+from shoal.layers.base import Layer, _shapes, _shapes_to_specs
 from shoal.trainers.trainer import Trainer
 
 
@@ -40,7 +43,7 @@ class Model(Trainer, Layer):
             from shoal.models.functional import Functional
 
             return Functional.__new__(Functional)
-        return super().__new__(cls)
+        return super().__new__(cls, *args, **kwargs)
 
     def __init__(self, *args, **kwargs):
         if _functional_arguments(args, kwargs):
@@ -89,6 +92,22 @@ class Model(Trainer, Layer):
             f"Model '{self.name}': no layer named {name!r}; layers are "
             f"{[layer.name for layer in layers]}"
         )
+
+    def _maybe_build(self, args, kwargs) -> None:
+        """A subclassed model's first call builds it by tracing `call` on inputs like the
+        given ones (their dtypes too); where `call` cannot be traced (Python branches on
+        values, `int(...)` of a tensor), its layers build in the eager call that follows,
+        as in Keras."""
+        if self.built or type(self).build is not Model.build or not args:
+            return super()._maybe_build(args, kwargs)
+        first = args[0]
+        spec = jax.tree_util.tree_map(_batch_free_spec, first, is_leaf=is_keras_tensor)
+        try:
+            eval_output_spec(lambda x: self.call(x, *args[1:], **kwargs), spec)
+        except Exception:  # noqa: BLE001 - eager-only code: the eager call builds instead
+            pass
+        self._build_shapes = _shapes(jax.tree_util.tree_map(_batch_free_spec, first))
+        self.built = True
 
     def build(self, input_shape=None):
         """Create the weights of a subclassed model by tracing `call` on `input_shape`."""
@@ -154,7 +173,7 @@ class Model(Trainer, Layer):
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
-        return config
+        return self._with_auto_config(config, Model.get_config)
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -172,3 +191,12 @@ class Model(Trainer, Layer):
 
 
 _MODEL_KWARGS = {"name", "trainable", "dtype"}
+
+
+def _batch_free_spec(value):
+    """A KerasTensor like `value` (an array or KerasTensor) with an unknown batch size."""
+    shape = getattr(value, "shape", None)
+    if shape is None:
+        return value
+    shape = tuple(shape)
+    return KerasTensor((None, *shape[1:]) if shape else (), dtype=standardize_dtype(value.dtype))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shoal.backend import dtype_policy as dtype_policies
+from shoal.backend import naming
 from shoal.backend.symbolic import KerasTensor
 from shoal.layers.base import Layer, _policy_config
 from shoal.layers.core import InputLayer
@@ -86,6 +87,8 @@ class Sequential(Model):
         for layer in self._stack:
             x = layer(x)
         self._functional = Functional(self._input_layer.output, x, name=f"{self.name}_graph")
+        self._functional._lenient_inputs = True
+        naming.auto_name("Functional")  # Keras' Sequential takes a Functional's name here
         self._build_shapes = tuple(batch_shape)
         self.built = True
 

@@ -63,6 +63,8 @@ _INTERNAL = {
     "_outputs",
     "_inputs_struct",
     "_outputs_struct",
+    "_returned_struct",
+    "_seed_generators",
     "_trainable_variables",
     "_non_trainable_variables",
 }

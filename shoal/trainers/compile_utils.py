@@ -51,7 +51,7 @@ def _per_output(spec, output_names, argument):
                 f"output; the outputs are {list(output_names)}."
             )
         return [spec.get(name) for name in output_names]
-    if n > 1 and isinstance(spec, (list, tuple)) and argument in ("loss", "loss_weights"):
+    if isinstance(spec, (list, tuple)) and argument in ("loss", "loss_weights"):
         if len(spec) != n:
             raise ValueError(
                 f"compile(): argument `{argument}` is a list of {len(spec)} entries, but the "
@@ -59,9 +59,26 @@ def _per_output(spec, output_names, argument):
             )
         return list(spec)
     if n > 1 and isinstance(spec, (list, tuple)) and argument.endswith("metrics"):
-        if len(spec) == n and all(isinstance(s, (list, tuple)) or s is None for s in spec):
+        nested = spec and all(isinstance(s, (list, tuple)) or s is None for s in spec)
+        if nested and len(spec) == n:
             return list(spec)
+        if nested:
+            raise ValueError(
+                f"compile(): argument `{argument}` is a list of {len(spec)} per-output lists, "
+                f"but the model has {n} outputs {list(output_names)}."
+            )
     return [spec] * n
+
+
+def _loss_weight(value, name):
+    if value is None:
+        return 1.0
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(
+            f"compile(): argument `loss_weights` must hold a number per output (a float, "
+            f"or a list / dict of floats); got {value!r} for output '{name}'"
+        )
+    return float(value)
 
 
 def _resolve_metric(identifier, y_true, y_pred):
@@ -100,7 +117,9 @@ class CompileLoss:
         specs = _per_output(loss, self.output_names, "loss")
         weights = _per_output(loss_weights, self.output_names, "loss_weights")
         self.losses = [None if s is None else _as_loss(losses_module.get(s)) for s in specs]
-        self.weights = [1.0 if w is None else float(w) for w in weights]
+        self.weights = [
+            _loss_weight(w, name) for w, name in zip(weights, self.output_names, strict=True)
+        ]
         if all(fn is None for fn in self.losses):
             raise ValueError(
                 f"compile(): argument `loss` gives no loss for any output {self.output_names}; "

@@ -66,6 +66,12 @@ def standardize_arrays(x, y=None, sample_weight=None):
         if value is None:
             continue
         for leaf in _leaves(value):
+            if np.ndim(leaf) == 0 and isinstance(value, (list, tuple)):
+                raise ValueError(
+                    f"Argument `{name}` is a {type(value).__name__} holding numbers: a list is "
+                    "read as one array per model input (or output). For a single array, pass "
+                    f"np.asarray({name})."
+                )
             if np.ndim(leaf) == 0:
                 raise ValueError(
                     f"Argument `{name}` must have a leading sample dimension; got a scalar."
@@ -126,6 +132,12 @@ def class_weight_to_sample_weight(y, class_weight):
         )
     if isinstance(y, (list, tuple, dict)):
         raise ValueError("Argument `class_weight` is only supported for single-output models.")
+    for key in class_weight:
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 0:
+            raise ValueError(
+                "Argument `class_weight` must map class indices (non-negative integers) to "
+                f"weights; got the key {key!r}"
+            )
     y = np.asarray(y)
     labels = (
         np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y), -1)[:, 0]
@@ -154,10 +166,8 @@ class ArrayData:
             x, y, sample_weight
         )
         if class_weight is not None:
-            if self.y is None:
-                raise ValueError("Argument `class_weight` needs targets `y`.")
-            cw = class_weight_to_sample_weight(self.y, class_weight)
-            self.sample_weight = cw if self.sample_weight is None else self.sample_weight * cw
+            check_class_weight_with(self.y, self.sample_weight)
+            self.sample_weight = class_weight_to_sample_weight(self.y, class_weight)
         self.batch_size = batch_size or 32
         self.shuffle = shuffle
         full = math.ceil(self.num_samples / self.batch_size)
@@ -228,11 +238,22 @@ def unpack(batch):
     return batch, None, None
 
 
+def check_class_weight_with(y, sample_weight):
+    if y is None:
+        raise ValueError("Argument `class_weight` needs targets `y`.")
+    if sample_weight is not None:
+        raise ValueError(
+            "Arguments `class_weight` and `sample_weight` cannot be used together (as in "
+            "Keras): fold the class weights into `sample_weight` instead."
+        )
+
+
 class IteratorData:
     """Generators, PyDatasets and other iterables of batches."""
 
-    def __init__(self, data, steps=None):
+    def __init__(self, data, steps=None, class_weight=None):
         self.data = data
+        self.class_weight = class_weight
         self.is_py_dataset = (
             hasattr(data, "__getitem__")
             and hasattr(data, "__len__")
@@ -265,14 +286,17 @@ class IteratorData:
             self._peeked = (raw,)
         return self._convert(self._peeked[0])
 
-    @staticmethod
-    def _convert(batch):
+    def _convert(self, batch):
         x, y, sw = unpack(batch)
-        return (
+        x, y, sw = (
             jax.tree_util.tree_map(lambda v: _to_numpy(v, "x"), x),
             None if y is None else jax.tree_util.tree_map(lambda v: _to_numpy(v, "y"), y),
             None if sw is None else jax.tree_util.tree_map(np.asarray, sw),
         )
+        if self.class_weight is not None:  # per batch, from its targets
+            check_class_weight_with(y, sw)
+            sw = class_weight_to_sample_weight(y, self.class_weight)
+        return x, y, sw
 
     def _fresh_iterator(self):
         if self.is_py_dataset:
@@ -322,7 +346,7 @@ def make_data(
                     f"Argument `{name}` must not be given when `x` is a dataset, generator or "
                     f"PyDataset (got {type(x).__name__}); yield it from `x` instead."
                 )
-        return IteratorData(x, steps=steps)
+        return IteratorData(x, steps=steps, class_weight=class_weight)
     return ArrayData(
         x,
         y,

@@ -229,6 +229,15 @@ def fit(
         raise ValueError(
             f"Argument `validation_split` must be a float in [0, 1); got {validation_split!r}"
         )
+    _check_validation_freq(validation_freq)
+    if validation_steps is not None and (
+        isinstance(validation_steps, bool)
+        or not isinstance(validation_steps, (int, np.integer))
+        or validation_steps <= 0
+    ):
+        raise ValueError(
+            f"Argument `validation_steps` must be a positive integer; got {validation_steps!r}"
+        )
     if validation_split and validation_data is None:
         if not data_adapter.is_array_data(x):
             raise ValueError(
@@ -248,11 +257,13 @@ def fit(
         class_weight=class_weight,
     )
     first = _first_batch(data)
-    preflight.check(model, first[0], getattr(data, "y", first[1]))
+    preflight.check(model, first[0], getattr(data, "y", first[1]), "train")
     model._build_for_data(first[0], first[1])
     val_data = None
     if validation_data is not None:
         val_data = _validation_tuple(validation_data)
+        if data_adapter.is_array_data(val_data[0]):  # checked before any epoch trains
+            preflight.check(model, val_data[0], val_data[1], "test", "validation_data")
 
     cbs = CallbackList(
         callbacks,
@@ -326,6 +337,20 @@ def _validation_tuple(validation_data):
     return (validation_data, None, None)
 
 
+def _check_validation_freq(freq):
+    if isinstance(freq, bool) or not isinstance(freq, (int, np.integer, list, tuple, set)):
+        ok = False
+    elif isinstance(freq, (int, np.integer)):
+        ok = freq > 0
+    else:
+        ok = all(isinstance(e, (int, np.integer)) and not isinstance(e, bool) for e in freq)
+    if not ok:
+        raise ValueError(
+            "Argument `validation_freq` must be a positive integer (validate every N epochs) "
+            f"or a list of epoch numbers (1-based); got {freq!r}"
+        )
+
+
 def _should_validate(epoch, freq):
     if isinstance(freq, int):
         return (epoch + 1) % freq == 0
@@ -348,7 +373,7 @@ def evaluate(
     verbose = _verbose(verbose)
     data = data_adapter.make_data(x, y, sample_weight, batch_size=batch_size, steps=steps)
     first = _first_batch(data)
-    preflight.check(model, first[0], first[1])
+    preflight.check(model, first[0], first[1], "test")
     model._build_for_data(first[0], first[1])
     if isinstance(callbacks, CallbackList):
         cbs = callbacks
@@ -393,7 +418,7 @@ def predict(
         batch_size = n
     data = data_adapter.make_data(x, None, None, batch_size=batch_size, steps=steps)
     first = _first_batch(data)
-    preflight.check(model, first[0], None)
+    preflight.check(model, first[0], None, "predict")
     model._build_for_data(first[0])
     cbs = CallbackList(
         callbacks,
@@ -436,9 +461,9 @@ def predict(
 def on_batch(model, kind, x, y, sample_weight, class_weight, return_dict):
     x, y, sample_weight, n = data_adapter.standardize_arrays(x, y, sample_weight)
     if class_weight is not None:
-        cw = data_adapter.class_weight_to_sample_weight(y, class_weight)
-        sample_weight = cw if sample_weight is None else sample_weight * cw
-    preflight.check(model, x, y)
+        data_adapter.check_class_weight_with(y, sample_weight)
+        sample_weight = data_adapter.class_weight_to_sample_weight(y, class_weight)
+    preflight.check(model, x, y, kind)
     model._build_for_data(x, y)
     model.reset_metrics()
     runner = _Runner(model, kind)

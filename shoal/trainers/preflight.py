@@ -7,21 +7,30 @@ import numpy as np
 from shoal.layers.input_spec import format_shape
 
 
-def check(model, x, y) -> None:
-    _check_inputs(model, x)
+def check(model, x, y, kind=None, argument=None) -> None:
+    """`kind` ("train", "test", "predict") says what the data is for; `argument` names it
+    in errors when it is not `x` / `y` (e.g. "validation_data")."""
+    _check_inputs(model, x, lenient=kind == "predict", argument=argument)
+    if kind in ("train", "test"):
+        _check_targets(model, y, kind, argument)
     if y is not None:
-        _check_sparse_labels(model, y)
+        _check_sparse_labels(model, y, argument)
 
 
-def _check_inputs(model, x) -> None:
+def _check_inputs(model, x, lenient=False, argument=None) -> None:
     inputs = getattr(model, "inputs", None)
-    if not inputs or isinstance(x, dict):
+    if not inputs:
         return
+    if isinstance(x, dict):
+        names = [t.name for t in inputs]
+        if not all(n in x for n in names):
+            return  # the model maps its dict inputs itself, and says what is missing
+        x = [x[n] for n in names]
     flat = x if isinstance(x, (list, tuple)) else [x]
     if len(flat) != len(inputs):
         raise ValueError(
             f"Model '{model.name}' expects {len(inputs)} input(s) "
-            f"{[t.name for t in inputs]}, but `x` holds {len(flat)} array(s)."
+            f"{[t.name for t in inputs]}, but {_name(argument, 'x')} holds {len(flat)} array(s)."
         )
     shapes = []
     for value, ref in zip(flat, inputs, strict=True):
@@ -31,21 +40,80 @@ def _check_inputs(model, x) -> None:
             abs(len(shape) - len(want)) == 1 and (shape[-1:] == (1,) or want[-1:] == (1,))
         )
         if not rank_ok:
-            raise ValueError(_mismatch(model, ref, shape))
+            raise ValueError(_mismatch(model, ref, shape, argument))
         shapes.append(shape if len(shape) == len(want) else None)
-    # Other sizes than declared are fine where the model runs on them (Keras' rule).
     if hasattr(model, "check_input_shapes"):
-        model.check_input_shapes(shapes, _mismatch)
+        model.check_input_shapes(
+            shapes,
+            lambda m, r, s: _mismatch(m, r, s, argument),
+            lenient=True if lenient else None,
+        )
 
 
-def _mismatch(model, ref, shape) -> str:
+def _name(argument, part):
+    return f"`{part}`" if argument is None else f"the {part} of `{argument}`"
+
+
+def _mismatch(model, ref, shape, argument=None) -> str:
+    what = "Argument `x`" if argument is None else f"The inputs of `{argument}`"
     return (
-        f"Argument `x` does not match input '{ref.name}' of model '{model.name}': "
-        f"expected shape {format_shape(ref.shape)}, got data of shape {format_shape(shape)}."
+        f"{what} do{'es' if argument is None else ''} not match input '{ref.name}' of model "
+        f"'{model.name}': expected shape {format_shape(ref.shape)}, got data of shape "
+        f"{format_shape(shape)}."
     )
 
 
-def _check_sparse_labels(model, y) -> None:
+def _default_step(model, kind) -> bool:
+    """Whether `kind`'s step is shoal's own, which compares predictions with targets."""
+    step = {"train": "train_step", "test": "test_step"}[kind]
+    return all(
+        getattr(type(model), name, None) is not None
+        and getattr(type(model), name).__module__ == "shoal.trainers.trainer"
+        for name in (step, "compute_loss")
+    )
+
+
+def _check_targets(model, y, kind, argument) -> None:
+    compile_loss = getattr(model, "_compile_loss", None)
+    if compile_loss is None or not _default_step(model, kind):
+        return
+    names = compile_loss.output_names
+    active = [n for n, fn in zip(names, compile_loss.losses, strict=True) if fn is not None]
+    where = "Argument `y`" if argument is None else f"The targets of `{argument}`"
+    if y is None:
+        losses = {
+            n: getattr(fn, "name", None) for n, fn in zip(names, compile_loss.losses, strict=True)
+        }
+        raise ValueError(
+            f"Targets are required: the model was compiled with a loss "
+            f"({ {n: v for n, v in losses.items() if n in active} }), which compares predictions "
+            f"with targets, but {where[0].lower() + where[1:]} {'is' if argument is None else 'are'} None. Pass targets, or compile without `loss` for "
+            "a model trained by `add_loss` alone."
+        )
+    if len(names) < 2:
+        return
+    if isinstance(y, dict):
+        missing = [n for n in active if n not in y]
+        if missing:
+            raise ValueError(
+                f"{where} must hold targets for every output with a loss {active}; "
+                f"got keys {sorted(y)} (missing {missing})."
+            )
+    elif isinstance(y, (list, tuple)):
+        if len(y) not in (len(names), len(active)):
+            raise ValueError(
+                f"{where} {'is' if argument is None else 'are'} a list of {len(y)} target arrays, but the model has "
+                f"{len(names)} outputs {names}"
+                + (f" ({len(active)} with a loss)." if len(active) != len(names) else ".")
+            )
+    elif len(active) != 1:
+        raise ValueError(
+            f"{where} {'is' if argument is None else 'are'} one array, but the model has {len(names)} outputs with a "
+            f"loss {active}: give a list or a dict with one target array per output."
+        )
+
+
+def _check_sparse_labels(model, y, argument=None) -> None:
     compile_loss = getattr(model, "_compile_loss", None)
     if compile_loss is None:
         return
@@ -55,12 +123,12 @@ def _check_sparse_labels(model, y) -> None:
     ys = (
         y
         if isinstance(y, (list, tuple))
-        else [y[n] for n in compile_loss.output_names]
+        else [y.get(n) for n in compile_loss.output_names]
         if (isinstance(y, dict))
         else [y]
     )
     for loss, target, out in zip(compile_loss.losses, ys, outputs, strict=False):
-        if loss is None or "sparsecategorical" not in _loss_name(loss):
+        if loss is None or target is None or "sparsecategorical" not in _loss_name(loss):
             continue
         classes = out.shape[-1]
         labels = np.asarray(target)
@@ -70,7 +138,8 @@ def _check_sparse_labels(model, y) -> None:
         valid = labels if ignore is None else labels[labels != ignore]
         if valid.size and (valid.min() < 0 or valid.max() >= classes):
             raise ValueError(
-                f"Argument `y` has labels outside [0, {classes - 1}] for the sparse categorical "
+                f"{'Argument `y`' if argument is None else f'The targets of `{argument}`'} "
+                f"{'has' if argument is None else 'have'} labels outside [0, {classes - 1}] for the sparse categorical "
                 f"loss on output '{out._keras_history[0].name}' with {classes} classes: got "
                 f"labels from {valid.min()} to {valid.max()}."
             )

@@ -83,15 +83,18 @@ class Trainer:
                 "compile(): argument `gradient_accumulation_steps` must be a positive integer; "
                 f"got {gradient_accumulation_steps!r}"
             )
+        # Everything is resolved (and checked) before anything changes: a compile that
+        # raises leaves the model, its optimizer and that optimizer's state as they were.
         given_optimizer = optimizers.get(optimizer)
+        output_names = self._output_names_for_compile()
+        compile_loss = None if loss is None else CompileLoss(loss, loss_weights, output_names)
+        compile_metrics = CompileMetrics(metrics, weighted_metrics, output_names)
+        if compile_loss is not None:
+            compile_metrics.has_loss = [fn is not None for fn in compile_loss.losses]
         self.optimizer = given_optimizer
         if auto_scale_loss:  # mixed_float16: dynamic loss scaling, as Keras
             self.optimizer = wrap_for_policy(self.optimizer, self.dtype_policy)
-        output_names = self._output_names_for_compile()
-        self._compile_loss = None if loss is None else CompileLoss(loss, loss_weights, output_names)
-        self._compile_metrics = CompileMetrics(metrics, weighted_metrics, output_names)
-        if self._compile_loss is not None:
-            self._compile_metrics.has_loss = [fn is not None for fn in self._compile_loss.losses]
+        self._compile_loss, self._compile_metrics = compile_loss, compile_metrics
         self._loss_tracker = Mean(name="loss")
         # "auto" (the default) fuses as many steps per execution as keeps dispatch cheap
         # (auto_steps.py); batch-level callbacks still see every batch.
@@ -130,8 +133,8 @@ class Trainer:
         return self._compile_config
 
     # -- metrics -----------------------------------------------------------
-    @property
-    def metrics(self) -> list:
+    def _own_metrics(self) -> list:
+        """The loss tracker, the per-output loss trackers and the compile metrics."""
         out = []
         if self._loss_tracker is not None:
             out.append(self._loss_tracker)
@@ -140,6 +143,30 @@ class Trainer:
         if self._compile_metrics is not None and self._compile_metrics.built:
             out.extend(self._compile_metrics.metrics)
         return out
+
+    @property
+    def metrics(self) -> list:
+        own = self._own_metrics()
+        return own + self._tracked_metrics(own)
+
+    def _tracked_metrics(self, listed=()) -> list:
+        """Metrics held as attributes by the model or its layers (a tracker made in
+        `__init__`), which Keras lists in `model.metrics` too."""
+        from shoal.metrics.base import Metric
+
+        seen = {id(m) for m in listed}
+        found, pending, visited = [], [self], set()
+        while pending:
+            layer = pending.pop(0)
+            if id(layer) in visited:
+                continue
+            visited.add(id(layer))
+            for value in vars(layer).values():
+                if isinstance(value, Metric) and id(value) not in seen:
+                    seen.add(id(value))
+                    found.append(value)
+            pending.extend(getattr(layer, "_layers", []))
+        return found
 
     @property
     def metrics_names(self) -> list:
@@ -159,7 +186,7 @@ class Trainer:
             names += [t.name for t in self._compile_loss.trackers if t is not None]
         if self._compile_metrics is not None and self._compile_metrics.built:
             names += list(self._compile_metrics._names)
-        return names
+        return names + [m.name for m in self._tracked_metrics(self._own_metrics())]
 
     def get_metrics_result(self) -> dict:
         if type(self).metrics is not Trainer.metrics:
@@ -181,6 +208,8 @@ class Trainer:
                     logs[f"{name}_loss"] = tracker.result()
         if self._compile_metrics is not None and self._compile_metrics.built:
             logs.update(self._compile_metrics.results())
+        for metric in self._tracked_metrics(self._own_metrics()):
+            logs.setdefault(metric.name, metric.result())
         return logs
 
     # -- losses ------------------------------------------------------------
@@ -462,11 +491,12 @@ class Trainer:
         shapes took a whole trace of the forward pass (~10-20 ms for the benchmark's LSTM)
         on every fit / evaluate / predict / *_on_batch call."""
         metrics = self._compile_metrics
-        if (
-            self.built
-            and (metrics is None or metrics.built or y is None)
-            and (self.optimizer is None or self.optimizer.built)
-        ):
+        traced = not self.built or not (metrics is None or metrics.built or y is None)
+        if not traced:  # built, metrics too: only the optimizer may be missing, and it
+            # needs no call (a custom train_step's data need not suit `call`, as Keras)
+            if self.optimizer is not None and not self.optimizer.built:
+                self._check_optimizer_is_ours()
+                self.optimizer.build(self.trainable_variables)
             return
         structs = jax.tree_util.tree_map(
             lambda v: jax.ShapeDtypeStruct(np.shape(v), jnp.asarray(v[:1]).dtype), x
@@ -489,7 +519,23 @@ class Trainer:
         ):
             self._compile_metrics.build(y, y_pred)
         if self.optimizer is not None:
+            self._check_optimizer_is_ours()
             self.optimizer.build(self.trainable_variables)
+
+    def _check_optimizer_is_ours(self):
+        """An optimizer holds state for one set of variables: one already built for
+        another model's cannot train this one."""
+        index = getattr(self.optimizer, "_index", None)
+        own = self.trainable_variables
+        if not getattr(self.optimizer, "built", False) or not index or not own:
+            return
+        if not any(v in index for v in own):
+            raise ValueError(
+                f"Model '{self.name}': its optimizer ({type(self.optimizer).__name__}) was "
+                "already built for the variables of another model, and holds their state. "
+                "Give each model its own optimizer (e.g. compile(optimizer='adam') or a new "
+                "instance)."
+            )
 
     def _assert_compiled(self, what):
         if not self.compiled:

@@ -1,0 +1,224 @@
+"""Bad inputs to compile / fit / evaluate / Model(...): a clear error before anything is
+traced or trained, and nothing already trained is lost (cases found by running the same
+bad inputs through Keras 3)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+import pytest
+
+import shoal as keras
+from shoal import layers
+
+X = np.random.default_rng(0).random((8, 4)).astype("float32")
+Y = np.arange(8) % 3
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small classifier, trained one epoch: its state must survive every bad call."""
+    i = keras.Input((4,))
+    model = keras.Model(i, layers.Dense(3, activation="softmax")(layers.Dense(5)(i)))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(X, Y, epochs=1, verbose=0)
+    return model
+
+
+def _state(model):
+    return [w.copy() for w in model.get_weights()], int(model.optimizer.iterations.numpy())
+
+
+def _unchanged(model, before):
+    weights, iterations = _state(model)
+    assert iterations == before[1]
+    for a, b in zip(weights, before[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _gen(batches):
+    while True:
+        yield from batches
+
+
+@pytest.mark.parametrize(
+    "call, words",
+    [
+        (lambda m: m.fit(X, verbose=0), ["Targets are required", "`y` is None"]),
+        (lambda m: m.evaluate(X, verbose=0), ["Targets are required"]),
+        (lambda m: m.train_on_batch(X), ["Targets are required"]),
+        (lambda m: m.fit(_gen([X[:4]]), steps_per_epoch=2, verbose=0), ["Targets"]),
+        (
+            lambda m: m.fit(X, Y, validation_data=(X, None), verbose=0),
+            ["targets of `validation_data` are None"],
+        ),
+        (
+            lambda m: m.fit(X, Y, epochs=2, validation_data=(np.ones((8, 5)), Y), verbose=0),
+            ["`validation_data`", "(None, 4)", "(8, 5)"],
+        ),
+        (
+            lambda m: m.fit(X, Y, validation_data=(X, np.full(8, 9)), verbose=0),
+            ["`validation_data`", "labels outside [0, 2]"],
+        ),
+        (
+            lambda m: m.fit(X, Y, validation_data=(X, Y), validation_steps=-1, verbose=0),
+            ["validation_steps", "-1"],
+        ),
+        (
+            lambda m: m.fit(X, Y, validation_data=(X, Y), validation_freq="a", verbose=0),
+            ["validation_freq", "'a'"],
+        ),
+        (
+            lambda m: m.fit(X, Y, class_weight={0: 1, 1: 1}, sample_weight=np.ones(8), verbose=0),
+            ["class_weight", "sample_weight", "together"],
+        ),
+        (lambda m: m.fit(X, Y, class_weight={"a": 1.0}, verbose=0), ["class_weight", "'a'"]),
+        (lambda m: m.fit(X, Y, callbacks=5, verbose=0), ["callbacks", "list", "int"]),
+        (lambda m: m.fit([[0.1] * 4] * 8, Y, verbose=0), ["`x` is a list", "np.asarray"]),
+        (
+            lambda m: m.fit(np.ones((8, 2, 2)), Y, verbose=0),
+            ["`x`", "(None, 4)", "(8, 2, 2)"],
+        ),
+    ],
+)
+def test_bad_fit_arguments_raise_before_training(trained, call, words):
+    before = _state(trained)
+    with pytest.raises((ValueError, TypeError)) as info:
+        call(trained)
+    for word in words:
+        assert word in str(info.value)
+    _unchanged(trained, before)
+
+
+def test_failed_compile_changes_nothing(trained):
+    optimizer, before = trained.optimizer, _state(trained)
+    for kwargs, words in [
+        ({"loss": "nope"}, ["nope"]),
+        ({"loss": "mse", "metrics": ["nope"]}, ["nope"]),
+        ({"loss": "mse", "loss_weights": [1.0, 2.0]}, ["loss_weights", "2 entries", "1 outputs"]),
+        ({"loss": "mse", "loss_weights": "a"}, ["loss_weights", "'a'"]),
+        ({"loss": "mse", "steps_per_execution": 0}, ["steps_per_execution"]),
+    ]:
+        with pytest.raises(ValueError) as info:
+            trained.compile(optimizer=keras.optimizers.SGD(0.0), **kwargs)
+        for word in words:
+            assert word in str(info.value)
+        assert trained.optimizer is optimizer
+    _unchanged(trained, before)
+    trained.fit(X, Y, verbose=0)  # trains on, with its own optimizer and state
+    assert int(trained.optimizer.iterations.numpy()) == before[1] + 1
+
+
+def test_multi_output_targets_must_match_the_outputs():
+    i = keras.Input((4,))
+    h = layers.Dense(5)(i)
+    by_name = keras.Model(i, {"a": layers.Dense(3, name="a")(h), "b": layers.Dense(1, name="b")(h)})
+    by_name.compile("adam", {"a": "sparse_categorical_crossentropy", "b": "mse"})
+    with pytest.raises(ValueError, match=r"missing \['b'\]"):
+        by_name.fit(X, {"a": Y}, verbose=0)
+    listed = keras.Model(i, [layers.Dense(3)(h), layers.Dense(1)(h)])
+    listed.compile("adam", ["sparse_categorical_crossentropy", "mse"])
+    with pytest.raises(ValueError, match="list of 1 target arrays, but the model has 2 outputs"):
+        listed.fit(X, [Y], verbose=0)
+    with pytest.raises(ValueError, match="one array, but the model has 2 outputs"):
+        listed.fit(X, Y, verbose=0)
+    with pytest.raises(ValueError, match="3 per-output lists, but the model has 2 outputs"):
+        listed.compile("adam", "mse", metrics=[["mae"], ["mae"], ["mae"]])
+    # one loss among two outputs: one target array is enough (Keras' loss=[fn, None])
+    listed.compile("adam", ["sparse_categorical_crossentropy", None])
+    listed.fit(X, Y, verbose=0)
+
+
+def test_functional_inputs_are_checked_against_declared_shapes():
+    i = keras.Input((4, 2))
+    model = keras.Model(i, layers.Dense(3)(layers.Flatten()(i)))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    transposed = np.ones((8, 2, 4), "float32")
+    with pytest.raises(ValueError, match=r"expected shape \(None, 4, 2\).*\(8, 2, 4\)"):
+        model.fit(transposed, Y, verbose=0)
+    with pytest.raises(ValueError, match=r"\(None, 4, 2\)"):
+        model(transposed)
+    a, b = keras.Input((4,), name="a"), keras.Input((2,), name="b")
+    joined = keras.Model([a, b], layers.Dense(3)(layers.Concatenate()([a, b])))
+    joined.compile("adam", "mse")
+    with pytest.raises(ValueError, match="input 'a'"):
+        joined.fit({"a": np.ones((8, 2)), "b": X}, np.ones((8, 3)), verbose=0)
+
+
+def test_sequential_and_predict_accept_sizes_the_model_runs_on():
+    """As in Keras: a Sequential's layers check what they need; predict on a Functional
+    model accepts other sequence lengths."""
+    seq = keras.Sequential([layers.LSTM(3)])
+    seq(np.ones((2, 6, 2), "float32"))
+    assert seq(np.ones((2, 5, 2), "float32")).shape == (2, 3)
+    i = keras.Input((6, 2))
+    model = keras.Model(i, layers.LSTM(3)(i))
+    assert model.predict(np.ones((3, 5, 2), "float32"), verbose=0).shape == (3, 3)
+
+
+def test_duplicate_layer_names_are_refused_when_the_model_is_built():
+    i = keras.Input((4,))
+    a = layers.Dense(3, name="d")(i)
+    with pytest.raises(ValueError, match="'d' is used by two different layers"):
+        keras.Model(i, layers.Dense(3, name="d")(a))
+    shared = layers.Dense(4, name="shared")
+    keras.Model(i, shared(shared(i)))  # one layer called twice is fine
+
+
+def test_class_weight_applies_to_generators():
+    i = keras.Input((4,))
+    model = keras.Model(i, layers.Dense(3, activation="softmax")(i))
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    batches = [(X[:4], Y[:4])]
+    plain = model.evaluate(X[:4], Y[:4], verbose=0)
+    history = model.fit(
+        _gen(batches), class_weight={0: 10.0, 1: 10.0, 2: 10.0}, steps_per_epoch=1, verbose=0
+    )
+    np.testing.assert_allclose(history.history["loss"][0], 10 * plain, rtol=1e-5)
+
+
+def test_optimizer_built_for_another_model_is_refused():
+    optimizer = keras.optimizers.Adam()
+    first = keras.Sequential([keras.Input((4,)), layers.Dense(5)])
+    first.compile(optimizer, "mse")
+    first.train_on_batch(X, np.ones((8, 5)))
+    second = keras.Sequential([keras.Input((5,)), layers.Dense(5)])
+    second.compile(optimizer, "mse")
+    with pytest.raises(ValueError, match="already built for the variables of another model"):
+        second.train_on_batch(np.ones((8, 5)), np.ones((8, 5)))
+    first.train_on_batch(X, np.ones((8, 5)))
+    assert int(optimizer.iterations.numpy()) == 2
+
+
+class _Scale(layers.Layer):
+    """Constructor arguments and no get_config: Keras records them (auto-config)."""
+
+    def __init__(self, factor, offset=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor, self.offset = factor, offset
+
+    def call(self, x):
+        return x * self.factor + self.offset
+
+
+def test_layers_without_get_config_save_their_constructor_arguments():
+    layer = _Scale(3, offset=0.5, name="scale")
+    config = layer.get_config()
+    assert (config["factor"], config["offset"], config["name"]) == (3, 0.5, "scale")
+    i = keras.Input((4,))
+    model = keras.Model(i, layer(i))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.keras")
+        model.save(path)
+        loaded = keras.models.load_model(path, custom_objects={"_Scale": _Scale})
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), X * 3 + 0.5, rtol=1e-6)
+    assert _Scale(layers.Dense(2)).__dict__["_auto_config"] is None  # not plain data
+
+
+def test_normalization_names_the_size_it_was_adapted_for():
+    norm = layers.Normalization()
+    norm.adapt(X)
+    with pytest.raises(ValueError, match=r"expected size 4 on axis 1.*\(2, 5\)"):
+        norm(np.ones((2, 5), "float32"))

@@ -1,0 +1,169 @@
+"""How models and layers get built, as keras.io programs expect: a batch folded into
+another axis, eager-only `call` code, a user's own `build`, assigns inside `call`,
+one-element output lists, tracked metrics, auto-names (each found by running keras.io
+examples through shoal and Keras 3)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+import shoal as keras
+from shoal import layers, ops
+
+
+def test_batch_folded_into_another_axis_and_back():
+    """Swin-style window partition: reshape (B, 4, 3) -> (B*4, 3), a layer, and back."""
+    inp = keras.Input((4, 3))
+    merged = ops.reshape(inp, (-1, 3))
+    projected = layers.Dense(3)(merged)
+    assert projected.shape == (None, 3)
+    out = ops.reshape(projected, (-1, 4, 3))
+    assert out.shape == (None, 4, 3)
+    model = keras.Model(inp, out)
+    assert model(np.ones((2, 4, 3), "float32")).shape == (2, 4, 3)
+
+
+class _Branchy(keras.Model):
+    """`call` branches on a value: it runs eagerly only, as Keras allows on a first call."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = layers.Dense(2)
+
+    def call(self, x):
+        if ops.sum(x) > 0:
+            return self.dense(x)
+        return -self.dense(x)
+
+
+class _Gather(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = layers.Dense(2)
+
+    def call(self, inputs):
+        x, index = inputs
+        return ops.take(self.dense(x), index, axis=0)
+
+
+def test_subclassed_first_call_runs_eager_only_code():
+    model = _Branchy()
+    x = np.ones((2, 3), "float32")
+    out = model(x)
+    np.testing.assert_allclose(model(-x), -np.asarray(model.dense(-x)), rtol=1e-6)
+    assert out.shape == (2, 2) and len(model.weights) == 2
+    gather = _Gather()  # an integer input keeps its dtype while the model is built
+    assert gather([np.ones((4, 3), "float32"), np.array([0, 2], "int32")]).shape == (2, 2)
+
+
+class _OwnBuild(layers.Layer):
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1],), initializer="ones")
+
+    def call(self, x):
+        return x * self.w
+
+
+def test_a_users_build_called_directly_leaves_the_layer_built():
+    layer = _OwnBuild()
+    layer.build((None, 2))
+    assert layer.built
+    layer(np.ones((1, 2), "float32"))
+    assert len(layer.weights) == 1  # not built a second time
+
+
+class _Counter(layers.Layer):
+    def build(self, input_shape):
+        self.count = self.add_weight(shape=(), initializer="zeros", trainable=False)
+
+    def call(self, x):
+        self.count.assign_add(1.0)
+        return x
+
+
+def test_assign_in_call_while_the_graph_is_traced_keeps_the_variable():
+    i = keras.Input((2,))
+    model = keras.Model(i, _Counter()(i))
+    counter = model.layers[1]
+    assert float(counter.count.numpy()) == 0.0  # no tracer leaked into it
+    model.predict(np.ones((4, 2), "float32"), batch_size=2, verbose=0)
+    assert float(counter.count.numpy()) == 2.0  # one per predict batch, as in Keras
+
+
+def test_one_element_output_list_returns_the_tensor():
+    i = keras.Input((3,))
+    o = layers.Dense(2)(i)
+    model = keras.Model(inputs=[i], outputs=[o])
+    x = np.ones((2, 3), "float32")
+    assert isinstance(model(x), jax.Array)
+    assert isinstance(model.predict(x, verbose=0), np.ndarray)
+    assert isinstance(model.output, list) and len(model.outputs) == 1
+    model.compile("sgd", ["mse"])
+    assert "loss" in model.fit(x, np.ones((2, 2)), verbose=0).history
+
+
+class _Tracked(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = layers.Dense(1)
+        self.tracker = keras.metrics.Mean(name="my_loss")
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def test_metrics_held_as_attributes_are_listed_and_logged():
+    model = _Tracked()
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
+    assert [m.name for m in model.metrics] == ["loss", "my_loss"]
+    assert set(history.history) == {"loss", "my_loss"}
+
+
+class _TwoViews(keras.Model):
+    """A SimSiam-like model: its train_step takes two views, `call` one."""
+
+    def __init__(self):
+        super().__init__()
+        self.dense = layers.Dense(1)
+
+    def call(self, x, training=False):
+        return self.dense(x)
+
+    def train_step(self, state, data):
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        a, b = data[0]
+
+        def loss_fn(trainable):
+            pa, _ = self.stateless_call(trainable, non_trainable, a)
+            pb, _ = self.stateless_call(trainable, non_trainable, b)
+            return ops.mean((pa - pb) ** 2)
+
+        loss, grads = jax.value_and_grad(loss_fn)(trainable)
+        trainable, optimizer_vars = self.optimizer.stateless_apply(
+            optimizer_vars, grads, trainable
+        )
+        return {"loss": loss}, (trainable, non_trainable, optimizer_vars, metrics_vars)
+
+
+def test_custom_train_step_data_need_not_suit_call():
+    model = _TwoViews()
+    model(np.zeros((2, 3), "float32"))
+    model.compile(optimizer="sgd")
+    a = np.random.default_rng(0).random((8, 3)).astype("float32")
+    history = model.fit([a, a + 1], epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_auto_names_follow_keras():
+    i = keras.Input((4, 8))
+    attended = layers.MultiHeadAttention(2, 4)(i, i)
+    dropped = layers.Dropout(0.1)
+    dropped(attended)
+    assert dropped.name.startswith("dropout_")  # MHA's build took "dropout", as in Keras
+    first, second = keras.Variable(1.0), keras.Variable(2.0)
+    assert second.name.rsplit("_", 1)[0] == "variable"
+    assert int(second.name.rsplit("_", 1)[1]) == int(
+        (first.name.rsplit("_", 1) + ["0"])[1] if "_" in first.name else 0
+    ) + 1
