@@ -294,7 +294,9 @@ def test_stateful_state_flows_through_stateless_call():
     ]
     before = [v.numpy() for v in layer.states]
     out, new_values = layer.stateless_call(trainable, given, x)
-    new_states = [n for v, n in zip(layer.non_trainable_variables, new_values) if id(v) in states]
+    new_states = [
+        n for v, n in zip(layer.non_trainable_variables, new_values, strict=True) if id(v) in states
+    ]
     assert_close(out, first, "stateless_call from zero states")
     assert_close(new_states, before, "new states returned")
     assert_close([v.numpy() for v in layer.states], before, "stateless_call is pure")

@@ -141,9 +141,7 @@ class _TwoViews(keras.Model):
             return ops.mean((pa - pb) ** 2)
 
         loss, grads = jax.value_and_grad(loss_fn)(trainable)
-        trainable, optimizer_vars = self.optimizer.stateless_apply(
-            optimizer_vars, grads, trainable
-        )
+        trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
         return {"loss": loss}, (trainable, non_trainable, optimizer_vars, metrics_vars)
 
 
@@ -164,6 +162,7 @@ def test_auto_names_follow_keras():
     assert dropped.name.startswith("dropout_")  # MHA's build took "dropout", as in Keras
     first, second = keras.Variable(1.0), keras.Variable(2.0)
     assert second.name.rsplit("_", 1)[0] == "variable"
-    assert int(second.name.rsplit("_", 1)[1]) == int(
-        (first.name.rsplit("_", 1) + ["0"])[1] if "_" in first.name else 0
-    ) + 1
+    assert (
+        int(second.name.rsplit("_", 1)[1])
+        == int((first.name.rsplit("_", 1) + ["0"])[1] if "_" in first.name else 0) + 1
+    )
