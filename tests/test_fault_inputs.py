@@ -92,6 +92,17 @@ def test_bad_fit_arguments_raise_before_training(trained, call, words):
     _unchanged(trained, before)
 
 
+def test_targets_of_the_wrong_width_are_named_before_tracing():
+    i = keras.Input((4,))
+    model = keras.Model(i, layers.Dense(3)(i))
+    for loss, y in [("mse", np.ones((8, 5))), ("mse", np.ones(8)), ("categorical_crossentropy", X)]:
+        model.compile("adam", loss)
+        with pytest.raises(ValueError, match=r"output 'dense.*' has shape \(None, 3\)"):
+            model.fit(X, y, verbose=0)
+    model.compile("adam", "mse")
+    model.fit(X, np.ones((8, 1)), verbose=0)  # broadcasts, as in Keras
+
+
 def test_failed_compile_changes_nothing(trained):
     optimizer, before = trained.optimizer, _state(trained)
     for kwargs, words in [

@@ -243,12 +243,12 @@ def test_bidirectional_backward_layer_is_config_copy_with_go_backwards_flipped()
     layer(x)
     names = [w.path for w in layer.weights]
     assert names == [
-        "forward_rnn/kernel",
-        "forward_rnn/recurrent_kernel",
-        "forward_rnn/bias",
-        "backward_rnn/kernel",
-        "backward_rnn/recurrent_kernel",
-        "backward_rnn/bias",
+        f"{layer.name}/forward_rnn/kernel",
+        f"{layer.name}/forward_rnn/recurrent_kernel",
+        f"{layer.name}/forward_rnn/bias",
+        f"{layer.name}/backward_rnn/kernel",
+        f"{layer.name}/backward_rnn/recurrent_kernel",
+        f"{layer.name}/backward_rnn/bias",
     ]
     # `weights=` sets forward then backward weights at build.
     weights = [np.full(w.shape, i, "float32") for i, w in enumerate(layer.weights)]

@@ -166,3 +166,41 @@ def test_auto_names_follow_keras():
         int(second.name.rsplit("_", 1)[1])
         == int((first.name.rsplit("_", 1) + ["0"])[1] if "_" in first.name else 0) + 1
     )
+
+
+def test_variable_paths_nest_as_in_keras():
+    """Weights take the path of the name scopes they were made in: a Sequential's and a
+    subclassed model's layers under the model's name, a Functional's at the top."""
+    import subprocess
+    import sys
+    import textwrap
+
+    program = textwrap.dedent(
+        """
+        import sys, numpy as np
+        keras = __import__(sys.argv[1])
+        s = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")], name="s")
+        class M(keras.Model):
+            def __init__(self):
+                super().__init__(name="m")
+                self.d = keras.layers.Dense(2, name="md")
+                self.inner = keras.Sequential([keras.layers.Dense(1, name="id")], name="inner")
+            def call(self, x):
+                return self.inner(self.d(x))
+        m = M(); m(np.ones((1, 3)))
+        i = keras.Input((3,)); f = keras.Model(i, keras.layers.Dense(2, name="fd")(i))
+        b = keras.layers.Bidirectional(keras.layers.GRU(2, name="g"), name="b")
+        b(np.ones((1, 2, 3)))
+        print([v.path for v in s.weights + m.weights + f.weights + b.weights])
+        """
+    )
+    outputs = []
+    for lib, path in (("shoal", "."), ("keras", "")):
+        env = {**__import__("os").environ, "KERAS_BACKEND": "jax", "PYTHONPATH": path}
+        run = subprocess.run(
+            [sys.executable, "-c", program, lib], capture_output=True, text=True, env=env
+        )
+        assert run.returncode == 0, run.stderr[-2000:]
+        outputs.append(run.stdout.strip().splitlines()[-1])
+    assert outputs[0] == outputs[1]
+    assert "'s/d/kernel'" in outputs[0] and "'m/inner/id/kernel'" in outputs[0]

@@ -20,6 +20,7 @@ from shoal.backend import dtype_policy as dtype_policies
 from shoal.backend import dtypes, tensor_masks
 from shoal.backend import random as shoal_random
 from shoal.backend.autocast import layer_autocast_scope
+from shoal.backend.name_scopes import current_path, name_scope
 from shoal.backend.operation import Operation
 from shoal.backend.scope import StatelessScope, current_stateless_scope
 from shoal.backend.scope_stack import ScopeStack
@@ -93,8 +94,11 @@ class Layer(Operation):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
             cls.__init__ = _name_errors(cls.__init__)
-        if "build" in cls.__dict__ and not cls.__module__.startswith("shoal."):
-            cls.build = _marks_built(cls.__dict__["build"])
+        if "build" in cls.__dict__:
+            build = _builds_in_scope(cls.__dict__["build"])
+            if not cls.__module__.startswith("shoal."):
+                build = _marks_built(build)
+            cls.build = build
 
     def __init__(
         self,
@@ -297,7 +301,8 @@ class Layer(Operation):
             name=name or "variable",
             autocast=autocast,
         )
-        variable.path = f"{self.path}/{variable.name}"
+        with name_scope(self.name, caller=self):  # inside its own scope already: same
+            variable.path = f"{current_path()}/{variable.name}"
         variable.regularizer = regularizers.get(regularizer)
         variable.constraint = constraints.get(constraint)
         variable.overwrite_with_gradient = overwrite_with_gradient
@@ -407,6 +412,11 @@ class Layer(Operation):
         )
 
     def __call__(self, *args, **kwargs):
+        # Sub-layers built while this one runs get paths under its name, as in Keras.
+        with name_scope(self.name, caller=self):
+            return self._scoped_call(*args, **kwargs)
+
+    def _scoped_call(self, *args, **kwargs):
         if not args and not kwargs:
             raise ValueError(f"Layer '{self.name}' was called without any inputs.")
         args, kwargs = self._convert_inputs(args, kwargs)
@@ -692,6 +702,24 @@ class Layer(Operation):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
+def _builds_in_scope(build):
+    """`build` runs inside the layer's name scope, so the weights it (and the sub-layers
+    it builds) makes get Keras' nested paths: "sequential/dense/kernel",
+    "bidirectional/forward_gru/gru_cell/kernel"."""
+    import functools
+
+    if getattr(build, "_shoal_in_scope", False):
+        return build
+
+    @functools.wraps(build)
+    def wrapped(self, *args, **kwargs):
+        with name_scope(self.name, caller=self):
+            return build(self, *args, **kwargs)
+
+    wrapped._shoal_in_scope = True
+    return wrapped
+
+
 def _marks_built(build):
     """A user's `build`, called directly (`layer.build(shape)`, `model.build(shape)`),
     leaves the layer built, as in Keras: its first call does not build it again."""
@@ -704,8 +732,6 @@ def _marks_built(build):
     def wrapped(self, *args, **kwargs):
         result = build(self, *args, **kwargs)
         self.built = True
-        if self._build_shapes is None and len(args) == 1 and not kwargs:
-            self._build_shapes = args[0]
         return result
 
     wrapped._shoal_marks_built = True

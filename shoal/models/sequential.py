@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shoal.backend import dtype_policy as dtype_policies
 from shoal.backend import naming
+from shoal.backend.name_scopes import name_scope
 from shoal.backend.symbolic import KerasTensor
 from shoal.layers.base import Layer, _policy_config
 from shoal.layers.core import InputLayer
@@ -84,8 +85,9 @@ class Sequential(Model):
         if self._input_layer is None or self._input_layer.batch_shape != tuple(batch_shape):
             self._input_layer = InputLayer(batch_shape=batch_shape, dtype=dtype)
         x = self._input_layer.output
-        for layer in self._stack:
-            x = layer(x)
+        with name_scope(self.name, caller=self):  # weights: "sequential/dense/kernel"
+            for layer in self._stack:
+                x = layer(x)
         self._functional = Functional(self._input_layer.output, x, name=f"{self.name}_graph")
         self._functional._lenient_inputs = True
         naming.auto_name("Functional")  # Keras' Sequential takes a Functional's name here

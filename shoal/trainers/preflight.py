@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from shoal.layers.input_spec import format_shape
+from shoal.trainers import compile_utils
 
 
 def check(model, x, y, kind=None, argument=None) -> None:
@@ -120,29 +121,70 @@ def _check_sparse_labels(model, y, argument=None) -> None:
     outputs = getattr(model, "outputs", None)
     if not outputs:
         return
-    ys = (
-        y
-        if isinstance(y, (list, tuple))
-        else [y.get(n) for n in compile_loss.output_names]
-        if (isinstance(y, dict))
-        else [y]
-    )
+    if isinstance(y, dict):
+        ys = [y.get(n) for n in compile_loss.output_names]
+    else:
+        ys = list(y) if isinstance(y, (list, tuple)) else [y]
+        has_loss = [fn is not None for fn in compile_loss.losses]
+        ys = compile_utils.align_targets(ys, len(outputs), has_loss)
+    subject = "Argument `y`" if argument is None else f"The targets of `{argument}`"
     for loss, target, out in zip(compile_loss.losses, ys, outputs, strict=False):
-        if loss is None or target is None or "sparsecategorical" not in _loss_name(loss):
+        if loss is None or target is None or not hasattr(target, "shape"):
             continue
-        classes = out.shape[-1]
-        labels = np.asarray(target)
-        if labels.dtype.kind not in "iuf" or labels.size == 0 or classes is None:
-            continue
-        ignore = getattr(loss, "ignore_class", None)
-        valid = labels if ignore is None else labels[labels != ignore]
-        if valid.size and (valid.min() < 0 or valid.max() >= classes):
-            raise ValueError(
-                f"{'Argument `y`' if argument is None else f'The targets of `{argument}`'} "
-                f"{'has' if argument is None else 'have'} labels outside [0, {classes - 1}] for the sparse categorical "
-                f"loss on output '{out._keras_history[0].name}' with {classes} classes: got "
-                f"labels from {valid.min()} to {valid.max()}."
-            )
+        name = _loss_name(loss)
+        if "sparsecategorical" in name:
+            _check_labels(loss, np.asarray(target), out, subject)
+        elif any(k in name for k in _ELEMENTWISE):
+            _check_target_shape(loss, tuple(np.shape(target)), out, subject)
+
+
+# Built-in losses that compare targets with predictions entry by entry (after Keras'
+# squeeze-or-expand of one trailing axis of size 1).
+_ELEMENTWISE = (
+    "meansquared",
+    "meanabsolute",
+    "huber",
+    "logcosh",
+    "binarycrossentropy",
+    "binaryfocal",
+    "categoricalcrossentropy",
+    "categoricalfocal",
+    "hinge",
+    "kldivergence",
+    "poisson",
+)
+
+
+def _check_target_shape(loss, shape, out, subject) -> None:
+    want = tuple(out.shape)
+    if len(shape) == len(want) + 1 and shape[-1] == 1:
+        shape = shape[:-1]
+    elif len(shape) + 1 == len(want) and want[-1] == 1:
+        shape = (*shape, 1)
+    concrete = tuple(shape[0] if d is None else d for d in want)
+    try:
+        np.broadcast_shapes(shape, concrete)
+    except ValueError:
+        raise ValueError(
+            f"{subject} has shape {format_shape(shape)}, but output "
+            f"'{out._keras_history[0].name}' has shape {format_shape(want)}: the loss "
+            f"{getattr(loss, 'name', type(loss).__name__)!r} compares them entry by entry."
+        ) from None
+
+
+def _check_labels(loss, labels, out, subject) -> None:
+    classes = out.shape[-1]
+    if labels.dtype.kind not in "iuf" or labels.size == 0 or classes is None:
+        return
+    ignore = getattr(loss, "ignore_class", None)
+    valid = labels if ignore is None else labels[labels != ignore]
+    if valid.size and (valid.min() < 0 or valid.max() >= classes):
+        raise ValueError(
+            f"{subject} {'has' if subject.startswith('Argument') else 'have'} labels outside "
+            f"[0, {classes - 1}] for the sparse categorical loss on output "
+            f"'{out._keras_history[0].name}' with {classes} classes: got labels from "
+            f"{valid.min()} to {valid.max()}."
+        )
 
 
 def _loss_name(loss) -> str:

@@ -289,10 +289,6 @@ class RNN(Layer):
                 f"timesteps, features); got shape {sequences_shape}"
             )
         _build_cell(self.cell, (sequences_shape[0],) + sequences_shape[2:])
-        if isinstance(self.cell, Layer):
-            for variable in self.cell.weights:
-                if not variable.path.startswith(self.name + "/"):
-                    variable.path = f"{self.name}/{variable.path}"
         if self.stateful:
             if self.states is not None:
                 self.reset_state()
