@@ -374,3 +374,23 @@ def test_plot_model_renders_with_graphviz_or_says_what_is_missing(
     shoal.utils.plot_model(two_input_model, str(target))
     assert (tmp_path / "m.svg.args").read_text().split() == ["-Tsvg", "-o", str(target)]
     assert target.read_text().startswith("digraph")
+
+
+def test_positional_orders_and_argument_names_follow_keras():
+    import inspect
+
+    import keras
+
+    import shoal
+
+    for name in ("Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose", "InputLayer"):
+        ours = list(inspect.signature(getattr(shoal.layers, name).__init__).parameters)[:8]
+        theirs = list(inspect.signature(getattr(keras.layers, name).__init__).parameters)[:8]
+        assert ours == theirs, name
+    assert (
+        list(inspect.signature(shoal.Input).parameters)[:5]
+        == list(inspect.signature(keras.Input).parameters)[:5]
+    )
+    layer = shoal.layers.Conv3DTranspose(2, 3, 1, "valid", "channels_last")
+    assert layer.data_format == "channels_last"
+    assert shoal.losses.deserialize(name="mse") is shoal.losses.mean_squared_error

@@ -584,3 +584,70 @@ def test_clone_model_options():
     assert len(calls) == 5  # Dense and the four graph ops
     with pytest.raises(ValueError, match="call_function"):
         clone_model(_mlp(), call_function=spy)
+
+
+# -- files Keras wrote ------------------------------------------------------------------
+
+
+def _subclassed(lib):
+    @lib.saving.register_keras_serializable(package=f"order_{lib.__name__}")
+    class Ordered(lib.Model):
+        """Attributes on both sides of "layers" in sorted order, a list, a private one."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.a = lib.layers.Dense(3)
+            self.z = lib.layers.Dense(2)
+            self._p = lib.layers.Dense(2)
+            self.blocks = [lib.layers.Dense(2), lib.layers.Dense(2)]
+
+        def call(self, x):
+            return self.z(self._p(self.blocks[1](self.blocks[0](self.a(x)))))
+
+    return Ordered
+
+
+def test_subclassed_model_weights_layout_matches_keras(tmp_path):
+    """Keras stores a layer first reached through a subclassed model's `layers` property
+    (attributes that sort after "layers", private ones) under `layers/<name>`: shoal
+    writes and reads the same layout."""
+    import keras
+
+    x = np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4)
+    theirs = _subclassed(keras)()
+    theirs(x)
+    theirs.set_weights([np.full(w.shape, 0.1 * (i + 1), "float32") for i, w in
+                        enumerate(theirs.get_weights())])  # fmt: skip
+    path = str(tmp_path / "k.weights.h5")
+    theirs.save_weights(path)
+    ours = _subclassed(shoal)()
+    ours(x)
+    ours.load_weights(path)
+    np.testing.assert_allclose(ours.predict(x, verbose=0), theirs.predict(x, verbose=0), rtol=1e-6)
+
+    def layout(file):
+        with h5py.File(file) as f:
+            found = []
+            f.visit(lambda n: found.append(n) if n.endswith("vars") else None)
+            return found
+
+    mine = str(tmp_path / "s.weights.h5")
+    ours.save_weights(mine)
+    assert layout(mine) == layout(path)
+    assert "layers/dense_1/vars" in layout(path)
+
+
+def test_keras_functional_with_augmentation_predicts_without_augmenting(tmp_path):
+    """Keras writes `training=True` into augmentation layers' nodes; the model's own
+    `training` (False in predict) decides, as in Keras."""
+    import keras
+
+    i = keras.Input((4, 4, 1))
+    model = keras.Model(i, keras.layers.RandomFlip()(i))
+    path = str(tmp_path / "aug.keras")
+    model.save(path)
+    loaded = shoal.models.load_model(path)
+    x = np.arange(32, dtype="float32").reshape(2, 4, 4, 1)
+    for _ in range(4):
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), x)
+        np.testing.assert_array_equal(loaded(x, training=False), x)

@@ -154,9 +154,38 @@ class Conv2DTranspose(ConvTranspose):
 
 
 class Conv3DTranspose(ConvTranspose):
-    """3D transposed convolution; kernel `(kd, kh, kw, filters, in_channels)`."""
+    """3D transposed convolution; kernel `(kd, kh, kw, filters, in_channels)`.
+
+    Keras orders this layer's positional arguments `padding, data_format, output_padding`
+    (the 1D / 2D layers: `padding, output_padding, data_format`); so does shoal."""
 
     rank = 3
+
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        strides=1,
+        padding="valid",
+        data_format=None,
+        output_padding=None,
+        dilation_rate=1,
+        activation=None,
+        use_bias=True,
+        **kwargs,
+    ):
+        super().__init__(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            output_padding=output_padding,
+            data_format=data_format,
+            dilation_rate=dilation_rate,
+            activation=activation,
+            use_bias=use_bias,
+            **kwargs,
+        )
 
 
 Convolution1DTranspose = Conv1DTranspose

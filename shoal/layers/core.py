@@ -23,12 +23,18 @@ class InputLayer(Layer):
         batch_size=None,
         dtype=None,
         sparse=None,
+        ragged=None,
         batch_shape=None,
         input_tensor=None,
         optional=False,
         name=None,
         **kwargs,
     ):
+        if ragged:
+            raise ValueError(
+                "InputLayer: argument `ragged` must be False or None (ragged tensors are a "
+                "TensorFlow type; pad sequences to one length instead); got ragged=True"
+            )
         # Keras 2-style spelling accepted by Keras 3 configs.
         if batch_shape is None and "batch_input_shape" in kwargs:
             batch_shape = kwargs.pop("batch_input_shape")
@@ -95,6 +101,7 @@ def Input(
     batch_size=None,
     dtype=None,
     sparse=None,
+    ragged=None,
     batch_shape=None,
     name=None,
     tensor=None,
@@ -106,6 +113,7 @@ def Input(
         batch_size=batch_size,
         dtype=dtype,
         sparse=sparse,
+        ragged=ragged,
         batch_shape=batch_shape,
         name=name,
         input_tensor=tensor,

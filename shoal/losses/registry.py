@@ -114,8 +114,9 @@ def serialize(loss):
     return serialize_object(loss)
 
 
-def deserialize(config, custom_objects=None):
+def deserialize(name, custom_objects=None):
     """The loss (instance or function) a name or `serialize` dict describes."""
+    config = name  # Keras names the argument `name`
     return deserialize_object(
         config, ALL_OBJECTS, "shoal.losses.deserialize", "loss", custom_objects
     )

@@ -184,7 +184,7 @@ class Functional(Model):
                     layer, node, args, kwargs, mask_of
                 )
             if training is not None and getattr(layer, "_call_has_training", False):
-                kwargs.setdefault("training", training)
+                kwargs["training"] = training  # the model's call decides, as in Keras
             outputs = layer(*args, **kwargs)
             out_flat = jax.tree_util.tree_leaves(outputs)
             out_mask = None

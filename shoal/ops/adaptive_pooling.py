@@ -57,6 +57,8 @@ def _adaptive_pool(op: str, inputs, output_size, data_format, reduce: str):
             f"positive ints; got {output_size!r}"
         )
     first = config.standardize_data_format(data_format) == "channels_first"
+    if reduce == "mean" and not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(config.floatx())  # averages of ints are floats, as in Keras
     axes = range(2, 2 + spatial) if first else range(1, 1 + spatial)
     for axis, size in zip(axes, sizes, strict=True):
         x = _pool_axis(x, axis, size, reduce)

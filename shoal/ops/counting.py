@@ -11,15 +11,23 @@ import builtins
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from shoal.backend.symbolic import KerasTensor
 from shoal.backend.tensors import convert_to_tensor
-from shoal.ops.dispatch import keras_op, public_names
+from shoal.ops.dispatch import keras_op, public_names, symbolic_spec
 
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _bincount_spec(x, weights=None, minlength=0, sparse=False):
+    dtype = "int32" if weights is None else weights.dtype
+    return KerasTensor((None,) if len(x.shape) == 1 else (x.shape[0], None), dtype=dtype)
+
+
+@symbolic_spec(_bincount_spec)
 @keras_op
 def bincount(x, weights=None, minlength=0, sparse=False):
     """Count (or sum `weights` of) each non-negative integer value in `x`.
@@ -83,6 +91,26 @@ def histogram(x, bins=10, range=None):
     return jnp.histogram(x, bins=bins, range=range)
 
 
+def _unique_spec(x, sorted=True, return_index=False, return_inverse=False,
+                 return_counts=False, axis=None, size=None, fill_value=None):  # fmt: skip
+    length = size  # None: known when run
+    values_shape = (length,) if axis is None else (
+        tuple(length if i == axis % len(x.shape) else d for i, d in enumerate(x.shape))
+    )  # fmt: skip
+    out = [KerasTensor(values_shape, dtype=x.dtype)]
+    if return_index:
+        out.append(KerasTensor((length,), dtype="int32"))
+    if return_inverse:
+        inverse = (None if None in x.shape else int(np.prod(x.shape)),) if axis is None else (
+            x.shape[axis],
+        )  # fmt: skip
+        out.append(KerasTensor(inverse, dtype="int32"))
+    if return_counts:
+        out.append(KerasTensor((length,), dtype="int32"))
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+@symbolic_spec(_unique_spec)
 @keras_op
 def unique(
     x,

@@ -37,6 +37,25 @@ class OpNode(Operation):
     def call(self, *args, **kwargs):
         return self.fn(*args, **kwargs)
 
+    def compute_output_spec(self, *args, **kwargs):
+        spec = getattr(self.fn, "output_spec", None)
+        if spec is not None:  # an op whose output shape depends on values (unique, ...)
+            return spec(*args, **kwargs)
+        return super().compute_output_spec(*args, **kwargs)
+
+
+def symbolic_spec(spec):
+    """Give an op (made by `keras_op`) the output spec of its symbolic calls, for ops
+    whose output sizes depend on input values and so cannot be traced: `spec` takes the
+    op's arguments (KerasTensors among them) and returns KerasTensors, None for sizes
+    known only when run (as Keras does)."""
+
+    def attach(op):
+        op.output_spec = spec
+        return op
+
+    return attach
+
 
 def keras_op(fn):
     """Make `fn` a public op: unwrap Variables, dispatch symbolic inputs."""

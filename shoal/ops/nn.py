@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from shoal.backend import config, run_settings
+from shoal.backend import config, dtypes, run_settings
 from shoal.ops import cpu_conv, cpu_lowering
 from shoal.ops import numpy as _np
 from shoal.ops.adaptive_pooling import (  # keras.ops.nn names defined there
@@ -140,6 +140,8 @@ def log_softmax(x, axis=-1):
 def sparsemax(x, axis=-1):
     """Euclidean projection of `x` onto the probability simplex along `axis`."""
     x = _t(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):  # ints, unsigned, bools: as floats
+        x = x.astype(dtypes.result_type(x.dtype, float))
     z = -jnp.sort(-x, axis=axis)
     cumsum = jnp.cumsum(z, axis=axis)
     shape = [1] * x.ndim
@@ -147,7 +149,9 @@ def sparsemax(x, axis=-1):
     k = jnp.arange(1, x.shape[axis] + 1, dtype=x.dtype).reshape(shape)
     support = z - (cumsum - 1) / k > 0
     n = jnp.sum(support, axis=axis, keepdims=True)
-    tau = (jnp.sum(jnp.where(support, cumsum, 0.0), axis=axis, keepdims=True) - 1) / n
+    # tau = (sum of the k largest - 1) / k (Martins & Astudillo 2016); Keras 3.15 sums the
+    # running sums instead, which is wrong whenever two or more entries are kept.
+    tau = (jnp.sum(jnp.where(support, z, 0.0), axis=axis, keepdims=True) - 1) / n
     return jnp.maximum(x - tau, 0.0)
 
 

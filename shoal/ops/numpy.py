@@ -16,11 +16,12 @@ import math
 import jax.numpy as jnp
 
 from shoal.backend import config, dtypes
+from shoal.backend.symbolic import KerasTensor
 from shoal.backend.tensors import convert_to_tensor
 from shoal.ops.counting import bincount as bincount  # keras.ops.numpy names defined there
 from shoal.ops.counting import histogram as histogram
 from shoal.ops.counting import unique as unique
-from shoal.ops.dispatch import keras_op, public_names
+from shoal.ops.dispatch import OpNode, keras_op, public_names, symbolic_spec
 
 _PY_SCALARS = (bool, int, float, complex)
 
@@ -56,6 +57,13 @@ def _unary(name, jfn):
         return jfn(_t(x))
 
     return _op(name, op, f"Element-wise `{name}` of `x` (as `numpy.{name}`).")
+
+
+def _as_float(x):
+    """`x` in a floating dtype: its own, else the float type Keras promotes it to."""
+    if jnp.issubdtype(x.dtype, jnp.inexact):
+        return x
+    return x.astype(dtypes.result_type(x.dtype, float))
 
 
 def _binary(name, jfn):
@@ -179,8 +187,8 @@ arctanh = _unary("arctanh", jnp.arctanh)
 sinc = _unary("sinc", jnp.sinc)
 deg2rad = _unary("deg2rad", jnp.deg2rad)
 rad2deg = _unary("rad2deg", jnp.rad2deg)
-floor = _unary("floor", jnp.floor)
-ceil = _unary("ceil", jnp.ceil)
+floor = _unary("floor", lambda x: jnp.floor(_as_float(x)))  # ints give floats, as Keras
+ceil = _unary("ceil", lambda x: jnp.ceil(_as_float(x)))
 trunc = _unary("trunc", jnp.trunc)
 fabs = _unary("fabs", jnp.fabs)
 sign = _unary("sign", jnp.sign)
@@ -304,6 +312,17 @@ def isin(x1, x2, assume_unique=False, invert=False):
     return jnp.isin(_t(x1), _t(x2), assume_unique=assume_unique, invert=invert)
 
 
+def _where_spec(condition, x1=None, x2=None):
+    if x1 is None and x2 is None:
+        return _nonzero_spec(condition)
+    return OpNode(lambda *a: jnp.where(*(_t(v) for v in a))).compute_output_spec(condition, x1, x2)
+
+
+def _nonzero_spec(x):
+    return tuple(KerasTensor((None,), dtype="int32") for _ in range(builtins.max(len(x.shape), 1)))
+
+
+@symbolic_spec(_where_spec)
 @keras_op
 def where(condition, x1=None, x2=None):
     """`x1` where `condition` else `x2`; indices of True values if both are None."""
@@ -773,6 +792,7 @@ def slogdet(x):
     return tuple(jnp.linalg.slogdet(_t(x)))
 
 
+@symbolic_spec(_nonzero_spec)
 @keras_op
 def nonzero(x):
     """Indices of the non-zero values of `x`, one array per axis (eager only: data-dependent)."""

@@ -120,6 +120,10 @@ def _children(obj):
         return out
     skip = _base_attribute_names()
     attrs = {k: v for k, v in vars(obj).items() if k not in skip and not k.startswith("__")}
+    if _is_model(obj) and not _is_model_graph(obj):
+        # Keras visits a subclassed model's `layers` property among its attributes: a
+        # layer first reached there (attribute names after "layers") is stored under it.
+        attrs.setdefault("layers", list(obj.layers))
     if _is_model(obj):
         optimizer = getattr(obj, "optimizer", None)
         if optimizer is not None and not isinstance(optimizer, str):
