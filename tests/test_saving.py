@@ -651,3 +651,17 @@ def test_keras_functional_with_augmentation_predicts_without_augmenting(tmp_path
     for _ in range(4):
         np.testing.assert_array_equal(loaded.predict(x, verbose=0), x)
         np.testing.assert_array_equal(loaded(x, training=False), x)
+
+
+def test_compile_config_is_serialized_and_clones_compile():
+    model = Sequential([shoal.Input((3,)), layers.Dense(1)])
+    model.compile(shoal.optimizers.Adam(0.01), shoal.losses.MeanSquaredError(), metrics=["mae"])
+    config = model.get_compile_config()
+    assert config["optimizer"]["class_name"] == "Adam"
+    assert config["optimizer"]["config"]["learning_rate"] == pytest.approx(0.01)
+    assert config["loss"]["class_name"] == "MeanSquaredError"
+    assert config["jit_compile"] is True
+    json.dumps(config)  # plain data
+    clone = clone_model(model)
+    assert clone.compiled and clone.optimizer is not model.optimizer
+    assert isinstance(clone.optimizer, shoal.optimizers.Adam)

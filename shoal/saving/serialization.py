@@ -459,11 +459,6 @@ def _add_build_and_compile_config(obj, config) -> None:
     if callable(get_compile):
         compile_config = get_compile()
         if compile_config is not None:
-            compile_config = dict(compile_config)
-            optimizer = getattr(obj, "optimizer", None)
-            if compile_config.get("optimizer") is None and optimizer is not None:
-                # Keras always writes the optimizer's full config, not just its name.
-                compile_config["optimizer"] = optimizer
             config["compile_config"] = serialize_dict(compile_config)
 
 
@@ -739,6 +734,12 @@ def _compile_from_config(model, compile_config) -> None:
     if hasattr(model, "compile_from_config"):
         model.compile_from_config(compile_config)
         return
+    compile_from_config(model, compile_config)
+
+
+def compile_from_config(model, compile_config) -> None:
+    """`model.compile(**deserialized compile_config)`, keeping the arguments its
+    `compile` takes."""
     compile_fn = getattr(model, "compile", None)
     if compile_fn is None:
         return

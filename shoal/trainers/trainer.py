@@ -117,7 +117,7 @@ class Trainer:
             "run_eagerly": run_eagerly,
             # Keras has no "auto": files keep its default, 1, and shoal reads 1 as given.
             "steps_per_execution": 1 if steps_per_execution == "auto" else steps_per_execution,
-            "jit_compile": jit_compile,
+            "jit_compile": self._jit_compile,  # "auto" resolved, as Keras writes it
         }
         if gradient_accumulation_steps != 1:
             self._compile_config["gradient_accumulation_steps"] = int(gradient_accumulation_steps)
@@ -130,7 +130,22 @@ class Trainer:
         return ["output"]
 
     def get_compile_config(self):
-        return self._compile_config
+        """What `compile` was given, serialized as Keras writes it (optimizer, losses and
+        metrics as config dicts), or None before `compile`."""
+        if self._compile_config is None:
+            return None
+        from shoal.saving.serialization import serialize_dict
+
+        config = dict(self._compile_config)
+        if config.get("optimizer") is None and self.optimizer is not None:
+            config["optimizer"] = self.optimizer  # Keras writes the optimizer's full config
+        return serialize_dict(config)
+
+    def compile_from_config(self, config):
+        """Compile from what `get_compile_config` returned (as Keras, when loading)."""
+        from shoal.saving.serialization import compile_from_config
+
+        compile_from_config(self, config)
 
     # -- metrics -----------------------------------------------------------
     def _own_metrics(self) -> list:
