@@ -79,3 +79,28 @@ def test_input_layer_shapes_and_dtypes():
     assert y.shape == (None, 7)
     with pytest.raises(ValueError, match=r"pass either `shape` or `batch_shape`"):
         shoal.Input(shape=(3,), batch_shape=(None, 3))
+
+
+def test_dense_lora_matches_keras(tmp_path):
+    """Dense(lora_rank=2): Keras' weight order, trainable set, outputs and weights file
+    (the update merged into the kernel)."""
+    import keras
+
+    import shoal
+
+    x = np.linspace(-1, 1, 8, dtype="float32").reshape(2, 4)
+    ours, theirs = shoal.layers.Dense(3, lora_rank=2), keras.layers.Dense(3, lora_rank=2)
+    ours(x), theirs(x)
+    values = [np.full(w.shape, 0.1 * (i + 1), "float32") for i, w in enumerate(ours.get_weights())]
+    ours.set_weights(values)
+    theirs.set_weights(values)
+    np.testing.assert_allclose(ours(x), theirs(x), rtol=1e-6)
+    assert [v.name for v in ours.trainable_weights] == ["bias", "lora_kernel_a", "lora_kernel_b"]
+    assert ours.get_config()["lora_rank"] == 2
+    path = str(tmp_path / "lora.weights.h5")
+    shoal.Sequential([shoal.Input((4,)), ours]).save_weights(path)
+    plain = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    plain.load_weights(path)
+    np.testing.assert_allclose(plain(x), theirs(x), rtol=1e-6)
+    with pytest.raises(ValueError, match="enable_lora needs a built layer without LoRA"):
+        ours.enable_lora(2)

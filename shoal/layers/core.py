@@ -7,6 +7,7 @@ from shoal.backend import dtypes
 from shoal.backend.symbolic import KerasTensor, Node, eval_output_spec
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
+from shoal.layers.lora import LoRAKernel
 from shoal.ops import cpu_matmul
 
 
@@ -130,8 +131,11 @@ def _positive_int(layer, arg, value):
     return value
 
 
-class Dense(Layer):
-    """`output = activation(dot(input, kernel) + bias)` over the last axis."""
+class Dense(LoRAKernel, Layer):
+    """`output = activation(dot(input, kernel) + bias)` over the last axis.
+
+    `lora_rank` (or `enable_lora(rank)` once built) freezes the kernel and trains a
+    low-rank update instead (see `shoal.layers.lora`)."""
 
     def __init__(
         self,
@@ -145,8 +149,11 @@ class Dense(Layer):
         activity_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        lora_rank=None,
+        lora_alpha=None,
         **kwargs,
     ):
+        kwargs.pop("quantization_config", None)  # Keras writes None there
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = _positive_int(self, "units", units)
         self.activation = activations.get(activation)
@@ -157,6 +164,7 @@ class Dense(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
+        self._init_lora(lora_rank, lora_alpha)
         self.input_spec = InputSpec(min_ndim=2)
         self.supports_masking = True
 
@@ -167,7 +175,7 @@ class Dense(Layer):
                 f"Dense '{self.name}': the last dimension of the input must be known; "
                 f"got input shape {tuple(input_shape)}"
             )
-        self.kernel = self.add_weight(
+        self._kernel = self.add_weight(
             name="kernel",
             shape=(input_dim, self.units),
             initializer=self.kernel_initializer,
@@ -186,9 +194,10 @@ class Dense(Layer):
             self.bias = None
         self.input_spec = InputSpec(min_ndim=2, axes={-1: input_dim})
         self.built = True
+        self._maybe_enable_lora()
 
     def call(self, inputs):
-        x = cpu_matmul.matmul(inputs, self.kernel.value)
+        x = cpu_matmul.matmul(inputs, self._kernel_value())
         if self.bias is not None:
             x = x + self.bias.value
         return self.activation(x) if self.activation is not None else x
@@ -208,6 +217,7 @@ class Dense(Layer):
             "bias_regularizer": _serialize(regularizers, self.bias_regularizer),
             "kernel_constraint": _serialize(constraints, self.kernel_constraint),
             "bias_constraint": _serialize(constraints, self.bias_constraint),
+            **self._lora_config(),
         }
 
 

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from shoal import activations, constraints, initializers, regularizers
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
+from shoal.layers.lora import LoRAKernel
 
 _FORMS = (
     (re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"), None),
@@ -34,7 +35,7 @@ def _positive_int(x) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool) and x > 0
 
 
-class EinsumDense(Layer):
+class EinsumDense(LoRAKernel, Layer):
     """Dense layer computed by `einsum(equation, inputs, kernel)`.
 
     Args:
@@ -83,17 +84,7 @@ class EinsumDense(Layer):
         self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
-        if lora_rank is not None and not _positive_int(lora_rank):
-            self._fail("lora_rank", "None or a positive integer", lora_rank)
-        if lora_alpha is not None and (
-            isinstance(lora_alpha, bool) or not isinstance(lora_alpha, numbers.Real)
-        ):
-            self._fail("lora_alpha", "None or a number", lora_alpha)
-        if lora_rank and self.kernel_constraint is not None:
-            self._fail("lora_rank", "None when kernel_constraint is set", lora_rank)
-        self.lora_rank = None if lora_rank is None else int(lora_rank)
-        self.lora_alpha = lora_alpha if lora_alpha is not None else self.lora_rank
-        self.lora_enabled = False
+        self._init_lora(lora_rank, lora_alpha)
         self.bias = None
 
     # -- argument checks -----------------------------------------------------------------
@@ -238,85 +229,11 @@ class EinsumDense(Layer):
             )
         self.input_spec = InputSpec(ndim=len(input_shape))
         self.built = True
-        if self.lora_rank:
-            self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
-
-    def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):
-        """Freeze the kernel and learn a rank-`rank` update `a @ b` (LoRA)."""
-        if not _positive_int(rank):
-            self._fail("rank", "a positive integer", rank)
-        if self.kernel_constraint is not None:
-            self._fail("kernel_constraint", "None to enable LoRA", self.kernel_constraint)
-        if not self.built or self.lora_enabled:
-            raise ValueError(
-                f"EinsumDense '{self.name}': enable_lora needs a built layer without LoRA; "
-                f"got built={self.built}, lora_enabled={self.lora_enabled}"
-            )
-        shape = tuple(self._kernel.shape)
-        self.lora_kernel_a = self.add_weight(
-            name="lora_kernel_a",
-            shape=shape[:-1] + (rank,),
-            initializer=initializers.get(a_initializer),
-            regularizer=self.kernel_regularizer,
-            dtype="float32",
-        )
-        self.lora_kernel_b = self.add_weight(
-            name="lora_kernel_b",
-            shape=(rank, shape[-1]),
-            initializer=initializers.get(b_initializer),
-            regularizer=self.kernel_regularizer,
-            dtype="float32",
-        )
-        self._kernel.trainable = False
-        self._trainable_variables = [v for v in self._trainable_variables if v is not self._kernel]
-        self._non_trainable_variables.insert(0, self._kernel)
-        self.lora_enabled = True
-        self.lora_rank = int(rank)
-        self.lora_alpha = lora_alpha if lora_alpha is not None else rank
-
-    def _own_weights(self):
-        # Keras order (kernel, bias, lora_kernel_a, lora_kernel_b) even with a frozen kernel.
-        if not self.lora_enabled:
-            return super()._own_weights()
-        return [self._kernel] + [v for v in super()._own_weights() if v is not self._kernel]
-
-    @property
-    def kernel(self):
-        kernel = self._kernel.value
-        if self.lora_enabled:
-            delta = jnp.matmul(self.lora_kernel_a.value, self.lora_kernel_b.value)
-            kernel = (kernel + (self.lora_alpha / self.lora_rank) * delta).astype(
-                self.compute_dtype
-            )
-        return kernel
-
-    def save_own_variables(self, store):
-        # As Keras: the LoRA update is merged into the saved kernel.
-        if not self.built:
-            return
-        store["0"] = self.kernel
-        if self.bias is not None:
-            store["1"] = self.bias.value
-
-    def load_own_variables(self, store):
-        if not self.built:
-            return
-        expected = 2 if self.bias is not None else 1
-        if len(store.keys()) != expected:
-            raise ValueError(
-                f"EinsumDense '{self.name}': the weights file must hold {expected} variables "
-                f"for this layer; got {len(store.keys())}"
-            )
-        self._kernel.assign(store["0"])
-        if self.bias is not None:
-            self.bias.assign(store["1"])
-        if self.lora_enabled:
-            self.lora_kernel_a.assign(jnp.zeros(self.lora_kernel_a.shape))
-            self.lora_kernel_b.assign(jnp.zeros(self.lora_kernel_b.shape))
+        self._maybe_enable_lora()
 
     # -- forward ---------------------------------------------------------------------------
     def call(self, inputs):
-        x = jnp.einsum(self.equation, inputs, self.kernel)
+        x = jnp.einsum(self.equation, inputs, self._kernel_value())
         if self.bias is not None:
             x = x + self.bias.value
         return self.activation(x) if self.activation is not None else x
@@ -337,7 +254,4 @@ class EinsumDense(Layer):
             "bias_constraint": _serialize(constraints, self.bias_constraint),
             "quantization_config": None,
         }
-        if self.lora_rank:
-            config["lora_rank"] = self.lora_rank
-            config["lora_alpha"] = self.lora_alpha
-        return config
+        return {**config, **self._lora_config()}
