@@ -630,7 +630,10 @@ class Layer(Operation):
 
     def load_own_variables(self, store) -> None:
         """Read what `save_own_variables` wrote back into this layer's own variables."""
-        variables = self._own_weights()
+        self._load_variables(store, self._own_weights())
+
+    def _load_variables(self, store, variables) -> None:
+        """Assign `store["0"]`, `store["1"]`, ... to `variables` (their count checked first)."""
         keys = [k for k in store.keys() if k.isdigit()]
         if len(keys) != len(variables):
             raise ValueError(

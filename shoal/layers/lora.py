@@ -127,15 +127,7 @@ class LoRAKernel:
     def load_own_variables(self, store):
         if not self.lora_enabled:
             return super().load_own_variables(store)
-        saved = self._lora_saved()
-        keys = [k for k in store.keys() if k.isdigit()]
-        if len(keys) != len(saved):
-            raise ValueError(
-                f"{type(self).__name__} '{self.name}' has {len(saved)} variables, but the "
-                f"file holds {len(keys)} for it"
-            )
-        for i, variable in enumerate(saved):
-            variable.assign(store[str(i)])
+        self._load_variables(store, self._lora_saved())
         self.lora_kernel_a.assign(jnp.zeros(self.lora_kernel_a.shape))
         self.lora_kernel_b.assign(jnp.zeros(self.lora_kernel_b.shape))
 
