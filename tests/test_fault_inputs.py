@@ -233,3 +233,72 @@ def test_normalization_names_the_size_it_was_adapted_for():
     norm.adapt(X)
     with pytest.raises(ValueError, match=r"expected size 4 on axis 1.*\(2, 5\)"):
         norm(np.ones((2, 5), "float32"))
+
+
+def test_failed_load_weights_keeps_every_trained_value(tmp_path):
+    """A file that does not fit, or a layer's own load_own_variables that fails after the
+    others were assigned: all variables get their values back."""
+    model = keras.Sequential([keras.Input((4,)), layers.Dense(3), layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(X, np.ones((8, 1)), verbose=0)
+    other = keras.Sequential([keras.Input((4,)), layers.Dense(3), layers.Dense(2)])
+    path = str(tmp_path / "other.weights.h5")
+    other.save_weights(path)
+    before = _state(model)
+    with pytest.raises(ValueError, match="shape"):
+        model.load_weights(path)
+    _unchanged(model, before)
+
+    class Fails(layers.Layer):
+        def build(self, shape):
+            self.w = self.add_weight(shape=(2,))
+
+        def call(self, x):
+            return x
+
+        def load_own_variables(self, store):
+            raise RuntimeError("cannot read this")
+
+    source = keras.Sequential([keras.Input((4,)), layers.Dense(3), Fails()])
+    source.save_weights(path)
+    target = keras.Sequential([keras.Input((4,)), layers.Dense(3), Fails()])
+    weights = [w.copy() for w in target.get_weights()]
+    with pytest.raises(ValueError, match="cannot read this"):
+        target.load_weights(path)
+    for a, b in zip(target.get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_data_that_runs_out_stops_cleanly_with_a_warning():
+    """As Keras: more steps than array batches run the batches there are; a finite
+    generator that runs out ends training (history kept, on_train_end called); a used-up
+    validation generator stops validation."""
+    i = keras.Input((4,))
+    model = keras.Model(i, layers.Dense(1)(i))
+    model.compile("sgd", "mse")
+    ones = np.ones((10, 1), "float32")
+    x10 = np.ones((10, 4), "float32")
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = model.fit(x10, ones, batch_size=5, steps_per_epoch=10, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2
+    with pytest.warns(UserWarning, match="ran out of data"):
+        assert model.predict(x10, batch_size=5, steps=10, verbose=0).shape == (10, 1)
+
+    ended = []
+    done = keras.callbacks.LambdaCallback(on_train_end=lambda logs: ended.append(True))
+
+    def three():
+        for _ in range(3):
+            yield x10[:2], ones[:2]
+
+    with pytest.warns(UserWarning, match="ran out of data"):
+        history = model.fit(three(), steps_per_epoch=2, epochs=3, verbose=0, callbacks=[done])
+    assert len(history.history["loss"]) == 2 and ended == [True]  # 2 + 1 batches
+
+    def two():
+        for _ in range(2):
+            yield x10[:2], ones[:2]
+
+    with pytest.warns(UserWarning, match="validation stops"):
+        history = model.fit(x10, ones, validation_data=two(), epochs=3, verbose=0)
+    assert len(history.history["loss"]) == 3 and len(history.history["val_loss"]) == 1

@@ -158,6 +158,11 @@ def _overridden(obj, name):
     method = getattr(obj, name, None)
     if not callable(method) or getattr(type(obj), name, None) is getattr(Layer, name):
         return None
+    if getattr(obj, "lora_enabled", None) is False:
+        from shoal.layers.lora import LoRAKernel
+
+        if getattr(type(obj), name, None) is getattr(LoRAKernel, name):
+            return None  # LoRA off: the plain layout, checked with the others
     return method
 
 
@@ -443,6 +448,9 @@ def read_weights(model, h5, source: str, skip_mismatch: bool = False) -> None:
         if not skip_mismatch:
             raise ValueError(message + " Pass skip_mismatch=True to skip mismatched layers.")
         warnings.warn(message + " These were skipped (skip_mismatch=True).", stacklevel=3)
+    # Layers with their own load_own_variables run after the checked assignments: if one
+    # fails, every variable gets its value back, so nothing trained is lost.
+    snapshot = [(v, v.value) for v in _all_variables(model)] if custom_loads else []
     for variable, value in pending:
         variable.assign(
             value.astype(np.dtype(variable.dtype)) if _needs_cast(value, variable) else value
@@ -452,11 +460,20 @@ def read_weights(model, h5, source: str, skip_mismatch: bool = False) -> None:
             custom(store)
         except Exception as err:
             if not skip_mismatch:
+                for variable, value in snapshot:
+                    variable.assign(value)
                 raise ValueError(
                     f"Cannot load weights from {source}: {_describe(obj, path)} failed in "
                     f"load_own_variables: {err}"
                 ) from err
             warnings.warn(f"{source}: skipped {_describe(obj, path)}: {err}", stacklevel=3)
+
+
+def _all_variables(model) -> list:
+    """The model's variables and its optimizer's (what a weights file can change)."""
+    optimizer = getattr(model, "optimizer", None)
+    extra = list(getattr(optimizer, "variables", None) or []) if optimizer is not None else []
+    return list(model.variables) + [v for v in extra if hasattr(v, "assign")]
 
 
 def _needs_cast(value, variable) -> bool:

@@ -37,6 +37,8 @@ def _to_numpy(value, argument):
 
 
 def is_array_data(x) -> bool:
+    if _is_iterator_like(x):
+        return False
     leaves = _leaves(x)
     return (
         bool(leaves)
@@ -171,7 +173,10 @@ class ArrayData:
         self.batch_size = batch_size or 32
         self.shuffle = shuffle
         full = math.ceil(self.num_samples / self.batch_size)
-        self.num_batches = full if steps is None else int(steps)
+        # More steps than batches: each pass stops at the end of the data, as in Keras
+        # (which warns that the input ran out; see fit_loop.warn_if_short).
+        self.num_batches = full if steps is None else min(int(steps), full)
+        self.ran_short = steps is not None and int(steps) > full
         self._epoch_rng = np.random.default_rng(int(np.random.randint(2**31)))
         # Pad the last batch to full size (predict: outputs of padded rows are dropped).
         self.pad_last = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import warnings
 
 import jax
 import numpy as np
@@ -187,6 +188,22 @@ def _batch_free(model) -> bool:
     return True
 
 
+class NoBatchesError(ValueError):
+    """The data yielded no batch at all."""
+
+
+_RAN_OUT = (
+    "Your input ran out of data; interrupting training. Make sure that your dataset or "
+    "generator can generate at least `steps_per_epoch * epochs` batches."
+)
+
+
+def warn_if_short(data) -> None:
+    """Keras' warning when `steps` asks for more batches than array data holds."""
+    if getattr(data, "ran_short", False):
+        warnings.warn(_RAN_OUT, stacklevel=3)
+
+
 def _first_batch(data):
     if hasattr(data, "peek"):  # iterators: read without consuming it
         batch = data.peek()
@@ -195,7 +212,7 @@ def _first_batch(data):
     else:
         for batch in data.epoch():
             return batch
-    raise ValueError("The dataset yielded no batches; fit/evaluate/predict need data.")
+    raise NoBatchesError("The dataset yielded no batches; fit/evaluate/predict need data.")
 
 
 def fit(
@@ -256,6 +273,7 @@ def fit(
         steps=steps_per_epoch,
         class_weight=class_weight,
     )
+    warn_if_short(data)
     first = _first_batch(data)
     preflight.check(model, first[0], getattr(data, "y", first[1]), "train")
     model._build_for_data(first[0], first[1])
@@ -295,26 +313,33 @@ def fit(
                     cbs.on_train_batch_end(start + i, logs)
                 if model.stop_training:
                     break
-            if not logs:
-                raise ValueError(
-                    "fit(): the training data yielded no batches in this epoch; if `x` is a "
-                    "generator, pass `steps_per_epoch` or make it repeat."
-                )
+            if not logs:  # a finite generator ran out: stop, keeping what was trained
+                warnings.warn(_RAN_OUT, stacklevel=2)
+                break
             epoch_logs = _pythonify(logs, model)
             if val_data is not None and _should_validate(epoch, validation_freq):
                 val_x, val_y, val_sw = val_data
-                val_logs = evaluate(
-                    model,
-                    val_x,
-                    val_y,
-                    sample_weight=val_sw,
-                    batch_size=validation_batch_size or batch_size,
-                    steps=validation_steps,
-                    callbacks=cbs,
-                    verbose=0,
-                    return_dict=True,
-                )
-                epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                try:
+                    val_logs = evaluate(
+                        model,
+                        val_x,
+                        val_y,
+                        sample_weight=val_sw,
+                        batch_size=validation_batch_size or batch_size,
+                        steps=validation_steps,
+                        callbacks=cbs,
+                        verbose=0,
+                        return_dict=True,
+                    )
+                    epoch_logs.update({f"val_{k}": v for k, v in val_logs.items()})
+                except NoBatchesError:  # a finite validation generator, used up
+                    warnings.warn(
+                        "fit(): `validation_data` yielded no batches in this epoch (a "
+                        "generator used up by an earlier epoch); validation stops. Pass a "
+                        "re-iterable dataset or a PyDataset to validate every epoch.",
+                        stacklevel=2,
+                    )
+                    val_data = None
             cbs.on_epoch_end(epoch, epoch_logs)
             if model.stop_training:
                 break
@@ -372,6 +397,7 @@ def evaluate(
 
     verbose = _verbose(verbose)
     data = data_adapter.make_data(x, y, sample_weight, batch_size=batch_size, steps=steps)
+    warn_if_short(data)
     first = _first_batch(data)
     preflight.check(model, first[0], first[1], "test")
     model._build_for_data(first[0], first[1])
@@ -417,6 +443,7 @@ def predict(
         x, _, _, n = data_adapter.standardize_arrays(x)
         batch_size = n
     data = data_adapter.make_data(x, None, None, batch_size=batch_size, steps=steps)
+    warn_if_short(data)
     first = _first_batch(data)
     preflight.check(model, first[0], None, "predict")
     model._build_for_data(first[0])
