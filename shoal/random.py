@@ -106,6 +106,11 @@ def randint(shape, minval, maxval, dtype="int32", seed=None):
 
 def categorical(logits, num_samples, dtype="int32", seed=None):
     logits = jnp.asarray(logits)
+    if logits.ndim != 2:
+        raise ValueError(
+            "categorical: argument `logits` must be 2-D, (batch_size, num_classes); got shape "
+            f"{tuple(logits.shape)}"
+        )
     draws = jax.random.categorical(
         _key(seed), logits[:, None, :], axis=-1, shape=(logits.shape[0], num_samples)
     )

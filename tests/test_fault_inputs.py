@@ -302,3 +302,23 @@ def test_data_that_runs_out_stops_cleanly_with_a_warning():
     with pytest.warns(UserWarning, match="validation stops"):
         history = model.fit(x10, ones, validation_data=two(), epochs=3, verbose=0)
     assert len(history.history["loss"]) == 3 and len(history.history["val_loss"]) == 1
+
+
+def test_ops_and_preprocessing_arguments_are_checked():
+    with pytest.raises(ValueError, match="max_pool: argument `inputs` must have rank 3, 4 or 5"):
+        keras.ops.max_pool(np.ones((8, 8)), 2)
+    for size in [(-4, 4), (0, 4), (4.5, 4)]:
+        with pytest.raises(ValueError, match="two positive integers"):
+            keras.ops.image.resize(np.ones((1, 4, 4, 3)), size)
+    with pytest.raises(ValueError, match="'ngrams' must be None, a positive integer"):
+        layers.TextVectorization(ngrams=0)
+    with pytest.raises(ValueError, match="`logits` must be 2-D"):
+        keras.random.categorical(np.zeros(3), 2)
+    with pytest.raises(TypeError, match="takes numeric inputs; got an array of dtype <U1"):
+        layers.Dense(1)(np.array([["a", "b"]]))
+    # as Keras: float token ids are cast; an unadapted lookup maps everything out of vocabulary
+    encoded = layers.CategoryEncoding(num_tokens=4, output_mode="multi_hot")(
+        np.array([[1.7, 2.2]], "float32")
+    )
+    np.testing.assert_array_equal(encoded, [[0, 1, 1, 0]])
+    np.testing.assert_array_equal(layers.StringLookup()(np.array([["a"]])), [[0]])

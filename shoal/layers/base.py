@@ -450,6 +450,12 @@ class Layer(Operation):
         ones are cast to the compute dtype (Keras' `DTypePolicy.convert_input`)."""
 
         def convert(x):
+            if isinstance(x, np.ndarray) and x.dtype.kind in "USO":
+                raise TypeError(
+                    f"Layer '{self.name}' ({type(self).__name__}) takes numeric inputs; got an "
+                    f"array of dtype {x.dtype} (strings or objects). Turn text into numbers "
+                    "first, e.g. with StringLookup or TextVectorization."
+                )
             if isinstance(x, np.ndarray) or isinstance(x, Variable):
                 x = jnp.asarray(x.value if isinstance(x, Variable) else x)
             if isinstance(x, jax.Array) and self._should_autocast(x):

@@ -42,6 +42,8 @@ class CategoryEncoding(Layer):
 
     def call(self, inputs, count_weights=None):
         inputs = jnp.asarray(inputs)
+        if not jnp.issubdtype(inputs.dtype, jnp.integer):
+            inputs = inputs.astype("int32")  # token ids given as floats: cast, as Keras
         if count_weights is None:
             return encode(inputs, self.output_mode, self.num_tokens, jnp, self.compute_dtype)
         if self.output_mode != "count":

@@ -73,6 +73,7 @@ class IndexLookup(Layer):
     by `adapt()` or given as `vocabulary`. Subclasses set the token kind."""
 
     _string_tokens = False  # StringLookup sets True
+    _index: dict = {}  # token -> id; replaced (never mutated) once a vocabulary is set
 
     def __init__(
         self,

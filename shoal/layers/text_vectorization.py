@@ -79,11 +79,13 @@ class TextVectorization(Layer):
         if not (
             ngrams is None
             or _is_int(ngrams)
+            and ngrams > 0
             or isinstance(ngrams, tuple)
-            and all(_is_int(n) for n in ngrams)
+            and all(_is_int(n) and n > 0 for n in ngrams)
         ):
             raise ValueError(
-                f"{owner}: argument 'ngrams' must be None, an integer or a tuple of integers; "
+                f"{owner}: argument 'ngrams' must be None, a positive integer or a tuple of "
+                "positive integers; "
                 f"got {ngrams!r}"
             )
         if output_sequence_length is not None:

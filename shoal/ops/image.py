@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import jax
 import jax.numpy as jnp
 
@@ -97,8 +99,15 @@ def resize(
     _check_resize_args(
         "resize", interpolation, fill_mode, crop_to_aspect_ratio, pad_to_aspect_ratio
     )
-    if len(size) != 2:
-        raise ValueError(f"resize: argument 'size' must be (height, width), got {size!r}")
+    if (
+        isinstance(size, (str, bytes))
+        or len(size) != 2
+        or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d > 0
+                   for d in size)
+    ):  # fmt: skip
+        raise ValueError(
+            f"resize: argument 'size' must be (height, width), two positive integers; got {size!r}"
+        )
     images = _t(images)
     axes = _hw_axes(images, config.standardize_data_format(data_format))
     if crop_to_aspect_ratio:

@@ -393,6 +393,11 @@ def conv_transpose(
 def _pool_setup(inputs, pool_size, strides, padding, data_format, op):
     x = _t(inputs)
     n = x.ndim - 2
+    if n not in (1, 2, 3):
+        raise ValueError(
+            f"{op}: argument `inputs` must have rank 3, 4 or 5 (batch, spatial..., channels); "
+            f"got shape {tuple(x.shape)}"
+        )
     pool = _spatial(pool_size, n, "pool_size", op)
     step = pool if strides is None else _spatial(strides, n, "strides", op)
     last = config.standardize_data_format(data_format) == "channels_last"
