@@ -231,9 +231,10 @@ def test_conv_lstm_gradients_equal_lax(cls_name, rank):
     x = RNG.standard_normal((2, 3, *(6,) * rank, 3)).astype("float32")
     layer(x)
     weights = [v.value for v in layer.trainable_variables]
+    state = [v.value for v in layer.non_trainable_variables]  # the cell's SeedGenerator
 
     def loss(weights, x):
-        out, _ = layer.stateless_call(weights, [], x)
+        out, _ = layer.stateless_call(weights, state, x)
         return jnp.sum(jnp.sin(out))
 
     grads = jax.jit(jax.grad(loss, argnums=(0, 1)))(weights, x)

@@ -204,3 +204,45 @@ def test_variable_paths_nest_as_in_keras():
         outputs.append(run.stdout.strip().splitlines()[-1])
     assert outputs[0] == outputs[1]
     assert "'s/d/kernel'" in outputs[0] and "'m/inner/id/kernel'" in outputs[0]
+
+
+class _GuideModel(keras.Model):
+    """keras.io "Customizing what happens in fit() with JAX", first example: the step
+    walks `self.metrics` and returns the last one's `stateless_result` as the logs."""
+
+    def compute_loss_and_updates(self, trainable, non_trainable, x, y, training=False):
+        y_pred, non_trainable = self.stateless_call(trainable, non_trainable, x, training=training)
+        return self.compute_loss(x, y, y_pred), (y_pred, non_trainable)
+
+    def train_step(self, state, data):
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        x, y = data
+        grad_fn = jax.value_and_grad(self.compute_loss_and_updates, has_aux=True)
+        (loss, (y_pred, non_trainable)), grads = grad_fn(
+            trainable, non_trainable, x, y, training=True
+        )
+        trainable, optimizer_vars = self.optimizer.stateless_apply(optimizer_vars, grads, trainable)
+        new_metrics_vars, logs = [], None
+        for metric in self.metrics:
+            start = len(new_metrics_vars)
+            these = metrics_vars[start : start + len(metric.variables)]
+            if metric.name == "loss":
+                these = metric.stateless_update_state(these, loss)
+            else:
+                these = metric.stateless_update_state(these, y, y_pred)
+            logs = metric.stateless_result(these)
+            new_metrics_vars += these
+        return logs, (trainable, non_trainable, optimizer_vars, new_metrics_vars)
+
+
+def test_compiled_metrics_are_one_metric_as_in_keras():
+    inputs = keras.Input(shape=(8,))
+    model = _GuideModel(inputs, layers.Dense(1)(inputs))
+    model.compile(optimizer="adam", loss="mse", metrics=["mae"])
+    assert [m.name for m in model.metrics] == ["loss", "compile_metrics"]
+    x = np.random.default_rng(0).random((64, 8)).astype("float32")
+    history = model.fit(x, x[:, :1], epochs=2, verbose=0)
+    assert list(history.history) == ["mae"] and len(history.history["mae"]) == 2
+    assert model.metrics_names == ["loss", "compile_metrics"]
+    result = model.metrics[1].result()
+    assert set(result) == {"mae"} and np.isfinite(float(result["mae"]))

@@ -75,8 +75,8 @@ def test_custom_layer_weights_tracking_and_losses():
     assert out.shape == (2, 8)
     assert [w.shape for w in block.weights] == [(5, 16), (16,), (16, 8), (8,)]
     assert [w.path for w in block.weights][:2] == [
-        f"{block.linear_1.name}/w",
-        f"{block.linear_1.name}/b",
+        f"{block.name}/{block.linear_1.name}/w",  # built inside the block's call, as Keras
+        f"{block.name}/{block.linear_1.name}/b",
     ]
     assert len(block.trainable_weights) == 4 and block.non_trainable_weights == []
     assert len(block.losses) == 1

@@ -12,6 +12,8 @@ import inspect
 import jax
 import numpy as np
 
+from shoal.metrics.base import Metric
+
 
 def flatten_outputs(y, output_names):
     """Outputs / targets as a flat list in the model's output order."""
@@ -162,8 +164,14 @@ class CompileLoss:
         return [t for t in self.trackers if t is not None]
 
 
-class CompileMetrics:
+class CompileMetrics(Metric):
+    """The metrics given to `compile`, as one Metric named "compile_metrics" (as Keras):
+    `model.metrics` lists it after the loss tracker; its variables are all of theirs, its
+    `result()` (and `stateless_result`) the dict of their results."""
+
     def __init__(self, metrics, weighted_metrics, output_names):
+        super().__init__(name="compile_metrics")
+        self.given = metrics is not None or weighted_metrics is not None
         self.output_names = list(output_names)
         self._specs = _per_output(metrics, self.output_names, "metrics")
         self._weighted_specs = _per_output(weighted_metrics, self.output_names, "weighted_metrics")
@@ -201,6 +209,17 @@ class CompileMetrics:
     @property
     def metrics(self):
         return [m for group in self.unweighted + self.weighted for m in group]
+
+    @property
+    def variables(self) -> list:
+        return [v for m in self.metrics for v in m.variables]
+
+    def result(self) -> dict:
+        return self.results() if self.built else {}
+
+    def reset_state(self) -> None:
+        for m in self.metrics:
+            m.reset_state()
 
     def update_state(self, y_true, y_pred, sample_weight=None, masks=None):
         y_pred = flatten_outputs(y_pred, self.output_names)

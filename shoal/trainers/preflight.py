@@ -161,7 +161,8 @@ def _check_target_shape(loss, shape, out, subject) -> None:
         shape = shape[:-1]
     elif len(shape) + 1 == len(want) and want[-1] == 1:
         shape = (*shape, 1)
-    concrete = tuple(shape[0] if d is None else d for d in want)
+    # The batch axis is the data's (a model built for batches of 2 trains on 4 rows).
+    concrete = tuple(shape[0] if d is None or i == 0 else d for i, d in enumerate(want))
     try:
         np.broadcast_shapes(shape, concrete)
     except ValueError:

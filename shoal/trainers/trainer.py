@@ -150,13 +150,15 @@ class Trainer:
     # -- metrics -----------------------------------------------------------
     def _own_metrics(self) -> list:
         """The loss tracker, the per-output loss trackers and the compile metrics."""
+        # Keras' order: the loss tracker, the compiled metrics (one Metric holding them
+        # all, "compile_metrics"), the per-output loss trackers.
         out = []
         if self._loss_tracker is not None:
             out.append(self._loss_tracker)
+        if self._compile_metrics is not None and self._compile_metrics.given:
+            out.append(self._compile_metrics)
         if self._compile_loss is not None:
             out.extend(self._compile_loss.metrics)
-        if self._compile_metrics is not None and self._compile_metrics.built:
-            out.extend(self._compile_metrics.metrics)
         return out
 
     @property
@@ -169,7 +171,7 @@ class Trainer:
         `__init__`), which Keras lists in `model.metrics` too."""
         from shoal.metrics.base import Metric
 
-        seen = {id(m) for m in listed}
+        seen = {id(m) for m in listed} | {id(self._compile_metrics), id(self._loss_tracker)}
         found, pending, visited = [], [self], set()
         while pending:
             layer = pending.pop(0)
