@@ -246,3 +246,60 @@ def test_compiled_metrics_are_one_metric_as_in_keras():
     assert model.metrics_names == ["loss", "compile_metrics"]
     result = model.metrics[1].result()
     assert set(result) == {"mae"} and np.isfinite(float(result["mae"]))
+
+
+class _OwnDropout(layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(1337)
+
+    def call(self, x):
+        return keras.random.dropout(x, 0.5, seed=self.seed_generator)
+
+
+class _Stack(keras.Model):
+    def __init__(self):
+        super().__init__(name="stack")
+        self.first = layers.Dense(2, name="first")
+        self.drop = _OwnDropout(name="drop")
+        self.last = layers.Dense(1, name="last")
+
+    def call(self, x):
+        return self.last(self.drop(self.first(x)))
+
+
+def test_variables_are_listed_layer_by_layer_as_in_keras():
+    model = _Stack()
+    model(np.ones((1, 3), "float32"))
+    names = [v.path.split("/")[-1] for v in model.variables]
+    assert names == ["kernel", "bias", "seed_generator_state", "kernel", "bias"]
+    assert [v.name for v in model.non_trainable_variables] == ["seed_generator_state"]
+
+
+def test_weights_made_under_a_distribution_are_laid_out_at_once():
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    program = textwrap.dedent(
+        """
+        import shoal as keras
+        mesh = keras.distribution.DeviceMesh((1, 2), ["data", "model"])
+        layout = keras.distribution.LayoutMap(mesh)
+        layout["d1/kernel"] = (None, "model")
+        keras.distribution.set_distribution(
+            keras.distribution.ModelParallel(layout_map=layout, batch_dim_name="data"))
+        dense = keras.layers.Dense(4, name="d1")
+        dense.build((None, 8))
+        print(dense.kernel.value.sharding.spec, len(dense.bias.value.sharding.device_set))
+        """
+    )
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "PYTHONPATH": ".",
+    }
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1] == "P(None, 'model') 2"

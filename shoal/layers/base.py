@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from shoal.backend import dtype_policy as dtype_policies
-from shoal.backend import dtypes, tensor_masks
+from shoal.backend import dtypes, naming, tensor_masks
 from shoal.backend import random as shoal_random
 from shoal.backend.autocast import layer_autocast_scope
 from shoal.backend.name_scopes import current_path, name_scope
@@ -236,7 +236,12 @@ class Layer(Operation):
 
     @property
     def variables(self) -> list:
-        return _dedupe(self.weights + self._seed_states())
+        """Weights and SeedGenerator states, layer by layer in Keras' order: a layer's
+        own weights, its generators' states, then each sub-layer's variables."""
+        own = self._own_weights() + [g.state for g in getattr(self, "_seed_generators", ())]
+        subs = [v for layer in self._layers for v in layer.variables]
+        weights = self.weights  # subclasses may list weights the recursion does not reach
+        return _dedupe(own + subs + weights)
 
     @property
     def trainable_weights(self) -> list:
@@ -260,7 +265,9 @@ class Layer(Operation):
 
     @property
     def non_trainable_variables(self) -> list:
-        return _dedupe(self.non_trainable_weights + self._seed_states())
+        wanted = self.non_trainable_weights + self._seed_states()
+        ids = {id(v) for v in wanted}
+        return _dedupe([v for v in self.variables if id(v) in ids] + wanted)
 
     # -- weights -----------------------------------------------------------
     def add_weight(
@@ -298,11 +305,12 @@ class Layer(Operation):
             shape=shape,
             dtype=dtype,
             trainable=trainable,
-            name=name or "variable",
+            name=name or naming.uniquify("variable"),  # Keras: variable, variable_1, ...
             autocast=autocast,
         )
         with name_scope(self.name, caller=self):  # inside its own scope already: same
             variable.path = f"{current_path()}/{variable.name}"
+        _place_for_distribution(variable)
         variable.regularizer = regularizers.get(regularizer)
         variable.constraint = constraints.get(constraint)
         variable.overwrite_with_gradient = overwrite_with_gradient
@@ -709,6 +717,16 @@ class Layer(Operation):
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _place_for_distribution(variable) -> None:
+    """Under a distribution (`set_distribution`), a new weight is laid out at once as the
+    distribution says for its path (replicated, or sharded by a LayoutMap), as in Keras."""
+    from shoal.distribution.distributions import distribution
+
+    active = distribution()
+    if active is not None:
+        variable._value = jax.device_put(variable._value, active.variable_sharding(variable))
 
 
 def _builds_in_scope(build):
