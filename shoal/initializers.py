@@ -104,10 +104,9 @@ class RandomInitializer(Initializer):
         if self.seed is None:
             return shoal_random.draw_key()
         if _is_seed_generator(self.seed):  # a new key per call, as Keras does
-            return self.seed.next()
+            return shoal_random.as_key(self.seed.next())
         # Keras (JAX backend) uses the raw key data [seed, 0]: same seed, same values.
-        data = np.array([self.seed & 0xFFFFFFFF, 0], dtype=np.uint32)
-        return jax.random.wrap_key_data(jnp.asarray(data))
+        return shoal_random.raw_key(self.seed)
 
     def _sample(self, distribution, shape, dtype, scale=1.0, loc=0.0):
         """`loc + scale * noise`; noise is N(0, 1), N(0, 1) cut at +-2, or U(-1, 1)."""

@@ -56,9 +56,10 @@ class SeedGenerator:
             return self._advance(state)
 
     def _advance(self, state):
-        key = jax.random.fold_in(jax.random.key(state[0]), state[1])
+        # As Keras: the draw is the state itself, [seed, count] (raw key data), and the
+        # count moves on.
         self.state.assign(state + jnp.array([0, 1], jnp.uint32))
-        return key
+        return state
 
     def get_config(self):
         return {"seed": self._initial_seed, "name": self.name}
@@ -70,7 +71,7 @@ class SeedGenerator:
 
 def _key(seed):
     if isinstance(seed, SeedGenerator):
-        return seed.next()
+        return _random.as_key(seed.next())
     if seed is not None and not isinstance(seed, int):
         if hasattr(seed, "dtype") and jnp.issubdtype(seed.dtype, jax.dtypes.prng_key):
             return seed
@@ -78,8 +79,8 @@ def _key(seed):
             # A raw key (`jax.random.PRNGKey(0)`) or a Keras seed tensor, as Keras accepts.
             return jax.random.wrap_key_data(jnp.asarray(seed, jnp.uint32))
         raise ValueError(f"Argument `seed` must be None, an int or a SeedGenerator; got {seed!r}")
-    if seed is not None:  # an int: the same values on every call, as in Keras
-        return jax.random.key(seed)
+    if seed is not None:  # an int: the same values on every call, Keras' own values
+        return _random.raw_key(seed)
     return _random.draw_key(seed)
 
 
@@ -111,8 +112,9 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
             "categorical: argument `logits` must be 2-D, (batch_size, num_classes); got shape "
             f"{tuple(logits.shape)}"
         )
+    # Keras' layout of the draw (classes on axis 1), so seeded draws equal Keras'.
     draws = jax.random.categorical(
-        _key(seed), logits[:, None, :], axis=-1, shape=(logits.shape[0], num_samples)
+        _key(seed), logits[..., None], axis=1, shape=(logits.shape[0], num_samples)
     )
     return draws.astype(_dtype(dtype))
 
@@ -124,6 +126,8 @@ def dropout(inputs, rate, noise_shape=None, seed=None):
 
 
 def shuffle(x, axis=0, seed=None):
+    # Whole slices move, as Keras' TensorFlow and torch backends shuffle (its JAX backend
+    # permutes each slice on its own, `independent=True`); 1-D draws equal all of them.
     return jax.random.permutation(_key(seed), jnp.asarray(x), axis=axis, independent=False)
 
 

@@ -394,3 +394,36 @@ def test_positional_orders_and_argument_names_follow_keras():
     layer = shoal.layers.Conv3DTranspose(2, 3, 1, "valid", "channels_last")
     assert layer.data_format == "channels_last"
     assert shoal.losses.deserialize(name="mse") is shoal.losses.mean_squared_error
+
+
+def test_seeded_random_draws_equal_keras():
+    """Seeds are Keras' raw keys ([seed, count]): int seeds, SeedGenerators and seeded
+    layers draw Keras' very values."""
+    import keras
+
+    import shoal
+
+    cases = [
+        ("normal", ((2, 3),), {}),
+        ("uniform", ((2, 3),), {"minval": -1.0, "maxval": 2.0}),
+        ("truncated_normal", ((4,),), {}),
+        ("randint", ((5,), 0, 10), {}),
+        ("categorical", (np.log(np.array([[0.2, 0.8], [0.5, 0.5]], "float32")), 4), {}),
+        ("gamma", ((3,), 2.0), {}),
+        ("dropout", (np.ones((2, 8), "float32"), 0.5), {}),
+        ("shuffle", (np.arange(6),), {}),
+    ]
+    for name, args, kwargs in cases:
+        for seed in (7, "generator"):
+            ours_seed = shoal.random.SeedGenerator(7) if seed == "generator" else seed
+            theirs_seed = keras.random.SeedGenerator(7) if seed == "generator" else seed
+            ours = getattr(shoal.random, name)(*args, **kwargs, seed=ours_seed)
+            theirs = getattr(keras.random, name)(*args, **kwargs, seed=theirs_seed)
+            np.testing.assert_allclose(ours, theirs, rtol=1e-6, err_msg=f"{name} {seed}")
+    generator = shoal.random.SeedGenerator(3)
+    assert np.asarray(generator.next()).tolist() == [3, 0]
+    x = np.ones((2, 8), "float32")
+    np.testing.assert_array_equal(
+        shoal.layers.Dropout(0.5, seed=3)(x, training=True),
+        keras.layers.Dropout(0.5, seed=3)(x, training=True),
+    )

@@ -56,6 +56,26 @@ def fresh_seed() -> int:
     return int(sequence.generate_state(1, np.uint32)[0] >> 1)
 
 
+def raw_key(seed, counter=0):
+    """The key Keras' JAX backend draws for `seed` at step `counter`: the raw key data
+    `[seed, counter]` (uint32), so seeded draws give Keras' values. Under a PRNG
+    implementation other than threefry, a key folded from the two."""
+    if _key_data_shape() != (2,):
+        return jax.random.fold_in(jax.random.key(seed), counter)
+    if isinstance(seed, (int, np.integer)) and isinstance(counter, (int, np.integer)):
+        data = np.array([int(seed) & 0xFFFFFFFF, int(counter) & 0xFFFFFFFF], np.uint32)
+    else:
+        data = jax.numpy.stack([seed, counter]).astype(jax.numpy.uint32)
+    return jax.random.wrap_key_data(data)
+
+
+def as_key(key):
+    """A typed PRNG key from a typed key or raw key data (uint32[2], Keras' seeds)."""
+    if jax.numpy.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return key
+    return jax.random.wrap_key_data(jax.numpy.asarray(key, jax.numpy.uint32))
+
+
 def global_key():
     """A fresh key from the global, seedable stream (never inside a trace)."""
     seed, count = _next_global()
@@ -91,7 +111,7 @@ def draw_key(seed=None):
     own), whose `next()` gives the key.
     """
     if hasattr(seed, "next") and hasattr(seed, "state"):
-        return seed.next()
+        return as_key(seed.next())
     scope = RngScope._stack.current()
     if scope is not None:
         key = scope.next()
