@@ -90,6 +90,8 @@ class RandomInitializer(Initializer):
     """Base of the random initializers: holds `seed` and turns it into PRNG keys."""
 
     def __init__(self, seed=None):
+        self._init_seed = seed
+        self._drawn = False
         if _is_seed_generator(seed):
             self.seed = seed
             return
@@ -98,13 +100,18 @@ class RandomInitializer(Initializer):
                 f"{type(self).__name__}: argument 'seed' must be an int, a SeedGenerator or "
                 f"None, got {seed!r}"
             )
-        self.seed = None if seed is None else int(seed)
+        # Unseeded: a seed drawn now from Python's `random` (which `set_random_seed` seeds),
+        # as Keras does, so a program's initial weights equal Keras' for the same seed.
+        self.seed = shoal_random.default_seed() if seed is None else int(seed)
 
     def _key(self):
-        if self.seed is None:
-            return shoal_random.draw_key()
         if _is_seed_generator(self.seed):  # a new key per call, as Keras does
             return shoal_random.as_key(self.seed.next())
+        if self._init_seed is None and self._drawn:
+            # One unseeded instance called again (shared by several weights): new values.
+            # (Keras repeats the first values, with a warning.)
+            return shoal_random.draw_key()
+        self._drawn = True
         # Keras (JAX backend) uses the raw key data [seed, 0]: same seed, same values.
         return shoal_random.raw_key(self.seed)
 
@@ -120,7 +127,7 @@ class RandomInitializer(Initializer):
         return noise * scale + loc
 
     def get_config(self):
-        return {"seed": _seed_config(self.seed)}
+        return {"seed": _seed_config(self._init_seed)}
 
 
 class _Gaussian(RandomInitializer):
@@ -245,7 +252,7 @@ def _preset(name: str, scale: float, mode: str, distribution: str, doc: str):
 
     def get_config(self):
         return {
-            "seed": _seed_config(self.seed),
+            "seed": _seed_config(self._init_seed),
             "input_axes": self.input_axes,
             "output_axes": self.output_axes,
         }

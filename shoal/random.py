@@ -20,10 +20,9 @@ class SeedGenerator:
     """A seeded stream of keys: each draw gives the next key (Keras' SeedGenerator).
 
     Its position is a variable, `state` (`[seed, count]`, uint32), which layers list in
-    `non_trainable_variables`: a pure function (`stateless_call` under `jax.jit`) that
-    threads those values draws new keys at every call. Inside `fit` / `evaluate` /
-    `predict`, keys come from the step's key instead (folded with the seed), and the
-    state does not move.
+    `non_trainable_variables`: a pure function that threads those values (`fit`'s steps,
+    or `stateless_call` under `jax.jit`) draws Keras' keys, `[seed, count]`, at every
+    call. A generator no step carries draws from the step's key inside `fit`.
     """
 
     def __init__(self, seed=None, name=None, **kwargs):
@@ -47,11 +46,11 @@ class SeedGenerator:
             )
 
     def next(self, ordered=True):
-        if _random.in_rng_scope():  # fit's step: its key, as an op given `seed` draws
-            return _random.draw_key(self._initial_seed)
         state = self.state._current()
-        if isinstance(state, jax.core.Tracer):  # a pure function threading the state
-            return self._advance(state)
+        if isinstance(state, jax.core.Tracer):  # a step threading the state (fit's, or a
+            return self._advance(state)  # user's jitted stateless_call): Keras' draws
+        if _random.in_rng_scope():  # a generator the step does not carry: the step's key
+            return _random.draw_key(self._initial_seed)
         with jax.ensure_compile_time_eval():  # eager, or a trace that does not thread it
             return self._advance(state)
 

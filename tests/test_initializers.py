@@ -104,18 +104,22 @@ def test_seeds():
     )
 
 
-def test_unseeded_follows_global_seed_and_rng_scope():
-    init = initializers.HeUniform()
-    shoal_random.set_seed(123)
-    first = init((5,))
-    shoal_random.set_seed(123)
-    np.testing.assert_array_equal(init((5,)), first)
-    key = jax.random.key(7)
-    with shoal_random.RngScope(key):
-        a = init((5,))
-    with shoal_random.RngScope(key):
-        b = init((5,))
-    np.testing.assert_array_equal(a, b)
+def test_unseeded_seed_comes_from_set_random_seed_as_in_keras():
+    """As Keras: an unseeded initializer takes its seed from Python's `random` when made,
+    so the same `set_random_seed` gives Keras' very values."""
+    import keras
+
+    from shoal.utils import set_random_seed
+
+    set_random_seed(123)
+    first = initializers.HeUniform()((5,))
+    set_random_seed(123)
+    np.testing.assert_array_equal(initializers.HeUniform()((5,)), first)
+    keras.utils.set_random_seed(123)
+    np.testing.assert_array_equal(keras.initializers.HeUniform()((5,)), first)
+    shared = initializers.HeUniform()  # one instance for several weights: new values
+    assert not np.array_equal(shared((5,)), shared((5,)))
+    assert shared.get_config()["seed"] is None
 
 
 def test_constants():

@@ -8,6 +8,8 @@ stream seeded by `set_seed` (what `shoal.utils.set_random_seed` calls).
 
 from __future__ import annotations
 
+import random as python_random
+
 import jax
 import numpy as np
 
@@ -46,14 +48,13 @@ def _next_global():
     return _GLOBAL["seed"], _GLOBAL["count"]
 
 
-def fresh_seed() -> int:
-    """A seed for an unseeded SeedGenerator, reproducible under `set_seed`. Drawn from its
-    own counter: making generators does not move the global stream initializers use."""
-    if _GLOBAL["seed"] is None:
-        _GLOBAL["seed"] = int(np.random.SeedSequence().entropy % (2**31))
-    _GLOBAL["generators"] = _GLOBAL.get("generators", 0) + 1
-    sequence = np.random.SeedSequence([_GLOBAL["seed"], 0x5EED, _GLOBAL["generators"]])
-    return int(sequence.generate_state(1, np.uint32)[0] >> 1)
+def default_seed() -> int:
+    """The seed of an unseeded initializer or SeedGenerator: Keras' `make_default_seed`,
+    an int from Python's `random` (seeded by `set_random_seed`)."""
+    return python_random.randint(1, int(1e9))
+
+
+fresh_seed = default_seed
 
 
 def raw_key(seed, counter=0):

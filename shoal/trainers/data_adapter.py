@@ -177,19 +177,21 @@ class ArrayData:
         # (which warns that the input ran out; see fit_loop.warn_if_short).
         self.num_batches = full if steps is None else min(int(steps), full)
         self.ran_short = steps is not None and int(steps) > full
-        self._epoch_rng = np.random.default_rng(int(np.random.randint(2**31)))
         # Pad the last batch to full size (predict: outputs of padded rows are dropped).
         self.pad_last = False
 
     def epoch_rows(self):
         """Per step of one epoch, the rows of its batch: a slice, or indices if shuffled."""
         n, bs = self.num_samples, self.batch_size
+        # NumPy's global generator (which `set_random_seed` seeds) draws the order, as in
+        # Keras: one permutation per epoch, or each batch's rows permuted in place.
         order = None
         if self.shuffle is True:
-            order = self._epoch_rng.permutation(n)
+            order = np.random.permutation(n)
         elif self.shuffle == "batch":
-            blocks = self._epoch_rng.permutation(math.ceil(n / bs))
-            order = np.concatenate([np.arange(b * bs, min(n, (b + 1) * bs)) for b in blocks])
+            order = np.concatenate(
+                [np.random.permutation(min(n, lo + bs) - lo) + lo for lo in range(0, n, bs)]
+            )
         for step in range(self.num_batches):
             lo = (step * bs) % n
             hi = min(lo + bs, n)
