@@ -9,7 +9,11 @@ from shoal.backend.symbolic import KerasTensor
 from shoal.backend.variables import Variable
 
 X = np.linspace(-3.0, 3.0, 24, dtype="float32").reshape(3, 8)
-NAMES = [n for n in activations.__all__ if n not in ("get", "serialize", "deserialize")]
+# sparsemax: Keras 3.15 is wrong when two or more entries are kept (tests/test_ops.py
+# checks it against the simplex projection instead).
+NAMES = [
+    n for n in activations.__all__ if n not in ("get", "serialize", "deserialize", "sparsemax")
+]
 EXTRA_ARGS = {"threshold": (0.5, -1.0)}
 
 

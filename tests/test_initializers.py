@@ -7,7 +7,6 @@ import pytest
 from keras.src.initializers.random_initializers import compute_fans as keras_compute_fans
 
 from shoal import initializers
-from shoal.backend import random as shoal_random
 
 RANDOM = [
     "RandomNormal", "TruncatedNormal", "RandomUniform", "VarianceScaling", "GlorotUniform",

@@ -58,7 +58,7 @@ def test_transformer_encoder_learns_a_task_that_needs_attention():
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    history = model.fit(x_train, y_train, batch_size=64, epochs=4, verbose=0)
+    history = model.fit(x_train, y_train, batch_size=64, epochs=6, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     _, accuracy = model.evaluate(x_test, y_test, verbose=0)
     assert accuracy >= 0.9, history.history

@@ -216,8 +216,9 @@ def initialize(job_addresses=None, num_processes=None, process_id=None, local_de
 def _agree_on_seed():
     """Give every process the same global seed, as Keras' `initialize_rng` does.
 
-    Weight initializers draw from shoal's global stream; unseeded, each process would pick
-    its own seed and replicated weights would silently differ between processes.
+    Unseeded weight initializers take their seeds from Python's `random` (and random ops
+    from shoal's global stream); unseeded, each process would pick its own and replicated
+    weights would silently differ between processes.
     """
     from shoal.backend import random as shoal_random
 
@@ -226,9 +227,12 @@ def _agree_on_seed():
         return
     from jax.experimental import multihost_utils
 
+    from shoal.utils.seeding import set_random_seed
+
     local = np.asarray(np.random.SeedSequence().entropy % (2**31), dtype=np.int32)
     seed = multihost_utils.broadcast_one_to_all(local)
-    shoal_random.set_seed(int(seed))
+    # Python's `random` too: unseeded initializers draw their seeds from it, as in Keras.
+    set_random_seed(int(seed))
 
 
 def process_index() -> int:
