@@ -665,3 +665,39 @@ def test_compile_config_is_serialized_and_clones_compile():
     clone = clone_model(model)
     assert clone.compiled and clone.optimizer is not model.optimizer
     assert isinstance(clone.optimizer, shoal.optimizers.Adam)
+
+
+def _assets_layer(lib):
+    class WithAssets(lib.layers.Layer):
+        """keras.io "Save, serialize, and export models": a layer keeping a vocabulary
+        file in the archive, and no `call`."""
+
+        def __init__(self, vocab=None, **kwargs):
+            super().__init__(**kwargs)
+            self.vocab = vocab
+
+        def save_assets(self, inner_path):
+            with open(os.path.join(inner_path, "vocabulary.txt"), "w") as f:
+                f.write(self.vocab)
+
+        def load_assets(self, inner_path):
+            with open(os.path.join(inner_path, "vocabulary.txt")) as f:
+                self.vocab = f.read().replace("<unk>", "little")
+
+    return WithAssets
+
+
+def test_save_and_load_assets_as_keras(tmp_path):
+    import keras
+
+    for writer, reader in ((shoal, shoal), (keras, shoal)):
+        layer = _assets_layer(writer)(vocab="Mary had a <unk> lamb.", name="with_assets")
+        model = writer.Sequential([layer])
+        model.build((None, 4))
+        path = str(tmp_path / f"{writer.__name__}.keras")
+        model.save(path)
+        with zipfile.ZipFile(path) as zf:
+            assert "assets/layers/with_assets/vocabulary.txt" in zf.namelist()
+        cls = _assets_layer(reader)
+        restored = reader.models.load_model(path, custom_objects={"WithAssets": cls})
+        assert restored.layers[0].vocab == "Mary had a little lamb."

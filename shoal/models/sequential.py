@@ -85,9 +85,16 @@ class Sequential(Model):
         if self._input_layer is None or self._input_layer.batch_shape != tuple(batch_shape):
             self._input_layer = InputLayer(batch_shape=batch_shape, dtype=dtype)
         x = self._input_layer.output
-        with name_scope(self.name, caller=self):  # weights: "sequential/dense/kernel"
-            for layer in self._stack:
-                x = layer(x)
+        try:
+            with name_scope(self.name, caller=self):  # weights: "sequential/dense/kernel"
+                for layer in self._stack:
+                    x = layer(x)
+        except NotImplementedError:
+            # A layer without `call` (one that only holds state or assets): Keras leaves
+            # the graph unbuilt and goes on; so does shoal.
+            self._build_shapes = tuple(batch_shape)
+            self.built = True
+            return
         self._functional = Functional(self._input_layer.output, x, name=f"{self.name}_graph")
         self._functional._lenient_inputs = True
         naming.auto_name("Functional")  # Keras' Sequential takes a Functional's name here

@@ -20,6 +20,8 @@ import os
 import posixpath
 import zipfile
 
+from shoal.saving.assets import ASSETS_PREFIX, read_assets, write_assets
+
 CONFIG_FILENAME = "config.json"
 METADATA_FILENAME = "metadata.json"
 WEIGHTS_FILENAME = "model.weights.h5"
@@ -66,6 +68,7 @@ def write_archive(model, path: str) -> None:
         zf.writestr(METADATA_FILENAME, json.dumps(_metadata()))
         zf.writestr(CONFIG_FILENAME, config_json)
         zf.writestr(WEIGHTS_FILENAME, weights)
+        write_assets(model, zf)
 
 
 def _check_member_name(name: str, label: str) -> None:
@@ -188,6 +191,9 @@ def load_archive(filepath, custom_objects=None, compile=True, safe_mode=True):
     with Archive(filepath) as archive:
         config = archive.config()
         weights = archive.weights_bytes()
+        assets = {
+            name: archive.read(name) for name in archive._infos if name.startswith(ASSETS_PREFIX)
+        }
     if not compile:
         config["compile_config"] = None
     with ObjectSharingScope():
@@ -195,6 +201,7 @@ def load_archive(filepath, custom_objects=None, compile=True, safe_mode=True):
     label = f"File {os.fspath(filepath)!r} (member {WEIGHTS_FILENAME})"
     with open_h5(weights, label) as h5:
         read_weights(model, h5, label)
+    read_assets(model, assets)
     return model
 
 
