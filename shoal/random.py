@@ -34,7 +34,7 @@ class SeedGenerator:
         if unknown:
             raise TypeError(f"SeedGenerator: unrecognized keyword argument(s) {sorted(unknown)}")
         self._initial_seed = None if seed is None else int(seed)
-        self.seed = self._initial_seed if seed is not None else _random.fresh_seed()
+        self.seed = self._initial_seed if seed is not None else _random.default_seed()
         self.name = name or naming.auto_name("SeedGenerator")
         with name_scopes.name_scope(self.name):
             self.state = Variable(

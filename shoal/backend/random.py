@@ -24,7 +24,6 @@ def set_seed(seed: int) -> None:
         raise ValueError(f"`seed` must be an integer; got {seed!r}")
     _GLOBAL["seed"] = int(seed)
     _GLOBAL["count"] = 0
-    _GLOBAL["generators"] = 0
     _SEEDED.clear()
 
 
@@ -52,9 +51,6 @@ def default_seed() -> int:
     """The seed of an unseeded initializer or SeedGenerator: Keras' `make_default_seed`,
     an int from Python's `random` (seeded by `set_random_seed`)."""
     return python_random.randint(1, int(1e9))
-
-
-fresh_seed = default_seed
 
 
 def raw_key(seed, counter=0):

@@ -225,7 +225,7 @@ def eval_output_spec(fn, *args, **kwargs):
     try:
         first = trace(83)
         second = trace(89) if has_unknown else first
-    except Exception:  # noqa: BLE001 - retried below; the first error stands if that fails
+    except Exception as err:  # noqa: BLE001 - retried below; this error stands if that fails
         if not has_unknown:
             raise
         # Code that folds the unknown batch into another axis and back (a reshape to
@@ -233,9 +233,7 @@ def eval_output_spec(fn, *args, **kwargs):
         try:
             first, second = trace(83 * _FACTORS), trace(89 * _FACTORS)
         except Exception:  # noqa: BLE001
-            first = None
-        if first is None:
-            raise
+            raise err from None
 
     def merge(a, b):
         if a is None:

@@ -18,6 +18,7 @@ from shoal.backend.autocast import get_autocast_scope
 from shoal.backend.host_arrays import to_numpy
 from shoal.backend.name_scopes import current_path
 from shoal.backend.scope import current_stateless_scope
+from shoal.backend.symbolic import in_shape_trace
 
 _UIDS = itertools.count()
 
@@ -110,7 +111,7 @@ class Variable:
         scope = current_stateless_scope()
         if scope is not None:
             scope.assign(self, value)
-        elif isinstance(value, jax.core.Tracer) and _in_shape_trace():
+        elif isinstance(value, jax.core.Tracer) and in_shape_trace():
             # A layer assigning in `call` while a model is traced for its output shapes:
             # the value is abstract and the variable keeps its own (as in Keras).
             pass
@@ -220,12 +221,6 @@ Variable.__neg__ = lambda self: -self.value
 Variable.__pos__ = lambda self: self.value
 Variable.__abs__ = lambda self: jnp.abs(self.value)
 Variable.T = property(lambda self: self.value.T)
-
-
-def _in_shape_trace() -> bool:
-    from shoal.backend.symbolic import in_shape_trace
-
-    return in_shape_trace()
 
 
 def unwrap(x):

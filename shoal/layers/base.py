@@ -95,10 +95,9 @@ class Layer(Operation):
         if "__init__" in cls.__dict__:
             cls.__init__ = _name_errors(cls.__init__)
         if "build" in cls.__dict__:
-            build = _builds_in_scope(cls.__dict__["build"])
-            if not cls.__module__.startswith("shoal."):
-                build = _marks_built(build)
-            cls.build = build
+            cls.build = _scoped_build(
+                cls.__dict__["build"], marks_built=not cls.__module__.startswith("shoal.")
+            )
 
     def __init__(
         self,
@@ -729,39 +728,26 @@ def _place_for_distribution(variable) -> None:
         variable._value = jax.device_put(variable._value, active.variable_sharding(variable))
 
 
-def _builds_in_scope(build):
-    """`build` runs inside the layer's name scope, so the weights it (and the sub-layers
-    it builds) makes get Keras' nested paths: "sequential/dense/kernel",
-    "bidirectional/forward_gru/gru_cell/kernel"."""
+def _scoped_build(build, marks_built):
+    """`build` run inside the layer's name scope, so the weights it (and the sub-layers it
+    builds) makes get Keras' nested paths: "sequential/dense/kernel",
+    "bidirectional/forward_gru/gru_cell/kernel". A user's `build` (`marks_built`) called
+    directly (`layer.build(shape)`, `model.build(shape)`) leaves the layer built, as in
+    Keras: its first call does not build it again."""
     import functools
 
-    if getattr(build, "_shoal_in_scope", False):
+    if getattr(build, "_shoal_scoped", False):
         return build
 
     @functools.wraps(build)
     def wrapped(self, *args, **kwargs):
         with name_scope(self.name, caller=self):
-            return build(self, *args, **kwargs)
-
-    wrapped._shoal_in_scope = True
-    return wrapped
-
-
-def _marks_built(build):
-    """A user's `build`, called directly (`layer.build(shape)`, `model.build(shape)`),
-    leaves the layer built, as in Keras: its first call does not build it again."""
-    import functools
-
-    if getattr(build, "_shoal_marks_built", False):
-        return build
-
-    @functools.wraps(build)
-    def wrapped(self, *args, **kwargs):
-        result = build(self, *args, **kwargs)
-        self.built = True
+            result = build(self, *args, **kwargs)
+        if marks_built:
+            self.built = True
         return result
 
-    wrapped._shoal_marks_built = True
+    wrapped._shoal_scoped = True
     return wrapped
 
 

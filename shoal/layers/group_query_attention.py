@@ -197,7 +197,6 @@ class GroupedQueryAttention(Layer):
     def _sublayer_kwargs(self):
         return {
             "use_bias": self.use_bias,
-            "parent_path": self.path,
             "kernel_initializer": self.kernel_initializer,
             "bias_initializer": _with_fan_axes(self.bias_initializer),
             "kernel_regularizer": self.kernel_regularizer,

@@ -170,7 +170,6 @@ class _EinsumProjection(Layer):
         kernel_shape,
         n_in,
         use_bias,
-        parent_path,
         activation=None,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
@@ -185,7 +184,6 @@ class _EinsumProjection(Layer):
         self.kernel_shape = tuple(kernel_shape)
         self.n_in = n_in
         self.use_bias = use_bias
-        self._parent_path = parent_path
         self.activation = activations.get(activation)
         in_axes, out_axes = range(n_in), range(n_in, len(self.kernel_shape))
         self.kernel_initializer = _with_fan_axes(kernel_initializer, in_axes, out_axes)
@@ -195,10 +193,6 @@ class _EinsumProjection(Layer):
         self.kernel_constraint = kernel_constraint
         self.bias_constraint = bias_constraint
         self.supports_masking = True
-
-    @property
-    def path(self) -> str:
-        return f"{self._parent_path}/{self.name}"
 
     def build(self, input_shape=None):
         self.kernel = self.add_weight(
@@ -453,7 +447,6 @@ class MultiHeadAttention(Layer):
     def _sublayer_kwargs(self):
         return {
             "use_bias": self._use_bias,
-            "parent_path": self.path,
             "kernel_initializer": self._kernel_initializer,
             "bias_initializer": _with_fan_axes(self._bias_initializer),
             "kernel_regularizer": self._kernel_regularizer,

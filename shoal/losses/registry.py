@@ -115,11 +115,9 @@ def serialize(loss):
 
 
 def deserialize(name, custom_objects=None):
-    """The loss (instance or function) a name or `serialize` dict describes."""
-    config = name  # Keras names the argument `name`
-    return deserialize_object(
-        config, ALL_OBJECTS, "shoal.losses.deserialize", "loss", custom_objects
-    )
+    """The loss (instance or function) a name or `serialize` dict describes (`name`, as
+    Keras calls the argument)."""
+    return deserialize_object(name, ALL_OBJECTS, "shoal.losses.deserialize", "loss", custom_objects)
 
 
 def get(identifier):
