@@ -106,7 +106,7 @@ class Model(Trainer, Layer):
             eval_output_spec(lambda x: self.call(x, *args[1:], **kwargs), spec)
         except Exception:  # noqa: BLE001 - eager-only code: the eager call builds instead
             pass
-        self._build_shapes = _shapes(jax.tree_util.tree_map(_batch_free_spec, first))
+        self._build_shapes = _shapes(spec)
         self.built = True
 
     def build(self, input_shape=None):

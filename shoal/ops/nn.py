@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from shoal.backend import config, dtypes, run_settings
+from shoal.backend import config, run_settings
 from shoal.ops import cpu_conv, cpu_lowering
 from shoal.ops import numpy as _np
 from shoal.ops.adaptive_pooling import (  # keras.ops.nn names defined there
@@ -139,9 +139,7 @@ def log_softmax(x, axis=-1):
 @keras_op
 def sparsemax(x, axis=-1):
     """Euclidean projection of `x` onto the probability simplex along `axis`."""
-    x = _t(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):  # ints, unsigned, bools: as floats
-        x = x.astype(dtypes.result_type(x.dtype, float))
+    x = _np._as_float(_t(x))  # ints, unsigned, bools: as floats
     z = -jnp.sort(-x, axis=axis)
     cumsum = jnp.cumsum(z, axis=axis)
     shape = [1] * x.ndim

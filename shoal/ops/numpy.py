@@ -16,12 +16,12 @@ import math
 import jax.numpy as jnp
 
 from shoal.backend import config, dtypes
-from shoal.backend.symbolic import KerasTensor
+from shoal.backend.symbolic import KerasTensor, eval_output_spec
 from shoal.backend.tensors import convert_to_tensor
 from shoal.ops.counting import bincount as bincount  # keras.ops.numpy names defined there
 from shoal.ops.counting import histogram as histogram
 from shoal.ops.counting import unique as unique
-from shoal.ops.dispatch import OpNode, keras_op, public_names, symbolic_spec
+from shoal.ops.dispatch import keras_op, public_names, symbolic_spec
 
 _PY_SCALARS = (bool, int, float, complex)
 
@@ -315,7 +315,7 @@ def isin(x1, x2, assume_unique=False, invert=False):
 def _where_spec(condition, x1=None, x2=None):
     if x1 is None and x2 is None:
         return _nonzero_spec(condition)
-    return OpNode(lambda *a: jnp.where(*(_t(v) for v in a))).compute_output_spec(condition, x1, x2)
+    return eval_output_spec(where.__wrapped__, condition, x1, x2)
 
 
 def _nonzero_spec(x):

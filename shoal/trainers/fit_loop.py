@@ -247,14 +247,7 @@ def fit(
             f"Argument `validation_split` must be a float in [0, 1); got {validation_split!r}"
         )
     _check_validation_freq(validation_freq)
-    if validation_steps is not None and (
-        isinstance(validation_steps, bool)
-        or not isinstance(validation_steps, (int, np.integer))
-        or validation_steps <= 0
-    ):
-        raise ValueError(
-            f"Argument `validation_steps` must be a positive integer; got {validation_steps!r}"
-        )
+    data_adapter.check_batch_size(validation_steps, "validation_steps")  # a positive int
     if validation_split and validation_data is None:
         if not data_adapter.is_array_data(x):
             raise ValueError(

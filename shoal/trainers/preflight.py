@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from shoal.layers.input_spec import format_shape
@@ -15,7 +17,7 @@ def check(model, x, y, kind=None, argument=None) -> None:
     if kind in ("train", "test"):
         _check_targets(model, y, kind, argument)
     if y is not None:
-        _check_sparse_labels(model, y, argument)
+        _check_target_values(model, y, argument)
 
 
 def _check_inputs(model, x, lenient=False, argument=None) -> None:
@@ -31,7 +33,8 @@ def _check_inputs(model, x, lenient=False, argument=None) -> None:
     if len(flat) != len(inputs):
         raise ValueError(
             f"Model '{model.name}' expects {len(inputs)} input(s) "
-            f"{[t.name for t in inputs]}, but {_name(argument, 'x')} holds {len(flat)} array(s)."
+            f"{[t.name for t in inputs]}, but {_subject(argument, 'x').lower} holds "
+            f"{len(flat)} array(s)."
         )
     shapes = []
     for value, ref in zip(flat, inputs, strict=True):
@@ -51,14 +54,32 @@ def _check_inputs(model, x, lenient=False, argument=None) -> None:
         )
 
 
-def _name(argument, part):
-    return f"`{part}`" if argument is None else f"the {part} of `{argument}`"
+class _Subject(NamedTuple):
+    """How an error names the data: "Argument `y`" (singular), or "The targets of
+    `validation_data`" (plural), with the verb forms that go with it."""
+
+    text: str
+    singular: bool
+
+    def verb(self, one: str, many: str) -> str:
+        return one if self.singular else many
+
+    @property
+    def lower(self) -> str:
+        return self.text[0].lower() + self.text[1:]
+
+
+def _subject(argument, part) -> _Subject:
+    if argument is None:
+        return _Subject(f"Argument `{part}`", True)
+    noun = {"x": "inputs", "y": "targets"}[part]
+    return _Subject(f"The {noun} of `{argument}`", False)
 
 
 def _mismatch(model, ref, shape, argument=None) -> str:
-    what = "Argument `x`" if argument is None else f"The inputs of `{argument}`"
+    what = _subject(argument, "x")
     return (
-        f"{what} do{'es' if argument is None else ''} not match input '{ref.name}' of model "
+        f"{what.text} {what.verb('does', 'do')} not match input '{ref.name}' of model "
         f"'{model.name}': expected shape {format_shape(ref.shape)}, got data of shape "
         f"{format_shape(shape)}."
     )
@@ -80,7 +101,7 @@ def _check_targets(model, y, kind, argument) -> None:
         return
     names = compile_loss.output_names
     active = [n for n, fn in zip(names, compile_loss.losses, strict=True) if fn is not None]
-    where = "Argument `y`" if argument is None else f"The targets of `{argument}`"
+    where = _subject(argument, "y")
     if y is None:
         losses = {
             n: getattr(fn, "name", None) for n, fn in zip(names, compile_loss.losses, strict=True)
@@ -88,8 +109,8 @@ def _check_targets(model, y, kind, argument) -> None:
         raise ValueError(
             f"Targets are required: the model was compiled with a loss "
             f"({ {n: v for n, v in losses.items() if n in active} }), which compares predictions "
-            f"with targets, but {where[0].lower() + where[1:]} {'is' if argument is None else 'are'} None. Pass targets, or compile without `loss` for "
-            "a model trained by `add_loss` alone."
+            f"with targets, but {where.lower} {where.verb('is', 'are')} None. Pass targets, or "
+            "compile without `loss` for a model trained by `add_loss` alone."
         )
     if len(names) < 2:
         return
@@ -97,24 +118,25 @@ def _check_targets(model, y, kind, argument) -> None:
         missing = [n for n in active if n not in y]
         if missing:
             raise ValueError(
-                f"{where} must hold targets for every output with a loss {active}; "
+                f"{where.text} must hold targets for every output with a loss {active}; "
                 f"got keys {sorted(y)} (missing {missing})."
             )
     elif isinstance(y, (list, tuple)):
         if len(y) not in (len(names), len(active)):
             raise ValueError(
-                f"{where} {'is' if argument is None else 'are'} a list of {len(y)} target arrays, but the model has "
-                f"{len(names)} outputs {names}"
+                f"{where.text} {where.verb('is', 'are')} a list of {len(y)} target arrays, but "
+                f"the model has {len(names)} outputs {names}"
                 + (f" ({len(active)} with a loss)." if len(active) != len(names) else ".")
             )
     elif len(active) != 1:
         raise ValueError(
-            f"{where} {'is' if argument is None else 'are'} one array, but the model has {len(names)} outputs with a "
-            f"loss {active}: give a list or a dict with one target array per output."
+            f"{where.text} {where.verb('is', 'are')} one array, but the model has {len(names)} "
+            f"outputs with a loss {active}: give a list or a dict with one target array per output."
         )
 
 
-def _check_sparse_labels(model, y, argument=None) -> None:
+def _check_target_values(model, y, argument=None) -> None:
+    """Sparse labels within the classes; element-wise losses' targets as wide as outputs."""
     compile_loss = getattr(model, "_compile_loss", None)
     if compile_loss is None:
         return
@@ -127,7 +149,7 @@ def _check_sparse_labels(model, y, argument=None) -> None:
         ys = list(y) if isinstance(y, (list, tuple)) else [y]
         has_loss = [fn is not None for fn in compile_loss.losses]
         ys = compile_utils.align_targets(ys, len(outputs), has_loss)
-    subject = "Argument `y`" if argument is None else f"The targets of `{argument}`"
+    subject = _subject(argument, "y")
     for loss, target, out in zip(compile_loss.losses, ys, outputs, strict=False):
         if loss is None or target is None or not hasattr(target, "shape"):
             continue
@@ -167,7 +189,7 @@ def _check_target_shape(loss, shape, out, subject) -> None:
         np.broadcast_shapes(shape, concrete)
     except ValueError:
         raise ValueError(
-            f"{subject} has shape {format_shape(shape)}, but output "
+            f"{subject.text} {subject.verb('has', 'have')} shape {format_shape(shape)}, but output "
             f"'{out._keras_history[0].name}' has shape {format_shape(want)}: the loss "
             f"{getattr(loss, 'name', type(loss).__name__)!r} compares them entry by entry."
         ) from None
@@ -181,7 +203,7 @@ def _check_labels(loss, labels, out, subject) -> None:
     valid = labels if ignore is None else labels[labels != ignore]
     if valid.size and (valid.min() < 0 or valid.max() >= classes):
         raise ValueError(
-            f"{subject} {'has' if subject.startswith('Argument') else 'have'} labels outside "
+            f"{subject.text} {subject.verb('has', 'have')} labels outside "
             f"[0, {classes - 1}] for the sparse categorical loss on output "
             f"'{out._keras_history[0].name}' with {classes} classes: got labels from "
             f"{valid.min()} to {valid.max()}."

@@ -149,9 +149,8 @@ class Trainer:
 
     # -- metrics -----------------------------------------------------------
     def _own_metrics(self) -> list:
-        """The loss tracker, the per-output loss trackers and the compile metrics."""
-        # Keras' order: the loss tracker, the compiled metrics (one Metric holding them
-        # all, "compile_metrics"), the per-output loss trackers.
+        """Keras' order: the loss tracker, the compiled metrics (one Metric holding them
+        all, "compile_metrics"), the per-output loss trackers."""
         out = []
         if self._loss_tracker is not None:
             out.append(self._loss_tracker)
@@ -163,15 +162,15 @@ class Trainer:
 
     @property
     def metrics(self) -> list:
-        own = self._own_metrics()
-        return own + self._tracked_metrics(own)
+        return self._own_metrics() + self._tracked_metrics()
 
-    def _tracked_metrics(self, listed=()) -> list:
+    def _tracked_metrics(self) -> list:
         """Metrics held as attributes by the model or its layers (a tracker made in
         `__init__`), which Keras lists in `model.metrics` too."""
         from shoal.metrics.base import Metric
 
-        seen = {id(m) for m in listed} | {id(self._compile_metrics), id(self._loss_tracker)}
+        # The trainer's own (the per-output loss trackers are no layer's attributes).
+        seen = {id(self._compile_metrics), id(self._loss_tracker)}
         found, pending, visited = [], [self], set()
         while pending:
             layer = pending.pop(0)
@@ -203,7 +202,7 @@ class Trainer:
             names += [t.name for t in self._compile_loss.trackers if t is not None]
         if self._compile_metrics is not None and self._compile_metrics.built:
             names += list(self._compile_metrics._names)
-        return names + [m.name for m in self._tracked_metrics(self._own_metrics())]
+        return names + [m.name for m in self._tracked_metrics()]
 
     def get_metrics_result(self) -> dict:
         if type(self).metrics is not Trainer.metrics:
@@ -225,7 +224,7 @@ class Trainer:
                     logs[f"{name}_loss"] = tracker.result()
         if self._compile_metrics is not None and self._compile_metrics.built:
             logs.update(self._compile_metrics.results())
-        for metric in self._tracked_metrics(self._own_metrics()):
+        for metric in self._tracked_metrics():
             logs.setdefault(metric.name, metric.result())
         return logs
 
