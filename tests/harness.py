@@ -46,6 +46,18 @@ def _assert_close(a, b, rtol, atol, what):
         )
 
 
+def save_load_round_trip(model, data):
+    """`model` saved to `.keras` and loaded back; asserts the loaded model predicts as it
+    did. Returns the loaded model."""
+    before = model.predict(data, verbose=0)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "m.keras")
+        model.save(path)
+        loaded = shoal.models.load_model(path)
+    _assert_close(loaded.predict(data, verbose=0), before, 1e-6, 1e-6, "save/load round trip")
+    return loaded
+
+
 def keras_reference(keras_cls_name, init_kwargs, inputs, weights, call_kwargs=None):
     import keras
 

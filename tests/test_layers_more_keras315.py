@@ -7,7 +7,7 @@ import tempfile
 import jax
 import numpy as np
 import pytest
-from harness import check_gradients, make_input
+from harness import check_gradients, make_input, save_load_round_trip
 
 import shoal
 from shoal.layers.adaptive_pooling import (
@@ -37,16 +37,6 @@ def _close(a, b, rtol=1e-5, atol=1e-5):
         np.testing.assert_allclose(
             np.asarray(x, "float64"), np.asarray(y, "float64"), rtol=rtol, atol=atol
         )
-
-
-def _save_load(model, data):
-    before = model.predict(data, verbose=0)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "m.keras")
-        model.save(path)
-        loaded = shoal.models.load_model(path)
-    _close(loaded.predict(data, verbose=0), before, 1e-6, 1e-6)
-    return loaded
 
 
 def _fit_one_step(model, x, y, loss="mse"):
@@ -118,7 +108,7 @@ def test_adaptive_pooling_trains_and_saves():
     outputs = shoal.layers.Dense(1)(shoal.layers.Flatten()(h))
     model = shoal.Model(inputs, outputs)
     _fit_one_step(model, x, y)
-    _save_load(model, x)
+    save_load_round_trip(model, x)
 
 
 @pytest.mark.parametrize(
@@ -304,7 +294,7 @@ def test_group_query_attention_masks_from_embeddings_trains_and_saves():
     theirs.set_weights(ours.get_weights())
     _close(ours.predict(ids, verbose=0), theirs(ids))
     _fit_one_step(ours, ids, np.ones((2, 1), "float32"))
-    _save_load(ours, ids)
+    save_load_round_trip(ours, ids)
 
 
 @pytest.mark.parametrize(
@@ -444,7 +434,7 @@ def test_reversible_embedding_trains_and_saves():
     targets = np.array([[1, 2, 3, 4], [3, 1, 1, 5]], "int32")
     loss = shoal.losses.SparseCategoricalCrossentropy(from_logits=True)
     _fit_one_step(model, IDS, targets, loss=loss)
-    _save_load(model, IDS)
+    save_load_round_trip(model, IDS)
 
 
 @pytest.mark.parametrize(
@@ -650,7 +640,7 @@ def test_pipeline_masks_train_and_save():
     _close(got, theirs(ids))
     _close(ours(ids), got)  # eager call
     _fit_one_step(ours, ids, np.ones((2, 1), "float32"))
-    loaded = _save_load(ours, ids)
+    loaded = save_load_round_trip(ours, ids)
     assert isinstance(loaded.layers[1], Pipeline)
 
 

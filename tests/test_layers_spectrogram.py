@@ -1,13 +1,10 @@
 """STFTSpectrogram, MelSpectrogram and the STFT initializer, against Keras 3.15 (JAX
 backend) given the same weights."""
 
-import os
-import tempfile
-
 import jax
 import numpy as np
 import pytest
-from harness import check_gradients, make_input
+from harness import check_gradients, make_input, save_load_round_trip
 
 import shoal
 from shoal.initializers_stft import STFT, STFTInitializer
@@ -353,16 +350,6 @@ def test_mel_spectrogram_errors(kwargs, words):
 # -- models ---------------------------------------------------------------------------------
 
 
-def _save_load(model, data):
-    before = model.predict(data, verbose=0)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "m.keras")
-        model.save(path)
-        loaded = shoal.models.load_model(path)
-    _close(loaded.predict(data, verbose=0), before, 1e-6, 1e-6)
-    return loaded
-
-
 def test_stft_spectrogram_trains_and_saves():
     x = _signal((2, 256, 1), seed=9)
     y = _signal((2, 1), seed=10)
@@ -377,7 +364,7 @@ def test_stft_spectrogram_trains_and_saves():
     after = model.get_weights()
     assert [w.shape for w in after] == [(32, 1, 17), (32, 1, 17), (17 * 15, 1), (1,)]
     assert all(not np.allclose(a, b) for a, b in zip(before, after, strict=True))
-    loaded = _save_load(model, x)
+    loaded = save_load_round_trip(model, x)
     assert [w.name for w in loaded.layers[1].weights] == ["real_kernel", "imag_kernel"]
 
 
@@ -387,4 +374,4 @@ def test_mel_spectrogram_in_a_saved_model():
     h = MelSpectrogram(fft_length=64, sequence_stride=32, num_mel_bins=8)(inputs)
     model = shoal.Model(inputs, shoal.layers.Dense(2)(shoal.layers.Flatten()(h)))
     assert model.output_shape == (None, 2)
-    _save_load(model, x)
+    save_load_round_trip(model, x)
