@@ -119,22 +119,36 @@ def test_patches_over_the_memory_cap_keep_lax(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "x_shape, w_shape, padding, taken",
+    "x_shape, w_shape, padding, path",
     [
-        ((8, 28, 28, 1), (3, 3, 1, 32), "VALID", True),  # MNIST convnet, first layer
-        ((8, 13, 13, 32), (3, 3, 32, 64), "VALID", True),  # and second
-        ((8, 32, 32, 3), (3, 3, 3, 32), "SAME", True),  # an RGB first layer
-        ((8, 28, 28, 16), (3, 3, 16, 32), "SAME", False),  # padded and deep: lax faster
-        ((8, 16, 16, 64), (3, 3, 64, 128), "VALID", False),  # deeper than 3x3x32
-        ((8, 28, 28, 3), (5, 5, 3, 16), "SAME", False),  # few filters
-        ((8, 100, 64), (5, 64, 64), "VALID", False),  # 1-D: measured slower
+        ((8, 28, 28, 1), (3, 3, 1, 32), "VALID", "im2col"),  # MNIST convnet, first layer
+        ((128, 13, 13, 32), (3, 3, 32, 64), "VALID", "winograd 4"),  # and second
+        ((8, 13, 13, 32), (3, 3, 32, 64), "VALID", "winograd 2"),  # 72 4x4 tiles: 2x2
+        ((8, 32, 32, 3), (3, 3, 3, 32), "SAME", "im2col"),  # an RGB first layer
+        ((8, 28, 28, 16), (3, 3, 16, 32), "SAME", "winograd 4"),  # padded and deep
+        ((8, 16, 16, 64), (3, 3, 64, 128), "VALID", "winograd 2"),
+        ((1, 8, 8, 64), (3, 3, 64, 64), "SAME", None),  # too few tiles for Winograd
+        ((8, 28, 28, 16), (3, 3, 16, 8), "SAME", None),  # too few filters for either
+        ((8, 28, 28, 3), (5, 5, 3, 16), "SAME", None),  # few filters
+        ((8, 100, 64), (5, 64, 64), "VALID", None),  # 1-D: measured slower
     ],
 )
-def test_the_path_is_taken_where_it_was_measured_faster(x_shape, w_shape, padding, taken):
+def test_the_path_is_taken_where_it_was_measured_faster(x_shape, w_shape, padding, path):
     x, w = jnp.ones(x_shape), jnp.ones(w_shape)
+    assert path_of(x, w, padding) == path
+
+
+def path_of(x, w, padding, in_loop=False):
     n = x.ndim - 2
-    plan = cpu_conv._plan(x, w, (1,) * n, padding, None, numbers(n), 1)
-    assert (plan is not None) == taken
+    plan = cpu_conv._plan(x, w, (1,) * n, padding, None, numbers(n), 1, in_loop)
+    return None if plan is None else f"winograd {plan.tile}" if plan.tile else "im2col"
+
+
+def test_winograd_is_for_float32_only():
+    """Half precision would lose too much to the transforms' constants."""
+    for dtype in (jnp.float16, jnp.bfloat16):
+        x, w = jnp.ones((128, 13, 13, 32), dtype), jnp.ones((3, 3, 32, 64), dtype)
+        assert path_of(x, w, "VALID") == "im2col"
 
 
 def test_conv_layer_trains_the_same_as_with_lax():
@@ -192,9 +206,8 @@ def test_forward_mode_runs_under_lax_only():
 def test_in_a_loop_body_the_path_is_taken_for_any_window_and_depth(x_shape, w_shape):
     x, w = jnp.ones(x_shape), jnp.ones(w_shape)
     n = x.ndim - 2
-    plan = cpu_conv._plan(x, w, (1,) * n, "SAME", None, numbers(n), 1)
-    assert plan is None  # outside a loop: outside the measured region
-    assert cpu_conv._plan(x, w, (1,) * n, "SAME", None, numbers(n), 1, in_loop=True) is not None
+    assert path_of(x, w, "SAME") != "im2col"  # outside a loop: outside the measured region
+    assert path_of(x, w, "SAME", in_loop=True) == "im2col"
     assert cpu_conv._plan(x, w, (2,) * n, "SAME", None, numbers(n), 1, in_loop=True) is None
 
 

@@ -1,4 +1,4 @@
-"""Convolutions whose kernel gradient XLA:CPU computes slowly, lowered as im2col.
+"""Convolutions lowered around XLA:CPU's slow ones: Winograd for 3x3, else im2col.
 
 XLA differentiates a convolution with respect to its kernel as another convolution,
 over the batch, with a window as large as the output: on CPU that runs at a small
@@ -6,39 +6,50 @@ fraction of matmul speed (the Keras MNIST convnet's 32->64 3x3 layer: 14 ms for 
 kernel gradient of a batch of 128, against 9 ms for the forward convolution; its
 1-channel first layer: 4 ms for 50 MFLOPs). `conv_general_dilated` below is a drop-in
 for `lax.conv_general_dilated` that, on the CPU backend and for the cases `_plan`
-accepts, computes
+accepts (stride 1, no dilation or groups, channels last, floats), computes
 
-- forward: the patches `P` (each output position's receptive field, flattened: the
-  window's shifted views concatenated, or one gather for inputs of few channels) and
-  `y = P @ kernel` (one matmul);
-- kernel gradient: `P^T @ dy`, over every sample and position, reusing the forward's
-  patches (as two half-length products, which XLA:CPU runs on both cores);
-- input gradient: a convolution of `dy` with the flipped kernel (the convolution's
-  transpose in its input), which XLA:CPU runs well.
+- a 3x3 float32 convolution with 16+ input and output channels as Winograd's minimal
+  filtering F(4x4, 3x3) or F(2x2, 3x3) (`cpu_winograd`): per-point matmuls over
+  transformed tiles, forward and both gradients. Measured on this module's own path
+  against the previous one (jitted forward + both gradients, 2-core x86-64 VM with
+  AVX-512, 2026-11-29, min of 6-15): (128,13,13,32) -> 3x3x64 valid im2col 7.7 ms,
+  Winograd 8.3 ms alone but the MNIST convnet's `fit` 9.4k -> 10.3k samples/s;
+  (64,18,18,32) -> 64: 8.2 -> 5.4 ms; (64,34,34,32) -> 32: 22.2 -> 14.9 ms; (8,58,58,64)
+  -> 64: 37.1 (lax) -> 13.3 ms; (16,34,34,128) -> 128: 117 (lax) -> 25 ms; (32,10,10,128)
+  -> 256 with 2x2 tiles: 18.7 (lax) -> 9.7 ms.
+- otherwise im2col, in the region where it was measured faster than lax: forward, the
+  patches `P` (each output position's receptive field, flattened: the window's shifted
+  views concatenated, or one gather for inputs of few channels) and `y = P @ kernel`
+  (one matmul; for 1-4 input channels a fused sum of scaled shifted views instead);
+  kernel gradient `P^T @ dy` over every sample and position, reusing the forward's
+  patches (as two half-length products, which XLA:CPU runs on both cores); input
+  gradient a convolution of `dy` with the flipped kernel (the convolution's transpose
+  in its input), which XLA:CPU runs well.
 
-Results equal lax's up to float rounding (sums in another order; tests hold them to
-1e-5 relative). Everything else (strides, dilation, groups, channels-first, other
-backends, symbolic shapes, patches over `MAX_PATCH_BYTES`) calls
-`lax.conv_general_dilated`. The choice is made when a function is traced;
-`cpu_lowering.lax_only()` (or `SHOAL_CPU_LOWERING=0`) keeps lax here too, and exports
-trace under it. Forward-mode differentiation (`jax.jvp`, `jax.jacfwd`) of these
-convolutions is not available (a `custom_vjp` limitation); trace under `lax_only()` for
-it. (A `custom_jvp` formulation, `d(x * k) = dx * k + patches @ dk`, was measured 10%
-slower on the convnet step: XLA then materializes transposes of the output gradient.)
+Results equal lax's up to float rounding (im2col: sums in another order, tests hold them
+to 1e-5 relative; Winograd: its transforms' constants cost a few bits more, 1e-4).
+Everything else (strides, dilation, groups, channels-first, other backends, symbolic
+shapes, patches over `MAX_PATCH_BYTES`) calls `lax.conv_general_dilated`. The choice is
+made when a function is traced; `cpu_lowering.lax_only()` (or `SHOAL_CPU_LOWERING=0`)
+keeps lax here too, and exports trace under it. Forward-mode differentiation
+(`jax.jvp`, `jax.jacfwd`) of these convolutions is not available (a `custom_vjp`
+limitation); trace under `lax_only()` for it. (A `custom_jvp` formulation of im2col,
+`d(x * k) = dx * k + patches @ dk`, was measured 10% slower on the convnet step: XLA
+then materializes transposes of the output gradient.)
 
-Measured on the 2-core CI VM (2026-11-29, with the allocator settings of
+Earlier im2col measurements (2-core CI VM, 2026-11-29, with the allocator settings of
 `shoal/_host_allocator.py`): the Keras MNIST convnet's training step at batch 128 took
-33.5 ms with lax's convolutions, 22.9 ms with these (min of 50 interleaved steps). Per
+33.5 ms with lax's convolutions, 22.9 ms with im2col (min of 50 interleaved steps). Per
 layer (jitted forward + both gradients, input -> kernel, speedup over lax): (128,28,28,1)
 -> 3x3x32 valid 1.34x; (128,13,13,32) -> 3x3x64 valid 1.42x; (64,32,32,3) -> 3x3x32 same
-1.18x; (64,16,16,32) -> 3x3x64 same 1.01x; (32,16,16,64) -> 3x3x128 same 1.05x; slower:
-(32,28,28,16) -> 3x3x32 same 0.82x, (16,32,32,128) -> 3x3x128 same 0.84x, (64,28,28,3) ->
-5x5x16 same 0.82x, 1-D (64,100,64) -> 5x64 valid 0.91x. `_plan` takes the path only in
-the measured-faster region (`MIN_OUT_CHANNELS`, `MAX_DEPTH`, `MAX_PADDED_DEPTH`).
-Later the same day, patches from shifted views and the kernel gradient in two halves
-took the convnet step from 24.2 to 21.5 ms (median; min 22.6 -> 19.6) and, per layer,
-(128,13,13,32) -> 3x3x64 valid 18.5 -> 15.1 ms (lax 27.7), (32,32,32,16) -> 3x3x32 valid
-12.6 -> 9.6 ms (lax 14.3); the region was not re-measured.
+1.18x; slower: (32,28,28,16) -> 3x3x32 same 0.82x, (16,32,32,128) -> 3x3x128 same 0.84x,
+(64,28,28,3) -> 5x5x16 same 0.82x, 1-D (64,100,64) -> 5x64 valid 0.91x. `_plan` takes
+im2col only in the measured-faster region (`MIN_OUT_CHANNELS`, `MAX_DEPTH`,
+`MAX_PADDED_DEPTH`). Later the same day, patches from shifted views and the kernel
+gradient in two halves took the convnet step from 24.2 to 21.5 ms (median; min 22.6 ->
+19.6). A first layer over 1 channel as scaled shifted views instead of lax's forward:
+the MNIST convnet's `fit` 7.9k -> 8.4k samples/s (medians of 6 alternated epochs; the
+lax forward of (128,28,28,1) -> 3x3x32 alone 0.91 ms, the views 0.26 ms).
 """
 
 from __future__ import annotations
@@ -46,13 +57,14 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from shoal.ops import cpu_lowering
+from shoal.ops import cpu_lowering, cpu_winograd
 
 # The patches are prod(window) times the input; above this, lax's convolution (which
 # materializes nothing that large) is kept.
@@ -68,6 +80,10 @@ MAX_PADDED_DEPTH = 32
 MIN_SLICED_CHANNELS = 8
 # Row blocks of the kernel gradient's long product (`_long_product`).
 SPLIT = 2
+# Winograd (`_winograd_tile`): 3x3 kernels with this many input and output channels,
+# over at least this many tiles per point.
+WINOGRAD_MIN_CHANNELS = 16
+WINOGRAD_MIN_TILES = 256
 
 
 def conv_general_dilated(
@@ -81,13 +97,13 @@ def conv_general_dilated(
     *,
     in_loop=False,
 ):
-    """`lax.conv_general_dilated` (same arguments), im2col on CPU where `_plan` says so.
+    """`lax.conv_general_dilated` (same arguments), lowered on CPU where `_plan` says so.
 
     `in_loop=True` for a convolution inside a loop body (ConvLSTM's recurrent one): there
     lax's kernel gradient is far slower than elsewhere, and im2col is taken for any
     window, depth and number of filters (see `_plan`).
     """
-    pads = _plan(
+    plan = _plan(
         lhs,
         rhs,
         window_strides,
@@ -97,7 +113,7 @@ def conv_general_dilated(
         feature_group_count,
         in_loop,
     )
-    if pads is None:
+    if plan is None:
         return lax.conv_general_dilated(
             lhs,
             rhs,
@@ -107,7 +123,17 @@ def conv_general_dilated(
             dimension_numbers=dimension_numbers,
             feature_group_count=feature_group_count,
         )
-    return _im2col_conv(lhs, rhs, pads)
+    if plan.tile:
+        return cpu_winograd.conv3x3(_padded(lhs, plan.pads), rhs, plan.tile)
+    return _im2col_conv(lhs, rhs, plan.pads)
+
+
+class Plan(NamedTuple):
+    """How `conv_general_dilated` computes a convolution: explicit spatial pads, and the
+    Winograd tile size (`cpu_winograd`), or 0 for im2col."""
+
+    pads: tuple
+    tile: int = 0
 
 
 def _channels_last_numbers(n):
@@ -118,14 +144,42 @@ def _channels_last_numbers(n):
 
 
 def _plan(lhs, rhs, strides, padding, dilation, dimension_numbers, groups, in_loop=False):
-    """The explicit spatial pads [(lo, hi), ...] for the im2col path, or None (lax).
+    """A `Plan`, or None (lax).
 
     In a loop body (`in_loop`), XLA:CPU's kernel gradient of a convolution ran at a few
     GFLOP/s: ConvLSTM2D(16, 3, 'same') over (16, 10, 16, 16, 8), its training gradient
     750-860 ms with lax's recurrent convolution, 68-95 ms with im2col (2-core CI VM,
-    2026-11-29). There the measured region below (rank, filters, depth, padding) does
-    not apply.
+    2026-11-29). There im2col is taken for any window, depth and number of filters.
+    Elsewhere a 3x3 float32 convolution Winograd's tiles suit (`_winograd_tile`) runs as
+    Winograd, and im2col only in its measured region (rank, filters, depth, padding).
     """
+    pads = _pads(lhs, rhs, strides, padding, dilation, dimension_numbers, groups)
+    if pads is None:
+        return None
+    n = lhs.ndim - 2
+    window = rhs.shape[:n]
+    out = [
+        s + lo + hi - k + 1 for s, (lo, hi), k in zip(lhs.shape[1:-1], pads, window, strict=True)
+    ]
+    depth = rhs.size // rhs.shape[-1]  # prod(window) * in_channels
+    if not in_loop:
+        tile = _winograd_tile(lhs, rhs, out)
+        if tile:
+            return Plan(pads, tile)
+        if n not in SPATIAL_RANKS or rhs.shape[-1] < MIN_OUT_CHANNELS or depth > MAX_DEPTH:
+            return None
+        valid = all(p == (0, 0) for p in pads)
+        if depth > MAX_PADDED_DEPTH and not valid:
+            return None
+    patch_bytes = lhs.shape[0] * math.prod(out) * depth * lhs.dtype.itemsize
+    if patch_bytes > MAX_PATCH_BYTES:
+        return None
+    return Plan(pads)
+
+
+def _pads(lhs, rhs, strides, padding, dilation, dimension_numbers, groups):
+    """The explicit spatial pads [(lo, hi), ...] of a stride-1, undilated, ungrouped,
+    channels-last float convolution of known shapes with an output; else None."""
     if not cpu_lowering.enabled() or jax.default_backend() != "cpu":
         return None
     n = lhs.ndim - 2
@@ -143,13 +197,6 @@ def _plan(lhs, rhs, strides, padding, dilation, dimension_numbers, groups, in_lo
     ) != _channels_last_numbers(n):
         return None
     window = rhs.shape[:n]
-    depth = rhs.size // rhs.shape[-1]  # prod(window) * in_channels
-    if not in_loop:
-        if n not in SPATIAL_RANKS or rhs.shape[-1] < MIN_OUT_CHANNELS or depth > MAX_DEPTH:
-            return None
-        valid = isinstance(padding, str) and padding.upper() == "VALID"
-        if depth > MAX_PADDED_DEPTH and not valid:
-            return None
     if isinstance(padding, str):
         if padding.upper() not in ("VALID", "SAME"):
             return None
@@ -163,10 +210,36 @@ def _plan(lhs, rhs, strides, padding, dilation, dimension_numbers, groups, in_lo
     ]
     if any(o < 1 for o in out):
         return None
-    patch_bytes = lhs.shape[0] * math.prod(out) * depth * lhs.dtype.itemsize
-    if patch_bytes > MAX_PATCH_BYTES:
-        return None
     return tuple(tuple(pair) for pair in pads)
+
+
+def _winograd_tile(lhs, rhs, out):
+    """The Winograd output tile (4 or 2) for a 3x3 float32 convolution with
+    `WINOGRAD_MIN_CHANNELS` in and out, or 0.
+
+    The tile is the larger one whose per-point products still have `WINOGRAD_MIN_TILES`
+    rows (tiles over the batch): small feature maps with many channels ran faster with
+    2x2 tiles (16 products of (512, 128) x (128, 256) for (32, 10, 10, 128) -> 3x3x256:
+    9.7 ms, 4x4 tiles 11.0 ms, lax 18.7 ms; 2-core CI VM, 2026-11-29).
+    """
+    if tuple(rhs.shape[:-2]) != (3, 3) or lhs.dtype != jnp.float32:
+        return 0
+    if min(rhs.shape[-2:]) < WINOGRAD_MIN_CHANNELS:
+        return 0
+    for m in (4, 2):
+        tiles = lhs.shape[0] * math.prod(cpu_winograd.tile_counts(out, m))
+        points_bytes = (m + 2) ** 2 * tiles * max(rhs.shape[-2:]) * lhs.dtype.itemsize
+        if tiles >= WINOGRAD_MIN_TILES and points_bytes <= MAX_PATCH_BYTES:
+            return m
+    return 0
+
+
+def _padded(x, pads):
+    if any(p != (0, 0) for p in pads):
+        x = lax.pad(
+            x, np.array(0, x.dtype), [(0, 0, 0), *[(lo, hi, 0) for lo, hi in pads], (0, 0, 0)]
+        )
+    return x
 
 
 def _patches(x, window, pads):
@@ -180,10 +253,7 @@ def _patches(x, window, pads):
     against 1.5-1.9 ms for the concatenate (2-core CI VM, 2026-11-29).
     """
     n = len(window)
-    if any(p != (0, 0) for p in pads):
-        x = lax.pad(
-            x, np.array(0, x.dtype), [(0, 0, 0), *[(lo, hi, 0) for lo, hi in pads], (0, 0, 0)]
-        )
+    x = _padded(x, pads)
     batch, *size, channels = x.shape
     out = [s - k + 1 for s, k in zip(size, window, strict=True)]
     offsets = list(itertools.product(*(range(k) for k in window)))
@@ -213,6 +283,8 @@ def _patches(x, window, pads):
 # run well (a 3x3 1-channel layer: 9-deep, 5 ms against lax's ~1 ms): the forward stays
 # lax's and the backward gathers the (then small) patches itself.
 MIN_FORWARD_DEPTH = 64
+# Of those, inputs of up to this many channels run the forward as `_shifted_products`.
+MAX_PRODUCT_CHANNELS = 4
 
 
 def _lax_conv(x, kernel, pads):
@@ -227,9 +299,28 @@ def _im2col_conv(x, kernel, pads):
     return _fwd(x, kernel, pads)[0]
 
 
+def _shifted_products(x, kernel, pads):
+    """The convolution as a sum of the window's shifted views, each channel scaled by its
+    row of the kernel: elementwise work XLA:CPU fuses into one loop (for inputs of a few
+    channels, where a matmul over patches is too thin to run well)."""
+    n = x.ndim - 2
+    window = kernel.shape[:n]
+    x = _padded(x, pads)
+    out = [s - k + 1 for s, k in zip(x.shape[1:-1], window, strict=True)]
+    total = None
+    for start in itertools.product(*(range(k) for k in window)):
+        view = x[(slice(None), *(slice(a, a + o) for a, o in zip(start, out, strict=True)))]
+        for c in range(x.shape[-1]):
+            term = view[..., c : c + 1] * kernel[(*start, c)]
+            total = term if total is None else total + term
+    return total
+
+
 def _fwd(x, kernel, pads):
     n = x.ndim - 2
     if kernel.size // kernel.shape[-1] < MIN_FORWARD_DEPTH:
+        if x.shape[-1] <= MAX_PRODUCT_CHANNELS:
+            return _shifted_products(x, kernel, pads), (x, kernel)
         return _lax_conv(x, kernel, pads), (x, kernel)
     patches = _patches(x, kernel.shape[:n], pads)
     return patches @ kernel.reshape(-1, kernel.shape[-1]), (patches, kernel)
