@@ -306,12 +306,18 @@ def test_intermediate_tensors_as_inputs_share_the_layers():
     x_a, x_b = rng.normal(size=(5, 4)).astype("float32"), rng.normal(size=(5, 2)).astype("float32")
     hidden = np.asarray(full.get_layer("h")(x_a))
     np.testing.assert_allclose(
-        head.predict([hidden, x_b], verbose=0), full.predict([x_a, x_b], verbose=0), rtol=1e-5
+        head.predict([hidden, x_b], verbose=0),
+        full.predict([x_a, x_b], verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
     )
     head.compile("sgd", "mse")
     head.fit([hidden, x_b], np.zeros((5, 1)), epochs=1, verbose=0)
     np.testing.assert_allclose(
-        head.predict([hidden, x_b], verbose=0), full.predict([x_a, x_b], verbose=0), rtol=1e-5
+        head.predict([hidden, x_b], verbose=0),
+        full.predict([x_a, x_b], verbose=0),
+        rtol=1e-5,
+        atol=1e-6,
     )
     with pytest.raises(ValueError, match="graph disconnected"):
         shoal.Model(h, out)  # `b` is needed too

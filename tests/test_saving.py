@@ -492,7 +492,7 @@ def test_h5_links_are_refused(tmp_path):
 def test_filepath_checks(tmp_path):
     model = _mlp()
     with pytest.raises(ValueError, match="filepath.*'.keras'"):
-        model.save(tmp_path / "model.h5")
+        model.save(tmp_path / "model.txt")
     with pytest.raises(ValueError, match="filepath.*'.weights.h5'"):
         model.save_weights(tmp_path / "model.h5")
     with pytest.raises(ValueError, match="filepath"):

@@ -152,7 +152,7 @@ class Model(Trainer, Layer):
     def save(self, filepath, overwrite=True, zipped=None, **kwargs):
         from shoal.saving.api import save_model
 
-        save_model(self, filepath, overwrite=overwrite, **kwargs)
+        save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
 
     def save_weights(self, filepath, overwrite=True):
         from shoal.saving.api import save_weights

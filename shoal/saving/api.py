@@ -20,30 +20,60 @@ def _path(filepath, function: str) -> str:
         ) from err
 
 
-def save_model(model, filepath, overwrite: bool = True, zipped=None, **kwargs) -> None:
-    """Save `model` (config, weights, optimizer state) as a Keras 3 `.keras` archive.
+def _is_legacy_h5(filepath: str) -> bool:
+    return filepath.endswith((".h5", ".hdf5")) and not filepath.endswith(".weights.h5")
 
-    The archive is written to a temporary file next to `filepath` and then renamed over
+
+def save_model(model, filepath, overwrite: bool = True, zipped=None, **kwargs) -> None:
+    """Save `model` (config, weights, optimizer state) as a Keras 3 `.keras` archive, or,
+    for a path ending in `.h5` / `.hdf5`, in Keras' legacy HDF5 format (with a warning).
+
+    The file is written to a temporary file next to `filepath` and then renamed over
     it, so a failed save never destroys an existing file.
+
+    Args:
+        include_optimizer: (legacy HDF5 only) store the compile configuration and the
+            optimizer's state. Defaults to True.
 
     Example:
         >>> model.save("model.keras")
         >>> restored = shoal.saving.load_model("model.keras")
     """
     filepath = _path(filepath, "save_model")
+    include_optimizer = kwargs.pop("include_optimizer", True)
+    save_format = kwargs.pop("save_format", None)
     if kwargs:
         raise ValueError(
             f"save_model: unsupported argument(s) {sorted(kwargs)}; shoal writes the Keras 3 "
-            "'.keras' format only."
+            "'.keras' format (and legacy '.h5')."
+        )
+    if not isinstance(include_optimizer, bool):
+        raise TypeError(
+            "save_model: argument 'include_optimizer' must be a bool; got "
+            f"{type(include_optimizer).__name__}"
+        )
+    if save_format:
+        wanted = {"h5": (".h5", ".hdf5"), "keras": (".keras",)}.get(str(save_format))
+        if wanted is None or not filepath.endswith(wanted):
+            raise ValueError(
+                "save_model: argument 'save_format' is deprecated in Keras 3; remove it and "
+                "pass a filepath ending in '.keras' or '.h5' (the extension picks the format). "
+                f"Got save_format={save_format!r}, filepath={filepath!r}"
+            )
+        warnings.warn(
+            "save_model: the `save_format` argument is deprecated in Keras 3; the format "
+            f"follows from the filepath. Received: save_format={save_format!r}",
+            stacklevel=2,
         )
     if zipped is False:
         raise ValueError(
             "save_model: zipped=False (a directory) is not supported; use a .keras file."
         )
-    if not filepath.endswith(".keras"):
+    legacy = _is_legacy_h5(filepath)
+    if not legacy and not filepath.endswith(".keras"):
         raise ValueError(
-            "save_model: argument 'filepath' must end in '.keras' (weights alone: "
-            f"save_weights with '.weights.h5'); got filepath={filepath!r}"
+            "save_model: argument 'filepath' must end in '.keras' (or, legacy, '.h5'; weights "
+            f"alone: save_weights with '.weights.h5'); got filepath={filepath!r}"
         )
     if not getattr(model, "built", False):
         warnings.warn(
@@ -51,29 +81,43 @@ def save_model(model, filepath, overwrite: bool = True, zipped=None, **kwargs) -
             "Call the model on data or build(input_shape) before saving to keep them.",
             stacklevel=2,
         )
+    if legacy:
+        from shoal.saving.legacy_h5_model import LEGACY_WARNING, save_legacy_h5_model
+
+        warnings.warn(LEGACY_WARNING, UserWarning, stacklevel=2)
+        save_legacy_h5_model(model, filepath, overwrite, include_optimizer=include_optimizer)
+        return
     with _weights.atomic_output(filepath, overwrite) as tmp:
         _archive.write_archive(model, tmp)
 
 
 def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: bool = True):
-    """Load a model saved by `save_model` (shoal) or `keras.Model.save` (Keras 3).
+    """Load a model saved by `save_model` (shoal) or `keras.Model.save` (Keras 3, or a
+    legacy `.h5` / `.hdf5` file from Keras 3 or tf.keras 2.x).
 
     Args:
-        filepath: path to a `.keras` file.
+        filepath: path to a `.keras` file (or a legacy `.h5` / `.hdf5` model file).
         custom_objects: dict of name -> class/function for custom layers etc.
         compile: compile the model as it was when saved.
         safe_mode: refuse Python bytecode (Lambda layers' lambdas). Pass False only for
             files you trust.
     """
     filepath = _path(filepath, "load_model")
-    if filepath.endswith((".h5", ".hdf5")) and not filepath.endswith(".weights.h5"):
+    if _is_legacy_h5(filepath):
+        from shoal.saving.legacy_h5_model import load_legacy_h5_model
+
+        return load_legacy_h5_model(
+            filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode
+        )
+    if filepath.endswith(".weights.h5"):
         raise ValueError(
-            f"load_model: {filepath!r} looks like a legacy Keras 2 HDF5 model, which shoal does "
-            "not read. Re-save it with Keras 3 as a '.keras' file."
+            f"load_model: {filepath!r} holds weights only ('.weights.h5'); build the model and "
+            "call model.load_weights() on it instead."
         )
     if not filepath.endswith(".keras"):
         raise ValueError(
-            f"load_model: argument 'filepath' must end in '.keras'; got filepath={filepath!r}"
+            "load_model: argument 'filepath' must end in '.keras' (or, legacy HDF5, '.h5' / "
+            f"'.hdf5'); got filepath={filepath!r}"
         )
     return _archive.load_archive(
         filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode
@@ -92,8 +136,7 @@ def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None
     """Load weights into `model` from a `.weights.h5` file, a `.keras` archive, or a legacy
     Keras 2 / tf.keras HDF5 file (`.h5` / `.hdf5`; `by_name=True` matches layers by name)."""
     filepath = _path(filepath, "load_weights")
-    legacy = filepath.endswith((".h5", ".hdf5")) and not filepath.endswith(".weights.h5")
-    if legacy:
+    if _is_legacy_h5(filepath):
         from shoal.saving.legacy_h5 import load_legacy_h5_weights
 
         by_name = kwargs.pop("by_name", False)

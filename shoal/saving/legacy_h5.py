@@ -1,4 +1,5 @@
-"""Reading Keras' legacy HDF5 weight files (`model.save_weights("x.h5")` in Keras 2, tf.keras).
+"""Keras' legacy HDF5 weight tree (`model.save_weights("x.h5")` in Keras 2, tf.keras), read
+and written.
 
 This is the format of `keras.applications`' pretrained files. Layout:
 
@@ -13,6 +14,10 @@ Keras: the file's layers that hold weights are matched, in order, with the model
 that hold weights, each taking `trainable_weights + non_trainable_weights` (the legacy order).
 With `by_name=True`, layers are matched by name instead and unmatched ones are skipped.
 Every value is checked before anything is assigned, so a failed load leaves the model as it was.
+
+Writing (for whole-model `.h5` files, see legacy_h5_model.py) follows Keras 3.15: layer groups
+in name order, each weight at its variable path, string lists split into numbered chunks when
+one HDF5 attribute cannot hold them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ import warnings
 
 import numpy as np
 
-from shoal.saving.weights_file import _read_dataset, check_built, open_h5
+from shoal.saving.weights_file import _read_dataset, check_built, open_h5, write_dataset
+
+# The most bytes one HDF5 object header (so one attribute) holds.
+HDF5_OBJECT_HEADER_LIMIT = 64512
 
 
 def _attribute_list(group, name: str) -> list[str]:
@@ -98,15 +106,21 @@ def load_legacy_h5_weights(model, filepath, by_name: bool = False, skip_mismatch
     check_built(model, "load")
     source = f"weights file {filepath!r}"
     with open_h5(filepath, f"Weights file {filepath!r}") as h5:
-        root = _root(h5, source)
-        saved = []  # (layer name, values) of the file's layers that hold weights
-        for name in _attribute_list(root, "layer_names"):
-            group = _child_group(root, name, source)
-            if _attribute_list(group, "weight_names"):
-                saved.append((name, _read_values(group, source)))
-        top_level = None
-        if "top_level_model_weights" in root:
-            top_level = _read_values(_child_group(root, "top_level_model_weights", source), source)
+        load_weights_from_group(
+            model, _root(h5, source), source, by_name=by_name, skip_mismatch=skip_mismatch
+        )
+
+
+def load_weights_from_group(model, root, source, by_name=False, skip_mismatch=False) -> None:
+    """Load the legacy weight tree at h5py group `root` (a file, or its `model_weights`)."""
+    saved = []  # (layer name, values) of the file's layers that hold weights
+    for name in _attribute_list(root, "layer_names"):
+        group = _child_group(root, name, source)
+        if _attribute_list(group, "weight_names"):
+            saved.append((name, _read_values(group, source)))
+    top_level = None
+    if "top_level_model_weights" in root:
+        top_level = _read_values(_child_group(root, "top_level_model_weights", source), source)
 
     pairs = []  # (what, variables, values)
     if by_name:
@@ -152,3 +166,84 @@ def load_legacy_h5_weights(model, filepath, by_name: bool = False, skip_mismatch
         warnings.warn(message + " These were skipped (skip_mismatch=True).", stacklevel=2)
     for variable, value in pending:
         variable.assign(np.asarray(value).astype(np.dtype(variable.dtype), copy=False))
+
+
+# -- writing ----------------------------------------------------------------------------
+
+
+def write_attribute_list(group, name: str, values) -> None:
+    """Store a list of strings as attribute `name`, in numbered chunks (`name0`, `name1`, ...)
+    when one attribute cannot hold it all."""
+    encoded = [str(v).encode("utf8") for v in values]
+    too_long = [v for v in encoded if len(v) > HDF5_OBJECT_HEADER_LIMIT]
+    if too_long:
+        raise ValueError(
+            f"Cannot write attribute '{name}' of HDF5 group '{group.name}': "
+            f"{len(too_long)} name(s) are longer than {HDF5_OBJECT_HEADER_LIMIT} bytes."
+        )
+    data = np.asarray(encoded)
+    chunks = [data]
+    while any(chunk.nbytes > HDF5_OBJECT_HEADER_LIMIT for chunk in chunks):
+        chunks = np.array_split(data, len(chunks) + 1)
+    if len(chunks) == 1:
+        group.attrs[name] = encoded  # as Keras: a list (variable-length strings)
+        return
+    for k, chunk in enumerate(chunks):
+        group.attrs[f"{name}{k}"] = chunk
+
+
+def write_weight_subset(group, variables, what: str) -> None:
+    """Write `variables` into `group`: `weight_names` lists their paths, each array lies at
+    its path below the group."""
+    names = [str(getattr(v, "path", None) or v.name) for v in variables]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(
+            f"Cannot save {what} in HDF5 format: several of its weights share the path(s) "
+            f"{repeated}; give the weights distinct names, or save in '.keras' format."
+        )
+    write_attribute_list(group, "weight_names", names)
+    for name, variable in zip(names, variables, strict=True):
+        parent, _, leaf = name.rpartition("/")
+        try:
+            holder = group.require_group(parent) if parent else group
+            write_dataset(holder, leaf, variable)
+        except (TypeError, ValueError) as err:
+            raise ValueError(
+                f"Cannot save weight '{name}' of {what} in HDF5 format ({err}); a weight path "
+                "must not also be the prefix of another weight's path."
+            ) from err
+
+
+def write_legacy_weights(group, model, keras_version: str, backend: str = "jax") -> None:
+    """Write `model`'s weights into `group` in the legacy tree (a file's `model_weights`)."""
+    layers = list(model.layers)
+    write_attribute_list(group, "layer_names", [layer.name for layer in layers])
+    group.attrs["backend"] = backend.encode("utf8")
+    group.attrs["keras_version"] = keras_version.encode("utf8")
+    # Sorted by name, as Keras, so group names grow strictly (no prefix clashes).
+    for layer in sorted(layers, key=lambda layer: layer.name):
+        write_weight_subset(
+            group.create_group(layer.name), _legacy_variables(layer), f"layer '{layer.name}'"
+        )
+    in_model = {id(v) for v in model.weights}
+    own = list(model._trainable_variables) + list(model._non_trainable_variables)
+    write_weight_subset(
+        group.create_group("top_level_model_weights"),
+        [v for v in own if id(v) in in_model],
+        f"model '{model.name}'",
+    )
+
+
+def write_optimizer_weights(h5, optimizer) -> None:
+    """The `optimizer_weights` group: every optimizer variable, at its path."""
+    variables = list(getattr(optimizer, "variables", None) or [])
+    if variables:
+        write_weight_subset(
+            h5.create_group("optimizer_weights"), variables, f"optimizer '{optimizer.name}'"
+        )
+
+
+def read_optimizer_weights(h5, source: str) -> list[np.ndarray]:
+    """The arrays of a file's `optimizer_weights` group, in their listed order."""
+    return _read_values(_child_group(h5, "optimizer_weights", source), source)

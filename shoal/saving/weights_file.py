@@ -236,14 +236,7 @@ class _WriteStore:
         return self._group
 
     def __setitem__(self, key, value):
-        value = _to_numpy(value)
-        group = self._ensure()
-        if value.dtype.name == "bfloat16":
-            # As Keras: HDF5 has no bfloat16, h5py stores it opaque; the attribute says what it is.
-            dataset = group.create_dataset(key, data=value)
-            dataset.attrs["dtype"] = "bfloat16"
-        else:
-            group[key] = value
+        write_dataset(self._ensure(), key, value)
 
     def keys(self):
         return list(self._group.keys()) if self._group is not None else []
@@ -257,6 +250,17 @@ def _to_numpy(value):
     if inner is not None and not isinstance(value, np.ndarray):
         value = inner
     return to_numpy(value)  # gathers arrays sharded across processes
+
+
+def write_dataset(group, key: str, value) -> None:
+    """Store one variable's value (or an array) as dataset `key` of `group`."""
+    value = _to_numpy(value)
+    if value.dtype.name == "bfloat16":
+        # As Keras: HDF5 has no bfloat16, h5py stores it opaque; the attribute says what it is.
+        dataset = group.create_dataset(key, data=value)
+        dataset.attrs["dtype"] = "bfloat16"
+    else:
+        group[key] = value
 
 
 def write_weights(model, h5) -> None:
