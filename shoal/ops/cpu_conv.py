@@ -10,13 +10,14 @@ accepts (stride 1, no dilation or groups, channels last, floats), computes
 
 - a 3x3 float32 convolution with 16+ input and output channels as Winograd's minimal
   filtering F(4x4, 3x3) or F(2x2, 3x3) (`cpu_winograd`): per-point matmuls over
-  transformed tiles, forward and both gradients. Measured on this module's own path
-  against the previous one (jitted forward + both gradients, 2-core x86-64 VM with
-  AVX-512, 2026-11-29, min of 6-15): (128,13,13,32) -> 3x3x64 valid im2col 7.7 ms,
-  Winograd 8.3 ms alone but the MNIST convnet's `fit` 9.4k -> 10.3k samples/s;
-  (64,18,18,32) -> 64: 8.2 -> 5.4 ms; (64,34,34,32) -> 32: 22.2 -> 14.9 ms; (8,58,58,64)
-  -> 64: 37.1 (lax) -> 13.3 ms; (16,34,34,128) -> 128: 117 (lax) -> 25 ms; (32,10,10,128)
-  -> 256 with 2x2 tiles: 18.7 (lax) -> 9.7 ms.
+  transformed tiles, forward and both gradients. Measured against the previous path
+  (jitted forward + both gradients, 2-core x86-64 VM with AVX-512, 2026-11-29, min of
+  6-15 runs, input -> kernel, previous -> Winograd): (128,13,13,32) -> 3x3x64 valid
+  (the MNIST convnet's second layer) im2col 7.7 -> 4.8 ms; (64,18,18,32) -> 64 im2col
+  8.2 -> 4.3 ms; (64,34,34,32) -> 32 im2col 22.2 -> 10.7 ms (lax 85 ms); (128,30,30,16)
+  -> 32 im2col 14.8 -> 13.6 ms; (8,58,58,64) -> 64 lax 39.0 -> 11.4 ms; (16,34,34,128)
+  -> 128 lax 118.8 -> 22.0 ms; with 2x2 tiles (too few 4x4 ones): (32,10,10,128) -> 256
+  lax 18.6 -> 8.8 ms, (16,9,9,256) -> 256 lax 13.3 -> 10.3 ms.
 - otherwise im2col, in the region where it was measured faster than lax: forward, the
   patches `P` (each output position's receptive field, flattened: the window's shifted
   views concatenated, or one gather for inputs of few channels) and `y = P @ kernel`
