@@ -326,11 +326,17 @@ def test_model_checkpoint_every_n_batches_and_full_model(fresh, data, tmp_path):
     model.set_weights([np.zeros_like(w) for w in model.get_weights()])
     model.load_weights(str(path))
     np.testing.assert_array_equal(model.get_weights()[0], expected)
+    # A legacy HDF5 model file, as Keras (with its warning).
+    legacy = tmp_path / "model.h5"
+    with pytest.warns(UserWarning, match="legacy"):
+        fit(model, data, 1, [C.ModelCheckpoint(str(legacy), monitor="loss")])
+    restored = shoal.saving.load_model(str(legacy))
+    np.testing.assert_array_equal(restored.get_weights()[0], model.get_weights()[0])
 
 
 def test_model_checkpoint_argument_errors(tmp_path):
-    with pytest.raises(ValueError, match="`filepath`.*model.h5"):
-        C.ModelCheckpoint(str(tmp_path / "model.h5"))
+    with pytest.raises(ValueError, match="`filepath`.*model.txt"):
+        C.ModelCheckpoint(str(tmp_path / "model.txt"))
     with pytest.raises(ValueError, match="`filepath`.*weights.h5"):
         C.ModelCheckpoint(str(tmp_path / "model.keras"), save_weights_only=True)
     with pytest.raises(ValueError, match="`save_freq`"):

@@ -12,15 +12,16 @@ from shoal.callbacks.monitor_callback import MonitorCallback, to_float
 
 
 class ModelCheckpoint(MonitorCallback):
-    """Save the model (`.keras`) or its weights (`.weights.h5`) at some frequency.
+    """Save the model (`.keras`, or legacy `.h5`) or its weights (`.weights.h5`) at some
+    frequency.
 
     `filepath` may hold `str.format` placeholders filled from `epoch` (1-based), `batch`
     (1-based, when saving every N batches) and the logs, e.g.
     `"ckpt/{epoch:02d}-{val_loss:.2f}.keras"`.
 
     Args:
-        filepath: where to save; must end in `.keras`, or in `.weights.h5` when
-            `save_weights_only=True`.
+        filepath: where to save; must end in `.keras` (or `.h5`, Keras' legacy HDF5 model
+            format, with a warning), or in `.weights.h5` when `save_weights_only=True`.
         monitor: the quantity compared when `save_best_only=True`.
         verbose: 0 silent, 1 prints a message on each save.
         save_best_only: save only when `monitor` improves on the best value seen (with a
@@ -74,11 +75,11 @@ class ModelCheckpoint(MonitorCallback):
                     "ModelCheckpoint: when `save_weights_only=True`, argument `filepath` must "
                     f"end in `.weights.h5` (Keras weights format); got filepath={self.filepath!r}"
                 )
-        elif not self.filepath.endswith(".keras"):
+        elif not self.filepath.endswith((".keras", ".h5")):
             raise ValueError(
                 "ModelCheckpoint: argument `filepath` must end in `.keras` (Keras model "
-                "format), or in `.weights.h5` with `save_weights_only=True`; got "
-                f"filepath={self.filepath!r}"
+                "format) or `.h5` (legacy HDF5), or in `.weights.h5` with "
+                f"`save_weights_only=True`; got filepath={self.filepath!r}"
             )
 
     def on_train_batch_end(self, batch, logs=None):
