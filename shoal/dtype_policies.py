@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shoal.backend.dtype_policy import DTypePolicy
+from shoal.backend.dtype_policy import QUANTIZATION_MODES, DTypePolicy, QuantizedDTypePolicy
 from shoal.backend.dtype_policy import get as _get
 
 
@@ -11,7 +11,8 @@ class FloatDTypePolicy(DTypePolicy):
 
 
 def get(identifier):
-    """A policy from a name ("float32", "mixed_bfloat16", ...), a config dict or a policy."""
+    """A policy from a name ("float32", "mixed_bfloat16", "int8_from_float32", ...), a
+    config dict or a policy."""
     return _get(identifier)
 
 
@@ -24,9 +25,21 @@ def serialize(policy) -> dict:
 def deserialize(config, custom_objects=None):
     from shoal.saving.serialization import deserialize_keras_object
 
-    if isinstance(config, dict) and config.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
-        return DTypePolicy(**config.get("config", {}))
+    if isinstance(config, dict) and config.get("class_name") in (
+        "DTypePolicy",
+        "FloatDTypePolicy",
+        "QuantizedDTypePolicy",
+    ):
+        return _get(config)
     return deserialize_keras_object(config, custom_objects=custom_objects)
 
 
-__all__ = ["DTypePolicy", "FloatDTypePolicy", "deserialize", "get", "serialize"]
+__all__ = [
+    "QUANTIZATION_MODES",
+    "DTypePolicy",
+    "FloatDTypePolicy",
+    "QuantizedDTypePolicy",
+    "deserialize",
+    "get",
+    "serialize",
+]

@@ -6,9 +6,14 @@ from shoal.backend import config, dtypes
 
 _GLOBAL = {"policy": None}
 _MIXED = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+# Keras' quantization modes; shoal implements "int8" (see shoal.layers.quantization).
+QUANTIZATION_MODES = ("int8", "float8", "int4", "gptq", "awq")
+SUPPORTED_QUANTIZATION_MODES = ("int8",)
 
 
 class DTypePolicy:
+    quantization_mode = None
+
     def __init__(self, name: str | None = None):
         name = name or config.floatx()
         if not isinstance(name, str):
@@ -50,14 +55,90 @@ class DTypePolicy:
         return f'<DTypePolicy "{self.name}">'
 
 
+class QuantizedDTypePolicy(DTypePolicy):
+    """`"<mode>_from_<source>"`: variables quantized with `mode`, computing as `source`.
+
+    `QuantizedDTypePolicy("int8", "mixed_bfloat16")` is named
+    `"int8_from_mixed_bfloat16"`, computes in bfloat16 and keeps float32 for the
+    variables that stay float (biases, scales), as in Keras."""
+
+    def __init__(self, mode, source_name=None):
+        source_name = source_name or global_policy().name
+        check_quantization_mode(mode)
+        super().__init__(source_name)
+        if mode == "int8" and self.compute_dtype == "float16":
+            raise ValueError(
+                "QuantizedDTypePolicy: mode 'int8' needs a compute dtype other than float16 "
+                f"(use 'mixed_bfloat16' or 'float32'); got source_name={source_name!r}"
+            )
+        self._source_name = source_name
+        self._mode = mode
+        self.name = f"{mode}_from_{source_name}"
+
+    @property
+    def quantization_mode(self) -> str:
+        return self._mode
+
+    @property
+    def source_name(self) -> str:
+        return self._source_name
+
+    def get_config(self) -> dict:
+        return {"mode": self._mode, "source_name": self._source_name}
+
+    def __eq__(self, other):
+        return isinstance(other, QuantizedDTypePolicy) and other.name == self.name
+
+    def __hash__(self):
+        return hash(self.name)
+
+    def __repr__(self):
+        return f'<QuantizedDTypePolicy "{self.name}">'
+
+
+def check_quantization_mode(mode, owner="QuantizedDTypePolicy") -> None:
+    """Raise unless `mode` is a quantization mode shoal implements."""
+    if mode in SUPPORTED_QUANTIZATION_MODES:
+        return
+    if mode in QUANTIZATION_MODES:
+        raise NotImplementedError(
+            f"{owner}: argument 'mode' must be one of {SUPPORTED_QUANTIZATION_MODES} (Keras' "
+            f"other modes {QUANTIZATION_MODES[1:]} are not implemented in shoal); got {mode!r}"
+        )
+    raise ValueError(
+        f"{owner}: argument 'mode' must be one of {SUPPORTED_QUANTIZATION_MODES} (an invalid "
+        f"quantization mode; Keras knows {QUANTIZATION_MODES}); got {mode!r}"
+    )
+
+
+def _quantized_from_name(name: str) -> QuantizedDTypePolicy:
+    mode, _, source = name.partition("_from_")
+    if not source:
+        raise ValueError(
+            "DTypePolicy: a quantized policy name must read '<mode>_from_<source>', e.g. "
+            f"'int8_from_float32'; got {name!r}"
+        )
+    return QuantizedDTypePolicy(mode, source)
+
+
 def get(identifier) -> DTypePolicy:
     if identifier is None:
         return global_policy()
     if isinstance(identifier, DTypePolicy):
         return identifier
     if isinstance(identifier, dict):
-        return DTypePolicy(**identifier.get("config", identifier))
+        config = identifier.get("config", identifier)
+        if identifier.get("class_name") == "QuantizedDTypePolicy" or "mode" in config:
+            return QuantizedDTypePolicy(**config)
+        if identifier.get("class_name") == "DTypePolicyMap":
+            raise NotImplementedError(
+                "DTypePolicy: a DTypePolicyMap (per-layer policies) is not supported by shoal; "
+                f"got {identifier!r}"
+            )
+        return DTypePolicy(**config)
     if isinstance(identifier, str):
+        if identifier.startswith(QUANTIZATION_MODES) and "_from_" in identifier:
+            return _quantized_from_name(identifier)
         return DTypePolicy(identifier)
     return DTypePolicy(dtypes.standardize_dtype(identifier))
 

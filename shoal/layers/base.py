@@ -212,6 +212,19 @@ class Layer(Operation):
         return self.dtype_policy.compute_dtype
 
     @property
+    def quantization_mode(self):
+        """The quantization mode of this layer ("int8"), None if not quantized."""
+        return self.dtype_policy.quantization_mode
+
+    def quantize(self, mode=None, type_check=True, config=None):
+        """Quantize the layer's weights (Dense, EinsumDense and Embedding implement "int8";
+        see `shoal.layers.quantization`)."""
+        from shoal.layers.quantization import not_quantizable_error, resolve_quantize_args
+
+        resolve_quantize_args(self, mode, config)
+        raise not_quantizable_error(self)
+
+    @property
     def path(self) -> str:
         return self.name
 
@@ -809,6 +822,13 @@ def _dedupe(variables):
 
 
 def _policy_config(policy):
+    if policy.quantization_mode is not None:
+        return {
+            "module": "keras.dtype_policies",
+            "class_name": "QuantizedDTypePolicy",
+            "config": policy.get_config(),
+            "registered_name": None,
+        }
     return {
         "module": "keras",
         "class_name": "DTypePolicy",

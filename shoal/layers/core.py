@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from shoal import activations, constraints, initializers, regularizers
+import jax.numpy as jnp
+
+from shoal import activations, constraints, initializers, quantizers, regularizers
 from shoal.backend import dtypes
 from shoal.backend.symbolic import KerasTensor, Node, eval_output_spec
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
 from shoal.layers.lora import LoRAKernel
+from shoal.layers.quantization import Int8Kernel
 from shoal.ops import cpu_matmul
 
 
@@ -131,11 +134,12 @@ def _positive_int(layer, arg, value):
     return value
 
 
-class Dense(LoRAKernel, Layer):
+class Dense(Int8Kernel, LoRAKernel, Layer):
     """`output = activation(dot(input, kernel) + bias)` over the last axis.
 
     `lora_rank` (or `enable_lora(rank)` once built) freezes the kernel and trains a
-    low-rank update instead (see `shoal.layers.lora`)."""
+    low-rank update instead (see `shoal.layers.lora`). `quantize("int8")` stores the
+    kernel as int8 with one scale per unit (see `shoal.layers.quantization`)."""
 
     def __init__(
         self,
@@ -151,9 +155,9 @@ class Dense(LoRAKernel, Layer):
         bias_constraint=None,
         lora_rank=None,
         lora_alpha=None,
+        quantization_config=None,
         **kwargs,
     ):
-        kwargs.pop("quantization_config", None)  # Keras writes None there
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         self.units = _positive_int(self, "units", units)
         self.activation = activations.get(activation)
@@ -165,6 +169,7 @@ class Dense(LoRAKernel, Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self._init_lora(lora_rank, lora_alpha)
+        self.quantization_config = quantizers.deserialize(quantization_config)
         self.input_spec = InputSpec(min_ndim=2)
         self.supports_masking = True
 
@@ -175,13 +180,16 @@ class Dense(LoRAKernel, Layer):
                 f"Dense '{self.name}': the last dimension of the input must be known; "
                 f"got input shape {tuple(input_shape)}"
             )
-        self._kernel = self.add_weight(
-            name="kernel",
-            shape=(input_dim, self.units),
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
+        if self.quantization_mode is not None:
+            self._build_int8_kernel((input_dim, self.units))
+        else:
+            self._kernel = self.add_weight(
+                name="kernel",
+                shape=(input_dim, self.units),
+                initializer=self.kernel_initializer,
+                regularizer=self.kernel_regularizer,
+                constraint=self.kernel_constraint,
+            )
         if self.use_bias:
             self.bias = self.add_weight(
                 name="bias",
@@ -197,6 +205,8 @@ class Dense(LoRAKernel, Layer):
         self._maybe_enable_lora()
 
     def call(self, inputs):
+        if self.quantization_mode == "int8":
+            return self._int8_call(inputs)
         x = cpu_matmul.matmul(inputs, self._kernel_value())
         if self.bias is not None:
             x = x + self.bias.value
@@ -217,8 +227,39 @@ class Dense(LoRAKernel, Layer):
             "bias_regularizer": _serialize(regularizers, self.bias_regularizer),
             "kernel_constraint": _serialize(constraints, self.kernel_constraint),
             "bias_constraint": _serialize(constraints, self.bias_constraint),
+            **self._quantization_config_entry(),
             **self._lora_config(),
         }
+
+    # -- int8 layout (see shoal.layers.quantization) ---------------------------------------
+    def _quantizable_class(self):
+        return Dense
+
+    def _kernel_reduced_axes(self):
+        return (0,)
+
+    def _kernel_scale_shape(self, kernel_shape):
+        return (kernel_shape[-1],)
+
+    def _scale_from_kernel_layout(self, scale):
+        return scale.reshape(scale.shape[-1:])
+
+    def _scale_to_kernel_layout(self, scale):
+        return scale
+
+    def _inputs_reduced_axes(self):
+        return -1
+
+    def _inputs_scale_layout(self, scale):
+        return scale
+
+    def _contract(self, x, kernel):
+        if x.dtype == jnp.int8 and kernel.dtype == jnp.int8:
+            return jnp.matmul(x, kernel, preferred_element_type=jnp.int32)
+        return jnp.matmul(x, kernel)
+
+    def _lora_contract(self, x):
+        return jnp.matmul(jnp.matmul(x, self.lora_kernel_a.value), self.lora_kernel_b.value)
 
 
 class Identity(Layer):

@@ -12,13 +12,15 @@ from __future__ import annotations
 import copy
 import numbers
 import re
+import string
 
 import jax.numpy as jnp
 
-from shoal import activations, constraints, initializers, regularizers
+from shoal import activations, constraints, initializers, quantizers, regularizers
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
 from shoal.layers.lora import LoRAKernel
+from shoal.layers.quantization import Int8Kernel
 
 _FORMS = (
     (re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"), None),
@@ -35,7 +37,7 @@ def _positive_int(x) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool) and x > 0
 
 
-class EinsumDense(LoRAKernel, Layer):
+class EinsumDense(Int8Kernel, LoRAKernel, Layer):
     """Dense layer computed by `einsum(equation, inputs, kernel)`.
 
     Args:
@@ -46,6 +48,8 @@ class EinsumDense(LoRAKernel, Layer):
         bias_axes: output axes (letters of the output spec) that get a bias, or None.
         lora_rank, lora_alpha: if `lora_rank` is set, the kernel is frozen and
             `kernel + (lora_alpha / lora_rank) * lora_kernel_a @ lora_kernel_b` is used.
+        quantization_config: a `shoal.quantizers.Int8QuantizationConfig` (or its config)
+            for a layer built under an `"int8_from_..."` policy; `quantize("int8")` sets it.
 
     Example:
         >>> layer = EinsumDense("abc,cde->abde", output_shape=(None, 3, 5), bias_axes="de")
@@ -69,9 +73,9 @@ class EinsumDense(LoRAKernel, Layer):
         bias_constraint=None,
         lora_rank=None,
         lora_alpha=None,
+        quantization_config=None,
         **kwargs,
     ):
-        kwargs.pop("quantization_config", None)  # Keras writes it (None) into every config
         super().__init__(**kwargs)
         self.equation = equation
         self._spec = self._parse_equation(equation)
@@ -85,6 +89,8 @@ class EinsumDense(LoRAKernel, Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self._init_lora(lora_rank, lora_alpha)
+        self.quantization_config = quantizers.deserialize(quantization_config)
+        self._input_rank = None
         self.bias = None
 
     # -- argument checks -----------------------------------------------------------------
@@ -212,13 +218,17 @@ class EinsumDense(LoRAKernel, Layer):
             # Fans from the contracted and the produced axes, as Keras does for EinsumDense.
             init = copy.copy(init)
             init.input_axes, init.output_axes = input_axes, output_axes
-        self._kernel = self.add_weight(
-            name="kernel",
-            shape=tuple(kernel_shape),
-            initializer=init,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
+        self._input_rank = len(input_shape)
+        if self.quantization_mode is not None:
+            self._build_int8_kernel(tuple(kernel_shape))
+        else:
+            self._kernel = self.add_weight(
+                name="kernel",
+                shape=tuple(kernel_shape),
+                initializer=init,
+                regularizer=self.kernel_regularizer,
+                constraint=self.kernel_constraint,
+            )
         if bias_shape is not None:
             self.bias = self.add_weight(
                 name="bias",
@@ -233,6 +243,8 @@ class EinsumDense(LoRAKernel, Layer):
 
     # -- forward ---------------------------------------------------------------------------
     def call(self, inputs):
+        if self.quantization_mode == "int8":
+            return self._int8_call(inputs)
         x = jnp.einsum(self.equation, inputs, self._kernel_value())
         if self.bias is not None:
             x = x + self.bias.value
@@ -252,6 +264,70 @@ class EinsumDense(LoRAKernel, Layer):
             "activity_regularizer": _serialize(regularizers, self.activity_regularizer),
             "kernel_constraint": _serialize(constraints, self.kernel_constraint),
             "bias_constraint": _serialize(constraints, self.bias_constraint),
-            "quantization_config": None,
+            **self._quantization_config_entry(),
         }
         return {**config, **self._lora_config()}
+
+    # -- int8 layout (see shoal.layers.quantization) ---------------------------------------
+    # Scales are stored broadcastable against the output: one axis per output label, of the
+    # tensor's size where the label is the tensor's, 1 elsewhere (Keras' `kernel_scale`).
+    def _quantizable_class(self):
+        return EinsumDense
+
+    def _full_specs(self):
+        """(input, kernel, output) labels with the axes under "..." named."""
+        inp, weight, out, ellipsis = self._spec
+        elided = self._input_rank - len(inp)
+        spare = "".join(c for c in string.ascii_letters if c not in inp + weight + out)
+        spare = spare[:elided]
+        if ellipsis == "left":
+            return spare + inp, weight, spare + out
+        if ellipsis == "right":
+            return inp + spare, weight, out + spare
+        return inp, weight, out
+
+    def _kernel_reduced_axes(self):
+        _, weight, out = self._full_specs()
+        return tuple(i for i, c in enumerate(weight) if c not in out)
+
+    def _inputs_reduced_axes(self):
+        inp, _, out = self._full_specs()
+        return tuple(i for i, c in enumerate(inp) if c not in out)
+
+    def _kernel_scale_shape(self, kernel_shape):
+        _, weight, out = self._full_specs()
+        return tuple(kernel_shape[weight.index(c)] if c in weight else 1 for c in out)
+
+    def _to_output_layout(self, scale, spec):
+        """A keepdims scale over `spec`'s axes -> the output layout."""
+        out = self._full_specs()[2]
+        kept = [c for c in spec if c in out]
+        scale = jnp.reshape(scale, [n for n, c in zip(scale.shape, spec, strict=True) if c in out])
+        scale = jnp.transpose(scale, [kept.index(c) for c in out if c in kept])
+        sizes = iter(scale.shape)
+        return jnp.reshape(scale, [next(sizes) if c in kept else 1 for c in out])
+
+    def _scale_from_kernel_layout(self, scale):
+        return self._to_output_layout(scale, self._full_specs()[1])
+
+    def _inputs_scale_layout(self, scale):
+        return self._to_output_layout(scale, self._full_specs()[0])
+
+    def _scale_to_kernel_layout(self, scale):
+        _, weight, out = self._full_specs()
+        order = [c for c in out if c in weight]
+        scale = jnp.reshape(
+            scale, [n for n, c in zip(scale.shape, out, strict=True) if c in weight]
+        )
+        scale = jnp.transpose(scale, [order.index(c) for c in weight if c in order])
+        sizes = iter(scale.shape)
+        return jnp.reshape(scale, [next(sizes) if c in out else 1 for c in weight])
+
+    def _contract(self, x, kernel):
+        if x.dtype == jnp.int8 and kernel.dtype == jnp.int8:
+            return jnp.einsum(self.equation, x, kernel, preferred_element_type=jnp.int32)
+        return jnp.einsum(self.equation, x, kernel)
+
+    def _lora_contract(self, x):
+        x = jnp.einsum(self.equation, x, self.lora_kernel_a.value)
+        return jnp.matmul(x, self.lora_kernel_b.value)

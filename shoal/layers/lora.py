@@ -83,9 +83,11 @@ class LoRAKernel:
             initializer=initializers.get(b_initializer),
             regularizer=regularizer,
         )
-        self._kernel.trainable = False
-        self._trainable_variables = [v for v in self._trainable_variables if v is not self._kernel]
-        self._non_trainable_variables.insert(0, self._kernel)
+        if self._kernel.trainable:  # an int8 kernel (see quantization.py) is frozen already
+            self._kernel.trainable = False
+            kept = [v for v in self._trainable_variables if v is not self._kernel]
+            self._trainable_variables = kept
+            self._non_trainable_variables.insert(0, self._kernel)
         self.lora_enabled = True
         self.lora_rank = int(rank)
         self.lora_alpha = lora_alpha if lora_alpha is not None else rank

@@ -119,6 +119,24 @@ class Model(Trainer, Layer):
         self._build_shapes = input_shape
         self.built = True
 
+    def quantize(self, mode=None, config=None, filters=None, **kwargs):
+        """Quantize the weights of every layer that can be (Dense, EinsumDense, Embedding).
+
+        Args:
+            mode: `"int8"` (Keras' other modes raise NotImplementedError in shoal).
+            config: optional `shoal.quantizers.Int8QuantizationConfig` (its mode is used
+                when `mode` is None).
+            filters: optional regex string, list of them (matched against layer names) or
+                callable `layer -> bool`: only matching layers are quantized.
+
+        Layers without int8 support are skipped with a warning, as in Keras. The model must
+        be built first.
+        """
+        from shoal.layers.quantization import quantize_model
+
+        quantize_model(self, mode, config, filters, **kwargs)
+        self._functions = {}  # the compiled steps closed over the float variables
+
     def export(self, filepath, format="onnx", **kwargs):
         """Write the trained model for another runtime: `format="onnx"` (ONNX, opset >= 17),
         `"tflite"` (TFLite / LiteRT flatbuffer) or `"stablehlo"` (a `jax.export` artifact).

@@ -205,6 +205,7 @@ _NAMESPACES = (
     ("shoal.constraints", "keras.constraints"),
     ("shoal.activations", "keras.activations"),
     ("shoal.ops", "keras.ops"),
+    ("shoal.quantizers", "keras.quantizers"),
     ("shoal.utils", "keras.utils"),
     ("shoal.backend", "keras"),
 )
@@ -268,6 +269,8 @@ def _public_index() -> dict:
     dtype_policy = _import_optional("shoal.backend.dtype_policy")
     if dtype_policy is not None:
         mapping[id(dtype_policy.DTypePolicy)] = ("keras", "DTypePolicy")
+        quantized = ("keras.dtype_policies", "QuantizedDTypePolicy")
+        mapping[id(dtype_policy.QuantizedDTypePolicy)] = quantized
     _INDEX["map"] = mapping
     _INDEX["complete"] = complete
     return mapping
@@ -293,8 +296,8 @@ def _lookup_in_namespaces(name: str, preferred: str | None = None, kind: str = "
             functional = _import_optional("shoal.models.functional")
             if functional is not None:
                 return functional.Functional
-        if name == "DTypePolicy":
-            return importlib.import_module("shoal.backend.dtype_policy").DTypePolicy
+        if name in ("DTypePolicy", "QuantizedDTypePolicy"):
+            return getattr(importlib.import_module("shoal.backend.dtype_policy"), name)
         allowed = [ns for ns, _ in _NAMESPACES]
     else:
         allowed = list(_FUNCTION_NAMESPACES)

@@ -158,11 +158,13 @@ def _overridden(obj, name):
     method = getattr(obj, name, None)
     if not callable(method) or getattr(type(obj), name, None) is getattr(Layer, name):
         return None
-    if getattr(obj, "lora_enabled", None) is False:
+    if getattr(obj, "lora_enabled", None) is False and obj.quantization_mode is None:
         from shoal.layers.lora import LoRAKernel
+        from shoal.layers.quantization import Int8Kernel
 
-        if getattr(type(obj), name, None) is getattr(LoRAKernel, name):
-            return None  # LoRA off: the plain layout, checked with the others
+        plain = (getattr(LoRAKernel, name), getattr(Int8Kernel, name))
+        if any(getattr(type(obj), name, None) is m for m in plain):
+            return None  # LoRA off, not quantized: the plain layout, checked with the others
     return method
 
 
