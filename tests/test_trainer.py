@@ -247,6 +247,32 @@ def test_auto_steps_fuses_cheap_steps():
         fit_loop._Runner.__call__ = original
 
 
+@pytest.mark.parametrize(
+    "conv_layer, fused",
+    [
+        ({"filters": 32, "kernel_size": 3}, True),  # im2col, and its input gradient
+        ({"filters": 32, "kernel_size": 3, "strides": 2}, False),  # lax's convolution
+    ],
+)
+def test_auto_steps_fuses_convolutions_lowered_for_loops(conv_layer, fused):
+    """On CPU, a step whose convolutions all run as `cpu_conv` writes them (Winograd,
+    im2col and its explicit input gradient) is fused; one with lax's is not."""
+    model = models.Sequential(
+        [
+            shoal.Input((10, 10, 1)),
+            layers.Conv2D(32, 3, activation="relu"),
+            layers.Conv2D(**conv_layer),
+            layers.GlobalAveragePooling2D(),
+            layers.Dense(2),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.zeros((32, 10, 10, 1), "float32")
+    model.fit(x, np.zeros((32, 2), "float32"), batch_size=4, epochs=1, verbose=0)
+    (k,) = model._auto_steps.values()
+    assert (k > 1) == fused
+
+
 def test_dropout_is_deterministic_given_seed():
     x, y = _data()
 

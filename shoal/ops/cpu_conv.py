@@ -81,6 +81,9 @@ MAX_PADDED_DEPTH = 32
 MIN_SLICED_CHANNELS = 8
 # Row blocks of the kernel gradient's long product (`_long_product`).
 SPLIT = 2
+# The name scope of the convolutions written here that run as well inside a loop body as
+# outside (`_input_gradient`): `trainers.auto_steps` fuses steps that have only these.
+LOOP_SAFE_SCOPE = "loop_safe_convolution"
 # Winograd (`_winograd_tile`): 3x3 kernels with this many input and output channels,
 # over at least this many tiles per point.
 WINOGRAD_MIN_CHANNELS = 16
@@ -386,7 +389,8 @@ def _input_gradient(dy, kernel, pads):
         (dx,) = jax.linear_transpose(lambda x: _lax_conv(x, kernel, pads), x_struct)(dy)
         return dx
     flipped = lax.optimization_barrier(jnp.flip(kernel, axis=tuple(range(n))).swapaxes(-1, -2))
-    return _lax_conv(dy, flipped, full)
+    with jax.named_scope(LOOP_SAFE_SCOPE):  # for `trainers.auto_steps`
+        return _lax_conv(dy, flipped, full)
 
 
 _im2col_conv.defvjp(_fwd, _bwd)

@@ -15,12 +15,14 @@ epoch's number of full batches between that and `SPREAD` times it (no leftover s
 need a second, unfused compile), else a power of two up to `MAX_STEPS` (or a divisor
 near it).
 
-Steps with a convolution run one per execution on CPU (elsewhere once they are heavy):
-XLA:CPU runs some convolution gradients much slower inside a loop body (the MNIST convnet
-step fused two at a time ran 1.4x slower than alone until `cpu_conv` wrote its input
-gradient explicitly; lax's kernel gradient of a convolution in a loop ran ~10x slower, see
-`cpu_conv._plan`). Small ones too: a Conv2D(16, 3) on 32x32x3 images at batch 32 took
-44 ms per step fused and 4.4 ms alone (2026-11-29), so on CPU no convolution is fused.
+Steps with one of lax's convolutions run one per execution on CPU (elsewhere once they
+are heavy): XLA:CPU runs some convolution gradients much slower inside a loop body (the
+MNIST convnet step fused two at a time ran 1.4x slower than alone until `cpu_conv` wrote
+its input gradient explicitly; lax's kernel gradient of a convolution in a loop ran ~10x
+slower, see `cpu_conv._plan`). Small ones too: a Conv2D(16, 3) on 32x32x3 images at
+batch 32 took 44 ms per step fused and 4.4 ms alone (2026-11-29). Convolutions `cpu_conv`
+writes as matmuls (Winograd, im2col) and its explicit input gradient (traced under
+`cpu_conv.LOOP_SAFE_SCOPE`) do not count: a step with only those is fused like any other.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import numpy as np
 from shoal.backend import random as shoal_random
 from shoal.backend import run_settings
 from shoal.backend.host_arrays import is_multiprocess, to_numpy
+from shoal.ops import cpu_conv
 from shoal.trainers import auto_steps, data_adapter, device_feed, flop_count, preflight
 from shoal.trainers.placement import placement_for
 
@@ -131,7 +132,9 @@ class _Runner:
                 full -= 1
             jaxpr = flop_count.trace(fn, args)
             flops = 0.0 if jaxpr is None else flop_count.jaxpr_flops(jaxpr)
-            used = frozenset() if jaxpr is None else frozenset(flop_count.primitives(jaxpr))
+            used = frozenset(
+                () if jaxpr is None else flop_count.primitives(jaxpr, cpu_conv.LOOP_SAFE_SCOPE)
+            )
             cache[key] = auto_steps.choose(flops, auto_steps.platform_of(state), full, used)
         return cache[key]
 

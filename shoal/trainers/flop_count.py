@@ -11,6 +11,7 @@ element; loops count their body times their trip count (an unbounded `while` onc
 from __future__ import annotations
 
 import math
+import re
 
 import jax
 from jax.extend import core as jax_core
@@ -68,14 +69,16 @@ def jaxpr_flops(jaxpr) -> float:
     return total
 
 
-def primitives(jaxpr) -> set[str]:
-    """The names of the primitives `jaxpr` applies, in its sub-jaxprs too."""
+def primitives(jaxpr, skip_scope: str | None = None) -> set[str]:
+    """The names of the primitives `jaxpr` applies, in its sub-jaxprs too; with
+    `skip_scope`, not counting those traced inside a `jax.named_scope` of that name."""
     jaxpr = getattr(jaxpr, "jaxpr", jaxpr)
     names = set()
     for eqn in jaxpr.eqns:
-        names.add(eqn.primitive.name)
+        if skip_scope not in re.split(r"[()/]", str(eqn.source_info.name_stack)):
+            names.add(eqn.primitive.name)
         for sub in _sub_jaxprs(eqn.params):  # a custom_vjp's primal (`call_jaxpr`) too
-            names |= primitives(sub)
+            names |= primitives(sub, skip_scope)
     return names
 
 
