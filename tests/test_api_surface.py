@@ -427,3 +427,17 @@ def test_seeded_random_draws_equal_keras():
         shoal.layers.Dropout(0.5, seed=3)(x, training=True),
         keras.layers.Dropout(0.5, seed=3)(x, training=True),
     )
+
+
+def test_new_top_level_and_utils_names_are_listed_as_in_keras():
+    import keras
+
+    import shoal
+
+    for name in ("RematScope", "SymbolicScope", "Function", "remat"):
+        assert name in dir(keras) and name in dir(shoal), name
+        assert getattr(shoal, name) is not None
+    for name in ("split_dataset", "Config", "audio_dataset_from_directory"):
+        assert name in dir(keras.utils) and name in dir(shoal.utils), name
+    assert "initialize" in dir(keras.distribution) and "initialize" in dir(shoal.distribution)
+    assert {"LayoutMap", "process_index"} <= set(dir(shoal.distribution))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shoal.backend import naming
+from shoal.backend.remat_scope import call_with_remat, get_current_remat_mode
 from shoal.backend.symbolic import Node, any_symbolic, eval_output_spec
 
 
@@ -15,10 +16,14 @@ class Operation:
         self.name = name or naming.auto_name(type(self).__name__)
         self._inbound_nodes: list = []
         self._outbound_nodes: list = []
+        # The RematScope active at creation decides how this operation's calls rematerialize.
+        self._remat_mode = get_current_remat_mode()
 
     def __call__(self, *args, **kwargs):
         if any_symbolic(args, kwargs):
             return self.symbolic_call(*args, **kwargs)
+        if getattr(self, "_remat_mode", None) is not None:
+            return call_with_remat(self, self.call, args, kwargs)
         return self.call(*args, **kwargs)
 
     def call(self, *args, **kwargs):

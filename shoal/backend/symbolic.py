@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from shoal.backend import dtypes
+from shoal.backend.symbolic_scope import SymbolicScope
 
 
 class KerasTensor:
@@ -214,7 +215,8 @@ def eval_output_spec(fn, *args, **kwargs):
         previous = _TRACE_FILL.value
         _TRACE_FILL.value = fill
         try:
-            return jax.eval_shape(wrapped, *structs)
+            with SymbolicScope():
+                return jax.eval_shape(wrapped, *structs)
         finally:
             _TRACE_FILL.value = previous
 

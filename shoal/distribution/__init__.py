@@ -20,14 +20,21 @@ from shoal.distribution.distributions import (
 from shoal.distribution.layout_map import LayoutMap
 from shoal.distribution.mesh import DeviceMesh, TensorLayout
 
+_LAZY = ("initialize", "process_index", "process_count", "is_primary", "host_local_slice")
+
 
 def __getattr__(name):
     # multihost.py imports jax.distributed machinery; loaded on first use.
-    if name in ("initialize", "process_index", "process_count", "is_primary", "host_local_slice"):
+    if name in _LAZY:
         from shoal.distribution import multihost
 
         return getattr(multihost, name)
     raise AttributeError(f"module 'shoal.distribution' has no attribute {name!r}")
+
+
+def __dir__():
+    # The lazily loaded names are listed too (as dir(keras.distribution) lists initialize).
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

@@ -22,6 +22,7 @@ from shoal.backend import random as shoal_random
 from shoal.backend.autocast import layer_autocast_scope
 from shoal.backend.name_scopes import current_path, name_scope
 from shoal.backend.operation import Operation
+from shoal.backend.remat_scope import call_with_remat
 from shoal.backend.scope import StatelessScope, current_stateless_scope
 from shoal.backend.scope_stack import ScopeStack
 from shoal.backend.symbolic import (
@@ -532,7 +533,10 @@ class Layer(Operation):
             self._losses = []
         _TRAINING.items.append(kwargs.get("training"))
         try:
-            outputs = self.call(*args, **kwargs)
+            if getattr(self, "_remat_mode", None) is not None:
+                outputs = call_with_remat(self, self.call, args, kwargs)
+            else:
+                outputs = self.call(*args, **kwargs)
         finally:
             _TRAINING.items.pop()
         if self.activity_regularizer is not None:

@@ -86,9 +86,10 @@ def map_graph(inputs: list, outputs: list):
     return nodes, operations
 
 
-def nodes_between(inputs: list, outputs: list) -> list:
+def nodes_between(inputs: list, outputs: list, owner: str = "Functional model") -> list:
     """The nodes that compute `outputs` from `inputs`, in execution order, not looking
-    past the `inputs` (which may be intermediate tensors of a larger graph)."""
+    past the `inputs` (which may be intermediate tensors of a larger graph). `owner`
+    names the caller in errors."""
     input_ids = {id(t) for t in inputs}
     order: list = []
     done: set = set()
@@ -102,8 +103,8 @@ def nodes_between(inputs: list, outputs: list) -> list:
                 continue
             if t._keras_history is None or _node_of(t).is_input:
                 raise ValueError(
-                    "Functional model: graph disconnected: cannot obtain value for tensor "
-                    f"{t} at layer '{node.operation.name}' from the model's inputs "
+                    f"{owner}: graph disconnected: cannot obtain value for tensor "
+                    f"{t} at layer '{node.operation.name}' from the inputs "
                     f"({[i.name for i in inputs]})."
                 )
             visit(_node_of(t))

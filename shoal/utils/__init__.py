@@ -18,6 +18,8 @@ from shoal.saving.serialization import (
     register_keras_serializable,
     serialize_keras_object,
 )
+from shoal.utils.audio_dataset import audio_dataset_from_directory
+from shoal.utils.config import Config
 from shoal.utils.feature_space import FeatureSpace
 from shoal.utils.file_utils import get_file
 from shoal.utils.graph_inputs import get_source_inputs
@@ -30,16 +32,19 @@ from shoal.utils.progbar import Progbar
 from shoal.utils.py_dataset import PyDataset, Sequence
 from shoal.utils.seeding import set_random_seed
 from shoal.utils.sequences import pad_sequences
+from shoal.utils.split_dataset import split_dataset
 from shoal.utils.text_dataset import text_dataset_from_directory
 from shoal.utils.timeseries import timeseries_dataset_from_array
 
 __all__ = [
+    "Config",
     "CustomObjectScope",
     "FeatureSpace",
     "Progbar",
     "PyDataset",
     "Sequence",
     "array_to_img",
+    "audio_dataset_from_directory",
     "clear_session",
     "custom_object_scope",
     "deserialize_keras_object",
@@ -64,6 +69,7 @@ __all__ = [
     "save_img",
     "serialize_keras_object",
     "set_random_seed",
+    "split_dataset",
     "standardize_dtype",
     "text_dataset_from_directory",
     "timeseries_dataset_from_array",
