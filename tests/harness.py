@@ -46,6 +46,20 @@ def _assert_close(a, b, rtol, atol, what):
         )
 
 
+def normal(*shape, seed=0):
+    """float32 standard normal samples of `shape`."""
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def assert_outputs_close(a, b, rtol=1e-5, atol=1e-6):
+    """Two model outputs (an array, or lists / tuples of arrays) equal within tolerance."""
+    a = a if isinstance(a, (list, tuple)) else [a]
+    b = b if isinstance(b, (list, tuple)) else [b]
+    assert len(a) == len(b)
+    for p, q in zip(a, b, strict=True):
+        np.testing.assert_allclose(np.asarray(p), np.asarray(q), rtol=rtol, atol=atol)
+
+
 def save_load_round_trip(model, data):
     """`model` saved to `.keras` and loaded back; asserts the loaded model predicts as it
     did. Returns the loaded model."""

@@ -12,6 +12,13 @@ from shoal.ops import cpu_lowering, cpu_matmul
 RNG = np.random.default_rng(0)
 
 
+@pytest.fixture(autouse=True)
+def any_rows(request, monkeypatch):
+    """The rewrite's math holds for any number of rows; take it from one row up."""
+    if "default_rows" not in request.keywords:
+        monkeypatch.setattr(cpu_matmul, "MIN_ROWS", 1)
+
+
 def array(*shape):
     return jnp.asarray(RNG.standard_normal(shape), jnp.float32)
 
@@ -58,6 +65,14 @@ def test_the_weight_gradient_is_a_plain_product_on_a_transposed_copy():
     with cpu_lowering.lax_only():
         jaxpr = str(jax.make_jaxpr(jax.grad(lambda w: jnp.sum(cpu_matmul.matmul(x, w))))(w))
     assert "optimization_barrier" not in jaxpr
+
+
+@pytest.mark.default_rows
+@pytest.mark.parametrize("rows, rewritten", [(128, False), (cpu_matmul.MIN_ROWS, True)])
+def test_the_rewrite_is_taken_from_min_rows(rows, rewritten):
+    x, w = array(rows // 4, 4, 5), array(5, 4)
+    jaxpr = str(jax.make_jaxpr(jax.grad(lambda w: jnp.sum(cpu_matmul.matmul(x, w))))(w))
+    assert ("optimization_barrier" in jaxpr) == rewritten
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
+from harness import assert_outputs_close, normal
 
 import shoal
 from shoal import layers
@@ -29,18 +30,6 @@ from shoal.saving import (
 )
 
 keras = pytest.importorskip("keras")
-
-
-def _x(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
-
-
-def _close(a, b):
-    a = a if isinstance(a, (list, tuple)) else [a]
-    b = b if isinstance(b, (list, tuple)) else [b]
-    assert len(a) == len(b)
-    for p, q in zip(a, b, strict=True):
-        np.testing.assert_allclose(np.asarray(p), np.asarray(q), rtol=1e-5, atol=1e-6)
 
 
 def _mlp(lib=shoal):
@@ -80,7 +69,7 @@ def _convnet(lib):
     )
 
 
-FX = {"a": _x(2, 4), "b": _x(2, 3, seed=1)}
+FX = {"a": normal(2, 4), "b": normal(2, 3, seed=1)}
 
 
 # -- round trips ---------------------------------------------------------------------------
@@ -88,12 +77,12 @@ FX = {"a": _x(2, 4), "b": _x(2, 3, seed=1)}
 
 def test_sequential_round_trip(tmp_path):
     model = _mlp()
-    x = _x(3, 4)
+    x = normal(3, 4)
     path = tmp_path / "mlp.keras"
     model.save(path)
     restored = load_model(path)
     assert isinstance(restored, Sequential)
-    _close(restored(x), model(x))
+    assert_outputs_close(restored(x), model(x))
     assert [w.shape for w in restored.weights] == [w.shape for w in model.weights]
     assert restored.get_config() == model.get_config()
 
@@ -104,7 +93,7 @@ def test_functional_round_trip_shared_nested_dict(tmp_path):
     save_model(model, path)
     restored = load_model(path)
     assert [layer.name for layer in restored.layers] == [layer.name for layer in model.layers]
-    _close(restored(FX), model(FX))
+    assert_outputs_close(restored(FX), model(FX))
     # The shared layer is one layer with two nodes, and keeps a single set of weights.
     assert len(restored.get_layer("shared").weights) == 2
     assert len(restored.weights) == len(model.weights)
@@ -138,28 +127,28 @@ def test_functional_with_graph_ops_outputs(tmp_path):
     model = _ops_model()
     model.save(tmp_path / "ops.keras")
     restored = load_model(tmp_path / "ops.keras")
-    x = _x(2, 4)
-    _close(restored(x), model(x))
+    x = normal(2, 4)
+    assert_outputs_close(restored(x), model(x))
 
 
 def test_weights_file_round_trip(tmp_path):
     model, other = _mlp(), _mlp()
-    x = _x(3, 4)
+    x = normal(3, 4)
     path = tmp_path / "m.weights.h5"
     model.save_weights(path)
     other.load_weights(path)
-    _close(other(x), model(x))
+    assert_outputs_close(other(x), model(x))
     # .keras archives are also a weights source.
     third = _mlp()
     model.save(tmp_path / "m.keras")
     third.load_weights(tmp_path / "m.keras")
-    _close(third(x), model(x))
+    assert_outputs_close(third(x), model(x))
 
 
 def test_compiled_model_keeps_optimizer_state(tmp_path):
     model = _mlp()
     model.compile(optimizer="adam", loss="mse")
-    model.fit(_x(8, 4), _x(8, 2, seed=3), epochs=1, batch_size=4, verbose=0)
+    model.fit(normal(8, 4), normal(8, 2, seed=3), epochs=1, batch_size=4, verbose=0)
     model.save(tmp_path / "c.keras")
     restored = load_model(tmp_path / "c.keras")
     assert restored.compiled
@@ -224,40 +213,40 @@ def test_weights_layout_equals_keras(tmp_path):
 
 def test_keras_sequential_loads_in_shoal(tmp_path):
     kmodel = _convnet(keras)
-    x = _x(2, 8, 8, 1)
+    x = normal(2, 8, 8, 1)
     kmodel.save(tmp_path / "k.keras")
     ours = load_model(tmp_path / "k.keras")
-    _close(ours(x), kmodel(x))
+    assert_outputs_close(ours(x), kmodel(x))
 
 
 def test_shoal_sequential_loads_in_keras(tmp_path):
     model = _convnet(shoal)
-    x = _x(2, 8, 8, 1)
+    x = normal(2, 8, 8, 1)
     model.save(tmp_path / "s.keras")
     kmodel = keras.saving.load_model(tmp_path / "s.keras")
-    _close(kmodel(x), model(x))
+    assert_outputs_close(kmodel(x), model(x))
 
 
 def test_functional_interchange_both_ways(tmp_path):
     kmodel = _functional(keras)
     kmodel.save(tmp_path / "k.keras")
     ours = load_model(tmp_path / "k.keras")
-    _close(ours(FX), kmodel(FX))
+    assert_outputs_close(ours(FX), kmodel(FX))
     ours.save(tmp_path / "back.keras")
     again = keras.saving.load_model(tmp_path / "back.keras")
-    _close(again(FX), kmodel(FX))
+    assert_outputs_close(again(FX), kmodel(FX))
 
 
 def test_weights_files_interchange(tmp_path):
     kmodel, ours = _mlp(keras), _mlp(shoal)
-    x = _x(3, 4)
+    x = normal(3, 4)
     kmodel.save_weights(tmp_path / "k.weights.h5")
     ours.load_weights(tmp_path / "k.weights.h5")
-    _close(ours(x), kmodel(x))
+    assert_outputs_close(ours(x), kmodel(x))
     fresh = _mlp(shoal)
     fresh.save_weights(tmp_path / "s.weights.h5")
     kmodel.load_weights(tmp_path / "s.weights.h5")
-    _close(kmodel(x), fresh(x))
+    assert_outputs_close(kmodel(x), fresh(x))
 
 
 def test_bfloat16_weights_interchange(tmp_path):
@@ -287,15 +276,15 @@ def test_lambda_with_named_function_needs_no_opt_in(tmp_path):
         "relu",
     )
     model.save(tmp_path / "relu.keras")
-    x = _x(2, 3)
-    _close(load_model(tmp_path / "relu.keras")(x), model(x))
-    _close(keras.saving.load_model(tmp_path / "relu.keras")(x), model(x))
+    x = normal(2, 3)
+    assert_outputs_close(load_model(tmp_path / "relu.keras")(x), model(x))
+    assert_outputs_close(keras.saving.load_model(tmp_path / "relu.keras")(x), model(x))
 
 
 def test_keras_compiled_model_loads_compiled(tmp_path):
     kmodel = _mlp(keras)
     kmodel.compile(optimizer="adam", loss="mse")
-    kmodel.fit(_x(8, 4), _x(8, 2, seed=3), epochs=1, batch_size=4, verbose=0)
+    kmodel.fit(normal(8, 4), normal(8, 2, seed=3), epochs=1, batch_size=4, verbose=0)
     kmodel.save(tmp_path / "k.keras")
     ours = load_model(tmp_path / "k.keras")
     assert ours.compiled
@@ -314,16 +303,16 @@ def _lambda_model():
 
 def test_lambda_refused_by_default_and_accepted_when_opted_in(tmp_path):
     model = _lambda_model()
-    x = _x(2, 3)
+    x = normal(2, 3)
     path = tmp_path / "lam.keras"
     model.save(path)
     with pytest.raises(ValueError, match="safe_mode=False"):
         load_model(path)
     restored = load_model(path, safe_mode=False)
-    _close(restored(x), model(x))
+    assert_outputs_close(restored(x), model(x))
     shoal.saving.enable_unsafe_deserialization()
     try:
-        _close(load_model(path)(x), model(x))
+        assert_outputs_close(load_model(path)(x), model(x))
     finally:
         shoal.saving.disable_unsafe_deserialization()
     with pytest.raises(ValueError, match="enable_unsafe_deserialization"):
@@ -334,10 +323,10 @@ def test_keras_lambda_archive_interchange(tmp_path):
     inp = keras.Input((3,))
     kmodel = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2.0 - 1.0)(inp))
     kmodel.save(tmp_path / "k.keras")
-    x = _x(2, 3)
+    x = normal(2, 3)
     with pytest.raises(ValueError, match="lambda"):
         load_model(tmp_path / "k.keras")
-    _close(load_model(tmp_path / "k.keras", safe_mode=False)(x), kmodel(x))
+    assert_outputs_close(load_model(tmp_path / "k.keras", safe_mode=False)(x), kmodel(x))
     _lambda_model().save(tmp_path / "s.keras")
     with pytest.raises(ValueError):
         keras.saving.load_model(tmp_path / "s.keras")
@@ -371,10 +360,10 @@ def test_unknown_class_refused_with_instructions(tmp_path):
         load_model(path)
     with pytest.raises(TypeError, match="Scale"):  # also a TypeError, as in Keras
         load_model(path)
-    x = _x(2, 3)
-    _close(load_model(path, custom_objects={"Scale": Scale})(x), model(x))
+    x = normal(2, 3)
+    assert_outputs_close(load_model(path, custom_objects={"Scale": Scale})(x), model(x))
     with custom_object_scope({"Scale": Scale}):
-        _close(load_model(path)(x), model(x))
+        assert_outputs_close(load_model(path)(x), model(x))
 
 
 def test_registered_class_round_trip(tmp_path):
@@ -390,8 +379,8 @@ def test_registered_class_round_trip(tmp_path):
     entry = serialize_keras_object(model)["config"]["layers"][-1]
     assert entry["registered_name"] == "TestPkg>Doubler"
     model.save(tmp_path / "r.keras")
-    x = _x(2, 2)
-    _close(load_model(tmp_path / "r.keras")(x), model(x))
+    x = normal(2, 2)
+    assert_outputs_close(load_model(tmp_path / "r.keras")(x), model(x))
     with pytest.raises(ValueError, match="get_config"):
         register_keras_serializable()(type("NoConfig", (), {}))
 
@@ -551,7 +540,7 @@ def test_clone_model_fresh_weights_same_architecture():
     assert all(a is not b for a, b in zip(clone.weights, model.weights, strict=True))
     assert not np.allclose(clone.weights[0].numpy(), model.weights[0].numpy())
     clone.set_weights(model.get_weights())
-    _close(clone(FX), model(FX))
+    assert_outputs_close(clone(FX), model(FX))
     seq = _mlp()
     seq_clone = clone_model(seq)
     assert isinstance(seq_clone, Sequential)

@@ -8,6 +8,7 @@ import os
 import h5py
 import numpy as np
 import pytest
+from harness import assert_outputs_close, normal
 
 import shoal
 from shoal.saving import load_model, save_model
@@ -17,18 +18,6 @@ keras = pytest.importorskip("keras")
 
 def _legacy():
     return pytest.warns(UserWarning, match="HDF5 file.*legacy")
-
-
-def _x(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
-
-
-def _close(a, b):
-    a = a if isinstance(a, (list, tuple)) else [a]
-    b = b if isinstance(b, (list, tuple)) else [b]
-    assert len(a) == len(b)
-    for p, q in zip(a, b, strict=True):
-        np.testing.assert_allclose(np.asarray(p), np.asarray(q), rtol=1e-5, atol=1e-6)
 
 
 def _save(model, path, **kwargs):
@@ -84,12 +73,12 @@ def test_sequential_round_trip_restores_weights_compile_config_and_optimizer(tmp
         loss="mean_squared_error",
         metrics=["mae", shoal.metrics.RootMeanSquaredError()],
     )
-    model.fit(_x(4, 4), _x(4, 2, seed=1), epochs=1, verbose=0)
-    x = _x(3, 4, seed=2)
+    model.fit(normal(4, 4), normal(4, 2, seed=1), epochs=1, verbose=0)
+    x = normal(3, 4, seed=2)
     path = tmp_path / "m.h5"
     _save(model, path)
     restored = load_model(path)
-    _close(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert_outputs_close(restored.predict(x, verbose=0), model.predict(x, verbose=0))
     assert isinstance(restored.optimizer, shoal.optimizers.Adam)
     assert float(restored.optimizer.learning_rate) == pytest.approx(0.01)
     assert restored.loss == "mean_squared_error"
@@ -97,7 +86,7 @@ def test_sequential_round_trip_restores_weights_compile_config_and_optimizer(tmp
     assert metrics[0] == "mae" and metrics[1]["class_name"] == "RootMeanSquaredError"
     # The optimizer's state (step count, moments) comes back too.
     assert int(restored.optimizer.iterations.numpy()) == 1
-    _close(
+    assert_outputs_close(
         [v.numpy() for v in restored.optimizer.variables],
         [v.numpy() for v in model.optimizer.variables],
     )
@@ -110,8 +99,8 @@ def test_functional_round_trip_multi_io_shared_layer(tmp_path):
     with _legacy():
         save_model(model, path)
     restored = shoal.models.load_model(path)
-    x = [_x(2, 4), _x(2, 3, seed=1)]
-    _close(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    x = [normal(2, 4), normal(2, 3, seed=1)]
+    assert_outputs_close(restored.predict(x, verbose=0), model.predict(x, verbose=0))
     assert restored.name == "two_heads"
     assert restored.get_layer("shared") is not None
     assert len(restored.get_layer("shared")._inbound_nodes) == 2
@@ -153,7 +142,7 @@ class Scaled(shoal.Model):
 
 def test_subclassed_model_round_trips_in_shoal(tmp_path):
     model = Scaled(3, name="scaled")
-    x = _x(2, 4)
+    x = normal(2, 4)
     expected = model(x)
     path = tmp_path / "m.h5"
     _save(model, path)
@@ -161,7 +150,7 @@ def test_subclassed_model_round_trips_in_shoal(tmp_path):
     assert config["class_name"] == "Scaled" and config["config"]["units"] == 3
     restored = load_model(path, compile=False)
     assert isinstance(restored, Scaled)
-    _close(restored(x), expected)
+    assert_outputs_close(restored(x), expected)
 
 
 def test_subclassed_model_written_by_keras_is_refused_clearly(tmp_path):
@@ -175,7 +164,7 @@ def test_subclassed_model_written_by_keras_is_refused_clearly(tmp_path):
             return self.dense(x)
 
     model = KScaled()
-    model(_x(1, 4))
+    model(normal(1, 4))
     path = tmp_path / "k.h5"
     model.save(path)
     with pytest.raises(ValueError, match="KScaled"):
@@ -215,8 +204,8 @@ def test_custom_objects(tmp_path):
     with pytest.raises(ValueError, match="Offset.*custom_objects"):
         load_model(path, compile=False)
     restored = load_model(path, custom_objects={"Offset": Offset}, compile=False)
-    x = _x(2, 3)
-    _close(restored(x), model(x))
+    x = normal(2, 3)
+    assert_outputs_close(restored(x), model(x))
 
 
 # -- the layout and Keras 3.15 interchange ------------------------------------------------------
@@ -246,9 +235,9 @@ def test_keras_file_loads_in_shoal(tmp_path):
     kmodel.compile(optimizer=keras.optimizers.RMSprop(0.005), loss=["mse", "mae"])
     path = tmp_path / "k.h5"
     kmodel.save(path)
-    x = [_x(2, 4), _x(2, 3, seed=1)]
+    x = [normal(2, 4), normal(2, 3, seed=1)]
     restored = load_model(path)
-    _close(restored.predict(x, verbose=0), kmodel.predict(x, verbose=0))
+    assert_outputs_close(restored.predict(x, verbose=0), kmodel.predict(x, verbose=0))
     assert isinstance(restored.optimizer, shoal.optimizers.RMSprop)
     assert float(restored.optimizer.learning_rate) == pytest.approx(0.005)
     assert restored.loss == ["mse", "mae"]
@@ -260,22 +249,22 @@ def test_shoal_file_loads_in_keras(tmp_path):
     model.get_layer(index=1).moving_mean.assign(np.array([0.1, -0.2, 0.3], "float32"))
     path = tmp_path / "s.h5"
     _save(model, path)
-    x = _x(3, 4)
+    x = normal(3, 4)
     kmodel = keras.models.load_model(path)
-    _close(kmodel.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert_outputs_close(kmodel.predict(x, verbose=0), model.predict(x, verbose=0))
     assert isinstance(kmodel.optimizer, keras.optimizers.Adam)
     assert float(kmodel.optimizer.learning_rate) == pytest.approx(0.02)
 
     fmodel = _functional(shoal)
     _save(fmodel, tmp_path / "f.h5")
-    xs = [_x(2, 4), _x(2, 3, seed=1)]
+    xs = [normal(2, 4), normal(2, 3, seed=1)]
     kf = keras.models.load_model(tmp_path / "f.h5", compile=False)
-    _close(kf.predict(xs, verbose=0), fmodel.predict(xs, verbose=0))
+    assert_outputs_close(kf.predict(xs, verbose=0), fmodel.predict(xs, verbose=0))
 
 
 def test_tf_keras_2_style_file(tmp_path):
     """The tf.keras 2.x spellings: batch_input_shape, list inbound nodes, ':0' weight names."""
-    kernel, bias = _x(4, 2), _x(2, seed=1)
+    kernel, bias = normal(4, 2), normal(2, seed=1)
     dense = {
         "name": "dense",
         "trainable": True,
@@ -346,8 +335,8 @@ def test_tf_keras_2_style_file(tmp_path):
         group["dense/kernel:0"] = kernel
         group["dense/bias:0"] = bias
     restored = load_model(path)
-    x = _x(3, 4, seed=2)
-    _close(restored.predict(x, verbose=0), np.maximum(x @ kernel + bias, 0))
+    x = normal(3, 4, seed=2)
+    assert_outputs_close(restored.predict(x, verbose=0), np.maximum(x @ kernel + bias, 0))
     assert float(restored.optimizer.learning_rate) == pytest.approx(0.003)
 
 
