@@ -165,6 +165,8 @@ def _plan(lhs, rhs, strides, padding, dilation, dimension_numbers, groups, in_lo
     out = [
         s + lo + hi - k + 1 for s, (lo, hi), k in zip(lhs.shape[1:-1], pads, window, strict=True)
     ]
+    if any(o < 1 for o in out):
+        return None
     depth = rhs.size // rhs.shape[-1]  # prod(window) * in_channels
     if not in_loop:
         tile = _winograd_tile(lhs, rhs, out)
@@ -183,7 +185,7 @@ def _plan(lhs, rhs, strides, padding, dilation, dimension_numbers, groups, in_lo
 
 def _pads(lhs, rhs, strides, padding, dilation, dimension_numbers, groups):
     """The explicit spatial pads [(lo, hi), ...] of a stride-1, undilated, ungrouped,
-    channels-last float convolution of known shapes with an output; else None."""
+    channels-last float convolution of known shapes; else None."""
     if not cpu_lowering.enabled() or jax.default_backend() != "cpu":
         return None
     n = lhs.ndim - 2
@@ -209,11 +211,6 @@ def _pads(lhs, rhs, strides, padding, dilation, dimension_numbers, groups):
         pads = [tuple(int(p) for p in pair) for pair in padding]
         if len(pads) != n or any(p < 0 for pair in pads for p in pair):
             return None
-    out = [
-        s + lo + hi - k + 1 for s, (lo, hi), k in zip(lhs.shape[1:-1], pads, window, strict=True)
-    ]
-    if any(o < 1 for o in out):
-        return None
     return tuple(tuple(pair) for pair in pads)
 
 
@@ -246,6 +243,14 @@ def _padded(x, pads):
     return x
 
 
+def _shifted_views(x, window):
+    """(offset, view) for each offset of the window, in row-major order: the slices of the
+    (padded) input `x` that each output position reads at that offset."""
+    out = [s - k + 1 for s, k in zip(x.shape[1:-1], window, strict=True)]
+    for start in itertools.product(*(range(k) for k in window)):
+        yield start, x[(slice(None), *(slice(a, a + o) for a, o in zip(start, out, strict=True)))]
+
+
 def _patches(x, window, pads):
     """(batch, *out, prod(window) * channels): each output position's receptive field, in
     the kernel's (*window, channels) order.
@@ -259,15 +264,10 @@ def _patches(x, window, pads):
     n = len(window)
     x = _padded(x, pads)
     batch, *size, channels = x.shape
-    out = [s - k + 1 for s, k in zip(size, window, strict=True)]
-    offsets = list(itertools.product(*(range(k) for k in window)))
     if channels >= MIN_SLICED_CHANNELS:
-        views = [
-            x[(slice(None), *(slice(a, a + o) for a, o in zip(start, out, strict=True)))]
-            for start in offsets
-        ]
-        return jnp.concatenate(views, axis=-1)
-    starts = np.array(offsets, np.int32)
+        return jnp.concatenate([view for _, view in _shifted_views(x, window)], axis=-1)
+    out = [s - k + 1 for s, k in zip(size, window, strict=True)]
+    starts = np.array(list(itertools.product(*(range(k) for k in window))), np.int32)
     numbers = lax.GatherDimensionNumbers(
         offset_dims=(*range(n + 1), n + 2),  # batch, *out, then (window offset), channels
         collapsed_slice_dims=(),
@@ -307,13 +307,9 @@ def _shifted_products(x, kernel, pads):
     """The convolution as a sum of the window's shifted views, each channel scaled by its
     row of the kernel: elementwise work XLA:CPU fuses into one loop (for inputs of a few
     channels, where a matmul over patches is too thin to run well)."""
-    n = x.ndim - 2
-    window = kernel.shape[:n]
     x = _padded(x, pads)
-    out = [s - k + 1 for s, k in zip(x.shape[1:-1], window, strict=True)]
     total = None
-    for start in itertools.product(*(range(k) for k in window)):
-        view = x[(slice(None), *(slice(a, a + o) for a, o in zip(start, out, strict=True)))]
+    for start, view in _shifted_views(x, kernel.shape[: x.ndim - 2]):
         for c in range(x.shape[-1]):
             term = view[..., c : c + 1] * kernel[(*start, c)]
             total = term if total is None else total + term
