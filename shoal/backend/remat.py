@@ -6,6 +6,8 @@ from __future__ import annotations
 import jax
 import numpy as np
 
+from shoal.backend.array_leaves import bind_static
+
 
 def remat(f):
     """`f` wrapped so that differentiating it saves only its inputs, trading compute for
@@ -19,14 +21,5 @@ def remat_call(f, args, kwargs):
     """`f(*args, **kwargs)` under `jax.checkpoint`, with only the array arguments traced:
     Python values among them (`training=True`, a size, a string) stay static, as `f` sees
     them without rematerialization."""
-    leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
-    traced = [i for i, x in enumerate(leaves) if isinstance(x, (jax.Array, np.ndarray))]
-
-    def with_arrays(*arrays):
-        filled = list(leaves)
-        for i, a in zip(traced, arrays, strict=True):
-            filled[i] = a
-        call_args, call_kwargs = jax.tree_util.tree_unflatten(treedef, filled)
-        return f(*call_args, **call_kwargs)
-
-    return remat(with_arrays)(*[leaves[i] for i in traced])
+    wrapped, arrays = bind_static(f, args, kwargs, lambda x: isinstance(x, (jax.Array, np.ndarray)))
+    return remat(wrapped)(*arrays)

@@ -13,6 +13,7 @@ import jax
 import numpy as np
 
 from shoal.backend import dtypes
+from shoal.backend.array_leaves import bind_static
 from shoal.backend.symbolic_scope import SymbolicScope
 
 
@@ -199,18 +200,11 @@ def eval_output_spec(fn, *args, **kwargs):
             return spec_to_struct(x, fill) if isinstance(x, KerasTensor) else x
 
         sargs, skwargs = jax.tree_util.tree_map(convert, (args, kwargs), is_leaf=is_keras_tensor)
-        tensor_leaves, treedef = jax.tree_util.tree_flatten(
-            (sargs, skwargs), is_leaf=lambda x: isinstance(x, jax.ShapeDtypeStruct)
-        )
-        positions = [i for i, x in enumerate(tensor_leaves) if isinstance(x, jax.ShapeDtypeStruct)]
-        structs = [tensor_leaves[i] for i in positions]
 
-        def wrapped(*arrays):
-            leaves = list(tensor_leaves)
-            for i, a in zip(positions, arrays, strict=True):
-                leaves[i] = a
-            a, k = jax.tree_util.tree_unflatten(treedef, leaves)
-            return fn(*a, **k)
+        def is_struct(x):
+            return isinstance(x, jax.ShapeDtypeStruct)
+
+        wrapped, structs = bind_static(fn, sargs, skwargs, is_struct, is_leaf=is_struct)
 
         previous = _TRACE_FILL.value
         _TRACE_FILL.value = fill
