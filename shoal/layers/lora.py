@@ -111,9 +111,18 @@ class LoRAKernel:
         return self._merged_kernel() if self.lora_enabled else self._kernel.value
 
     def _merged_kernel(self):
-        delta = jnp.matmul(self.lora_kernel_a.value, self.lora_kernel_b.value)
-        merged = self._kernel.value + (self.lora_alpha / self.lora_rank) * delta
+        merged = self._kernel.value + self._lora_delta()
         return merged.astype(self._kernel.value.dtype)
+
+    def _lora_delta(self):
+        """The low-rank update added to the kernel: `(alpha / rank) * A @ B`."""
+        delta = jnp.matmul(self.lora_kernel_a.value, self.lora_kernel_b.value)
+        return (self.lora_alpha / self.lora_rank) * delta
+
+    def _reset_lora(self) -> None:
+        """Zero the LoRA factors (after a load whose kernel holds the update merged)."""
+        self.lora_kernel_a.assign(jnp.zeros(self.lora_kernel_a.shape))
+        self.lora_kernel_b.assign(jnp.zeros(self.lora_kernel_b.shape))
 
     def _lora_saved(self) -> list:
         """The variables a weights file holds for this layer, kernel first."""
@@ -130,8 +139,7 @@ class LoRAKernel:
         if not self.lora_enabled:
             return super().load_own_variables(store)
         self._load_variables(store, self._lora_saved())
-        self.lora_kernel_a.assign(jnp.zeros(self.lora_kernel_a.shape))
-        self.lora_kernel_b.assign(jnp.zeros(self.lora_kernel_b.shape))
+        self._reset_lora()
 
     def _lora_config(self) -> dict:
         return (

@@ -21,7 +21,6 @@ import re
 import warnings
 
 import jax
-import jax.numpy as jnp
 
 from shoal.backend.dtype_policy import QuantizedDTypePolicy, check_quantization_mode
 from shoal.quantizers import (
@@ -213,10 +212,7 @@ class Int8Kernel:
             if quantizer is not None:
                 x, inputs_scale = quantizer(x, axis=self._inputs_reduced_axes())
                 scale = scale * self._inputs_scale_layout(inputs_scale)
-                y = self._contract(x, kernel)
-            else:
-                y = self._contract(x, kernel)
-            return y.astype(compute) / scale
+            return self._contract(x, kernel).astype(compute) / scale
 
         def float_forward(x, kernel, scale):
             return self._contract(x, kernel.astype(compute) / self._scale_to_kernel_layout(scale))
@@ -239,8 +235,7 @@ class Int8Kernel:
     def kernel(self):
         if self.quantization_mode != "int8" or not self.lora_enabled:
             return super().kernel
-        delta = jnp.matmul(self.lora_kernel_a.value, self.lora_kernel_b.value)
-        merged = self._kernel.value + (self.lora_alpha / self.lora_rank) * delta
+        merged = self._kernel.value + self._lora_delta()
         return merged.astype(self.compute_dtype)  # as Keras: int8 values plus the update
 
     def _kernel_value(self):
@@ -252,8 +247,7 @@ class Int8Kernel:
         """(kernel, scale) for a weights file: with LoRA, the update merged and requantized."""
         if not self.lora_enabled:
             return self._kernel, self.kernel_scale
-        delta = jnp.matmul(self.lora_kernel_a.value, self.lora_kernel_b.value)
-        merged = self._dequantized_kernel() + (self.lora_alpha / self.lora_rank) * delta
+        merged = self._dequantized_kernel() + self._lora_delta()
         kernel, scale = abs_max_quantize(merged, self._kernel_reduced_axes(), to_numpy=True)
         return kernel, self._scale_from_kernel_layout(scale)
 
@@ -271,5 +265,4 @@ class Int8Kernel:
         bias = [self.bias] if self.bias is not None else []
         self._load_variables(store, [self._kernel] + bias + [self.kernel_scale])
         if self.lora_enabled:
-            self.lora_kernel_a.assign(jnp.zeros(self.lora_kernel_a.shape))
-            self.lora_kernel_b.assign(jnp.zeros(self.lora_kernel_b.shape))
+            self._reset_lora()
