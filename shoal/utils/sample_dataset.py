@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import numbers
 
+import jax
 import numpy as np
 
 from shoal.utils.batch_dataset import BatchDataset
 
 
 def _rows(data, index):
-    if isinstance(data, dict):
-        return {k: v[index] for k, v in data.items()}
-    if isinstance(data, tuple):
-        return tuple(v[index] for v in data)
-    return data[index]
+    return jax.tree_util.tree_map(lambda v: v[index], data)  # as data_adapter slices
 
 
 def num_samples(data) -> int:
