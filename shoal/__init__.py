@@ -25,6 +25,7 @@ _SUBMODULES = {
     "config",
     "constraints",
     "datasets",
+    "distillation",
     "distribution",
     "dtype_policies",
     "export",

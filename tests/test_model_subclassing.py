@@ -161,3 +161,47 @@ def test_stateless_call_takes_variables_and_hooks_get_dict_logs():
     model.compile("sgd", "mse")
     model.fit(x, np.zeros((2, 2)), epochs=1, verbose=0, callbacks=[Record()])
     assert seen == [{}, "dict"]
+
+
+@pytest.mark.parametrize(
+    "compiled",
+    [
+        {"loss": "mse"},
+        {"loss": ["mse", "mae"], "metrics": [["mae"], ["mse"]], "loss_weights": [1.0, 0.5]},
+        {"loss": {"a": "mse", "b": "mae"}, "metrics": {"b": ["mse"]}},
+    ],
+    ids=["one_loss", "lists", "dicts"],
+)
+def test_subclassed_model_with_several_outputs_trains_as_keras(compiled):
+    """A model without a graph learns its outputs from its first call: losses and metrics
+    spread over them as Keras spreads them (unprefixed names for a list's entries)."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras as reference
+
+    as_dict = isinstance(compiled["loss"], dict)
+
+    def run(lib):
+        class TwoHeads(lib.Model):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = lib.layers.Dense(3), lib.layers.Dense(2)
+
+            def call(self, x):
+                return {"a": self.a(x), "b": self.b(x)} if as_dict else [self.a(x), self.b(x)]
+
+        model = TwoHeads()
+        model(np.zeros((1, 4), "float32"))
+        rng = np.random.default_rng(0)
+        model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+        model.compile(optimizer=lib.optimizers.SGD(0.05), **compiled)
+        x = rng.normal(size=(16, 4)).astype("float32")
+        y = [rng.normal(size=(16, 3)).astype("float32"), rng.normal(size=(16, 2)).astype("float32")]
+        y = dict(zip("ab", y, strict=True)) if as_dict else y
+        return model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0).history
+
+    ours, ref = run(shoal), run(reference)
+    assert sorted(ours) == sorted(ref)
+    for key in ref:
+        np.testing.assert_allclose(ours[key], ref[key], rtol=1e-5, err_msg=key)

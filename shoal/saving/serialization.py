@@ -206,6 +206,7 @@ _NAMESPACES = (
     ("shoal.activations", "keras.activations"),
     ("shoal.ops", "keras.ops"),
     ("shoal.quantizers", "keras.quantizers"),
+    ("shoal.distillation", "keras.distillation"),
     ("shoal.utils", "keras.utils"),
     ("shoal.backend", "keras"),
 )
@@ -221,6 +222,8 @@ _BUILTIN_FUNCTION_NAMESPACES = (
     "shoal.constraints",
     "shoal.optimizers",
 )
+# Their Keras modules: Keras finds a function written under "builtins" there, and only there.
+_BUILTIN_FUNCTION_MODULES = {"keras" + n[len("shoal") :] for n in _BUILTIN_FUNCTION_NAMESPACES}
 _FUNCTIONAL_MODULE = "keras.src.models.functional"
 
 _INDEX: dict = {}
@@ -441,6 +444,13 @@ def _serialize_function(fn) -> dict:
     public = None if registered else _public_name(fn)
     if public is not None:
         module, name = public
+        if module in _BUILTIN_FUNCTION_MODULES:  # as Keras 3.15 writes its own functions
+            return {
+                "module": "builtins",
+                "class_name": "function",
+                "config": name,
+                "registered_name": "function",
+            }
         return {"module": module, "class_name": "function", "config": name, "registered_name": name}
     name = registered or fn.__name__
     module = fn.__module__

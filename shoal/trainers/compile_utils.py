@@ -32,6 +32,28 @@ def flatten_outputs(y, output_names):
     return [y]
 
 
+def infer_output_names(y_pred) -> list:
+    """Output names for a model without a graph (subclassed), from what its call returned:
+    a dict's keys (in Keras' flattening order), None per entry of a list or tuple (Keras then
+    names their losses and metrics without an output prefix), ["output"] for one array."""
+    if isinstance(y_pred, dict):
+        return sorted(y_pred)
+    if isinstance(y_pred, (list, tuple)):
+        return [None] * len(y_pred)
+    return ["output"]
+
+
+def _spec_leaves(spec) -> list:
+    """The identifiers in a loss / metrics spec (one, or lists and dicts of them)."""
+    if spec is None:
+        return []
+    if isinstance(spec, dict):
+        spec = list(spec.values())
+    if isinstance(spec, (list, tuple)):
+        return [leaf for item in spec for leaf in _spec_leaves(item)]
+    return [spec]
+
+
 def align_targets(y_true: list, n_outputs: int, has_loss) -> list:
     """Targets given only for the outputs that have a loss (Keras: `loss=[fn, None]` then
     `fit(x, y)`) spread over all outputs, None for the others; other lists unchanged."""
@@ -112,10 +134,33 @@ def _as_loss(fn):
 
 
 class CompileLoss:
+    """The compiled loss per output. A model without a graph (subclassed) learns its
+    outputs from its first call: `build(y_pred)` then spreads the loss over them."""
+
     def __init__(self, loss, loss_weights, output_names):
         from shoal import losses as losses_module
 
-        self.output_names = list(output_names)
+        self._given = (loss, loss_weights)
+        self.output_names = None
+        self.losses, self.weights, self.trackers = [], [], []
+        if output_names is not None:
+            self._spread(list(output_names))
+            return
+        leaves = _spec_leaves(loss)
+        for identifier in leaves:
+            losses_module.get(identifier)  # unknown names raise now, before any data
+        if not leaves:
+            raise ValueError(f"compile(): argument `loss` gives no loss; got loss={loss!r}")
+
+    def build(self, y_pred) -> None:
+        if self.output_names is None:
+            self._spread(infer_output_names(y_pred))
+
+    def _spread(self, output_names) -> None:
+        from shoal import losses as losses_module
+
+        loss, loss_weights = self._given
+        self.output_names = output_names
         specs = _per_output(loss, self.output_names, "loss")
         weights = _per_output(loss_weights, self.output_names, "loss_weights")
         self.losses = [None if s is None else _as_loss(losses_module.get(s)) for s in specs]
@@ -130,13 +175,17 @@ class CompileLoss:
         from shoal.metrics import Mean
 
         multi = sum(fn is not None for fn in self.losses) > 1  # one loss: "loss" says it all
+        # An unnamed output's tracker is named for its loss, as given ("mse_loss"), as Keras.
         self.trackers = [
-            Mean(name=f"{name}_loss") if multi and fn is not None else None
-            for name, fn in zip(self.output_names, self.losses, strict=True)
+            Mean(name=f"{name or (spec if isinstance(spec, str) else fn.name)}_loss")
+            if multi and fn is not None
+            else None
+            for name, fn, spec in zip(self.output_names, self.losses, specs, strict=True)
         ]
 
     def __call__(self, y_true, y_pred, sample_weight=None, masks=None):
         """Total weighted loss and the per-output losses (masked timesteps excluded)."""
+        self.build(y_pred)
         y_true = flatten_outputs(y_true, self.output_names)
         y_pred = flatten_outputs(y_pred, self.output_names)
         y_true = align_targets(y_true, len(y_pred), [fn is not None for fn in self.losses])
@@ -172,25 +221,33 @@ class CompileMetrics(Metric):
     def __init__(self, metrics, weighted_metrics, output_names):
         super().__init__(name="compile_metrics")
         self.given = metrics is not None or weighted_metrics is not None
-        self.output_names = list(output_names)
-        self._specs = _per_output(metrics, self.output_names, "metrics")
-        self._weighted_specs = _per_output(weighted_metrics, self.output_names, "weighted_metrics")
+        self._given = (metrics, weighted_metrics)
+        self.output_names = None
+        if output_names is not None:
+            self._spread(list(output_names))
         self.has_loss = None  # per output, set by compile: where targets go when fewer given
         self.built = False
         self.unweighted: list[list] = []
         self.weighted: list[list] = []
         self._validate()
 
+    def _spread(self, output_names) -> None:
+        metrics, weighted_metrics = self._given
+        self.output_names = output_names
+        self._specs = _per_output(metrics, output_names, "metrics")
+        self._weighted_specs = _per_output(weighted_metrics, output_names, "weighted_metrics")
+
     def _validate(self):
         from shoal import metrics as metrics_module
 
-        for spec in self._specs + self._weighted_specs:
-            for item in _as_list(spec):
-                if isinstance(item, str) and item.lower() in ("accuracy", "acc"):
-                    continue
-                metrics_module.get(item)  # raises ValueError on unknown names
+        for item in _spec_leaves(list(self._given)):
+            if isinstance(item, str) and item.lower() in ("accuracy", "acc"):
+                continue
+            metrics_module.get(item)  # raises ValueError on unknown names
 
     def build(self, y_true, y_pred):
+        if self.output_names is None:  # a model without a graph: its outputs named now
+            self._spread(infer_output_names(y_pred))
         y_pred = flatten_outputs(y_pred, self.output_names)
         y_true = align_targets(
             flatten_outputs(y_true, self.output_names), len(y_pred), self.has_loss
@@ -244,7 +301,7 @@ class CompileMetrics(Metric):
                     name = m.name
                     if name in seen and kind:
                         name = f"weighted_{name}"
-                    if multi:
+                    if multi and out_name is not None:
                         name = f"{out_name}_{name}"
                     if name in seen:
                         seen[name] += 1

@@ -100,6 +100,8 @@ def _check_targets(model, y, kind, argument) -> None:
     if compile_loss is None or not _default_step(model, kind):
         return
     names = compile_loss.output_names
+    if names is None:
+        return  # a model without a graph: its outputs are known from its first call
     active = [n for n, fn in zip(names, compile_loss.losses, strict=True) if fn is not None]
     where = _subject(argument, "y")
     if y is None:

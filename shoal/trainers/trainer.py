@@ -12,6 +12,7 @@ Variables (learning rate, weights) are seen by the next execution.
 from __future__ import annotations
 
 import inspect
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -89,8 +90,6 @@ class Trainer:
         output_names = self._output_names_for_compile()
         compile_loss = None if loss is None else CompileLoss(loss, loss_weights, output_names)
         compile_metrics = CompileMetrics(metrics, weighted_metrics, output_names)
-        if compile_loss is not None:
-            compile_metrics.has_loss = [fn is not None for fn in compile_loss.losses]
         self.optimizer = given_optimizer
         if auto_scale_loss:  # mixed_float16: dynamic loss scaling, as Keras
             self.optimizer = wrap_for_policy(self.optimizer, self.dtype_policy)
@@ -124,10 +123,10 @@ class Trainer:
         self.compiled = True
 
     def _output_names_for_compile(self):
+        """The graph's output names; None for a model without a graph (subclassed), whose
+        compiled losses and metrics learn its outputs from its first call."""
         names = getattr(self, "output_names", None)
-        if names:
-            return list(names)
-        return ["output"]
+        return list(names) if names else None
 
     def get_compile_config(self):
         """What `compile` was given, serialized as Keras writes it (optimizer, losses and
@@ -142,9 +141,20 @@ class Trainer:
         return serialize_dict(config)
 
     def compile_from_config(self, config):
-        """Compile from what `get_compile_config` returned (as Keras, when loading)."""
+        """Compile from what `get_compile_config` returned (as Keras, when loading). A
+        model whose `compile` is its own is left uncompiled, with Keras' warning: its
+        arguments are not the ones the file recorded."""
         from shoal.saving.serialization import compile_from_config
 
+        if type(self).compile is not Trainer.compile:
+            warnings.warn(
+                "`compile()` was not called as part of model loading because the model's "
+                "`compile()` method is custom. Subclassed models that override `compile()` "
+                "should also override `get_compile_config()` and "
+                "`compile_from_config(config)`, or call `compile()` after loading.",
+                stacklevel=2,
+            )
+            return
         compile_from_config(self, config)
 
     # -- metrics -----------------------------------------------------------
@@ -217,11 +227,8 @@ class Trainer:
             return logs
         logs = {"loss": self._loss_tracker.result()} if self._loss_tracker else {}
         if self._compile_loss is not None:
-            for name, tracker in zip(
-                self._compile_loss.output_names, self._compile_loss.trackers, strict=True
-            ):
-                if tracker is not None:
-                    logs[f"{name}_loss"] = tracker.result()
+            for tracker in self._compile_loss.metrics:
+                logs[tracker.name] = tracker.result()
         if self._compile_metrics is not None and self._compile_metrics.built:
             logs.update(self._compile_metrics.results())
         for metric in self._tracked_metrics():
@@ -243,7 +250,8 @@ class Trainer:
         if not masks or all(m is None for m in masks):
             return None
         by_id = dict(zip(ids, masks, strict=True))
-        flat = flatten_outputs(y_pred, self._output_names_for_compile())
+        names = self._compile_loss.output_names if self._compile_loss is not None else None
+        flat = flatten_outputs(y_pred, names or self._output_names_for_compile() or ["output"])
         found = [by_id.get(id(v)) for v in flat]
         return found if any(m is not None for m in found) else None
 
@@ -507,7 +515,12 @@ class Trainer:
         shapes took a whole trace of the forward pass (~10-20 ms for the benchmark's LSTM)
         on every fit / evaluate / predict / *_on_batch call."""
         metrics = self._compile_metrics
-        traced = not self.built or not (metrics is None or metrics.built or y is None)
+        loss = self._compile_loss
+        traced = (
+            not self.built
+            or not (metrics is None or metrics.built or y is None)
+            or (loss is not None and loss.output_names is None)
+        )
         if not traced:  # built, metrics too: only the optimizer may be missing, and it
             # needs no call (a custom train_step's data need not suit `call`, as Keras)
             if self.optimizer is not None and not self.optimizer.built:
@@ -527,12 +540,16 @@ class Trainer:
                 raise
             y_pred = None
         self.built = True
+        if y_pred is not None and self._compile_loss is not None:
+            self._compile_loss.build(y_pred)
         if (
             y_pred is not None
             and self._compile_metrics is not None
             and not self._compile_metrics.built
             and y is not None
         ):
+            if self._compile_loss is not None:  # where targets go when fewer are given
+                self._compile_metrics.has_loss = [f is not None for f in self._compile_loss.losses]
             self._compile_metrics.build(y, y_pred)
         if self.optimizer is not None:
             self._check_optimizer_is_ours()
