@@ -271,7 +271,10 @@ def _bad_distiller(**kwargs):
         (lambda: shoal.distillation.Distiller(object(), None, []), "`teacher` must be a keras"),
         (lambda: shoal.distillation.LogitsDistillation(temperature=0), "`temperature` must be"),
         (lambda: shoal.distillation.LogitsDistillation(loss=[None]), "at least one loss"),
-        (lambda: shoal.distillation.FeatureDistillation(loss="nope"), "unknown loss identifier 'nope'"),
+        (
+            lambda: shoal.distillation.FeatureDistillation(loss="nope"),
+            "unknown loss identifier 'nope'",
+        ),
         (lambda: _bad_distiller().compile(loss=None), "argument `loss` .* is required"),
         (
             lambda: _bad_distiller().compile(loss="mse", metrics="accuracy"),
