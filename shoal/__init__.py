@@ -31,6 +31,7 @@ _SUBMODULES = {
     "export",
     "initializers",
     "layers",
+    "legacy",
     "losses",
     "metrics",
     "mixed_precision",
@@ -44,6 +45,8 @@ _SUBMODULES = {
     "saving",
     "tree",
     "utils",
+    "visualization",
+    "wrappers",
 }
 
 _NAMES = {

@@ -18,6 +18,7 @@ from shoal.saving.serialization import (
     register_keras_serializable,
     serialize_keras_object,
 )
+from shoal.utils import bounding_boxes
 from shoal.utils.audio_dataset import audio_dataset_from_directory
 from shoal.utils.config import Config
 from shoal.utils.feature_space import FeatureSpace
@@ -45,6 +46,7 @@ __all__ = [
     "Sequence",
     "array_to_img",
     "audio_dataset_from_directory",
+    "bounding_boxes",
     "clear_session",
     "custom_object_scope",
     "deserialize_keras_object",
