@@ -24,6 +24,7 @@ from shoal.layers.attention import (
 from shoal.layers.augmentation import (
     AugMix,
     AutoContrast,
+    ContrastLimitedAdaptiveHistogramEqualization,
     CutMix,
     Equalization,
     MaxNumBoundingBoxes,
@@ -278,6 +279,7 @@ __all__ = [
     "ELU",
     "EinsumDense",
     "Embedding",
+    "ContrastLimitedAdaptiveHistogramEqualization",
     "Equalization",
     "Flatten",
     "GRU",

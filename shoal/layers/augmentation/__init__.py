@@ -2,6 +2,9 @@
 
 from shoal.layers.augmentation.blur import RandomGaussianBlur as RandomGaussianBlur
 from shoal.layers.augmentation.bounding_boxes import MaxNumBoundingBoxes as MaxNumBoundingBoxes
+from shoal.layers.augmentation.clahe import (
+    ContrastLimitedAdaptiveHistogramEqualization as ContrastLimitedAdaptiveHistogramEqualization,
+)
 from shoal.layers.augmentation.color import RandomBrightness as RandomBrightness
 from shoal.layers.augmentation.color import RandomContrast as RandomContrast
 from shoal.layers.augmentation.color_more import RandomColorDegeneration as RandomColorDegeneration
@@ -35,6 +38,7 @@ __all__ = [
     "AugMix",
     "AutoContrast",
     "CutMix",
+    "ContrastLimitedAdaptiveHistogramEqualization",
     "Equalization",
     "MaxNumBoundingBoxes",
     "MixUp",
