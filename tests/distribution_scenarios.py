@@ -62,12 +62,14 @@ def build(accumulation=1, plain=False):
     return model
 
 
-def train(distribution, accumulation=1, batch_size=16, plain=False):
+def train(distribution, accumulation=1, batch_size=16, plain=False, callbacks=None):
     dist.set_distribution(distribution)
     try:
         x, y = data()
         model = build(accumulation, plain)
-        history = model.fit(x, y, batch_size=batch_size, epochs=EPOCHS, verbose=0)
+        history = model.fit(
+            x, y, batch_size=batch_size, epochs=EPOCHS, verbose=0, callbacks=callbacks
+        )
         return model, {
             "weights": [w.tolist() for w in model.get_weights()],
             "loss": history.history["loss"],
@@ -129,7 +131,9 @@ def main(out_path, launched=False):
         _, result = train(dist.DataParallel())
         # Weights sharded across processes: every process saves (gathering is collective),
         # only process 0 writes the file.
-        sharded, sharded_result = train(dist.FullyShardedDataParallel())
+        # Each process writes its own shards of the Orbax checkpoint.
+        checkpoint = shoal.callbacks.OrbaxCheckpoint(out_path + ".orbax")
+        sharded, sharded_result = train(dist.FullyShardedDataParallel(), callbacks=[checkpoint])
         sharded.save(out_path + ".keras")
         if dist.is_primary():
             with open(out_path, "w") as f:
@@ -146,7 +150,9 @@ def main(out_path, launched=False):
     _, results["single"] = train(None)
     model, results["data_parallel"] = train(dist.DataParallel())
     model.save(out_path + ".keras")  # weights gathered from the devices
-    model, results["fsdp"] = train(dist.FullyShardedDataParallel())
+    checkpoint = shoal.callbacks.OrbaxCheckpoint(out_path + ".orbax")  # sharded over 4
+    model, results["fsdp"] = train(dist.FullyShardedDataParallel(), callbacks=[checkpoint])
+    results["orbax_dir"] = out_path + ".orbax"
     results["fsdp_fractions"] = shard_fractions(model)
     results["fsdp_export_errors"] = export_errors(model, out_path)
     results["fsdp_kernel_spec"] = list(model.get_layer("dense_a").kernel.value.sharding.spec)

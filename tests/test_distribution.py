@@ -99,6 +99,17 @@ def test_sharded_model_saves_and_reloads(scenarios):
     )
 
 
+def test_sharded_orbax_checkpoint_restores_on_one_device(scenarios):
+    """Written by OrbaxCheckpoint with the FSDP state sharded over 4 devices; restored
+    here, on one, onto the model's own (single-device) shardings."""
+    restored = shoal.saving.load_model(scenarios["orbax_dir"])
+    x = np.random.RandomState(0).rand(96, 12).astype("float32")[:40]
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0), scenarios["fsdp"]["predict"], rtol=1e-5, atol=1e-6
+    )
+    assert int(restored.optimizer.iterations) == 12  # 2 epochs of 6 batches
+
+
 # -- API, in this process (one CPU device) ---------------------------------------------------
 def test_list_devices_and_mesh():
     devices = dist.list_devices()
@@ -193,3 +204,8 @@ def test_launched_two_processes_match_single_device(scenarios, tmp_path):
         reloaded.predict(x, verbose=0), launched["fsdp_predict"], rtol=1e-5, atol=1e-6
     )
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # The Orbax checkpoint both processes wrote their shards of restores here too.
+    restored = shoal.saving.load_model(str(out) + ".orbax")
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0), launched["fsdp_predict"], rtol=1e-5, atol=1e-6
+    )

@@ -116,7 +116,10 @@ class Variable:
             # the value is abstract and the variable keeps its own (as in Keras).
             pass
         else:
-            self._value = value
+            # A buffer of its own: training donates the variables' buffers, and one shared
+            # with another variable (`a.assign(b)`, `set_state_tree(other.get_state_tree())`)
+            # would be deleted under it.
+            self._value = jnp.copy(value) if isinstance(value, jax.Array) else value
         return value
 
     def assign_add(self, value):

@@ -9,6 +9,7 @@ from shoal.callbacks.history import History
 from shoal.callbacks.lambda_callback import LambdaCallback
 from shoal.callbacks.learning_rate_scheduler import LearningRateScheduler
 from shoal.callbacks.model_checkpoint import ModelCheckpoint
+from shoal.callbacks.orbax_checkpoint import OrbaxCheckpoint
 from shoal.callbacks.progbar_logger import ProgbarLogger
 from shoal.callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
 from shoal.callbacks.remote_monitor import RemoteMonitor
@@ -27,6 +28,7 @@ __all__ = [
     "LambdaCallback",
     "LearningRateScheduler",
     "ModelCheckpoint",
+    "OrbaxCheckpoint",
     "ReduceLROnPlateau",
     "SwapEMAWeights",
     "TensorBoard",

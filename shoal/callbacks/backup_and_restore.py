@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 
 from shoal.callbacks.callback import Callback
+from shoal.callbacks.save_frequency import BatchCounter, check_save_freq
 
 _FORMAT = "shoal.BackupAndRestore/1"
 
@@ -51,29 +52,19 @@ class BackupAndRestore(Callback):
                 f"BackupAndRestore: argument `backup_dir` must be a directory path; got "
                 f"{backup_dir!r}"
             )
-        if save_freq != "epoch" and (
-            isinstance(save_freq, bool)
-            or not isinstance(save_freq, (int, np.integer))
-            or save_freq <= 0
-        ):
-            raise ValueError(
-                "BackupAndRestore: argument `save_freq` must be 'epoch' or a positive integer "
-                f"(a number of batches); got save_freq={save_freq!r}"
-            )
+        check_save_freq("BackupAndRestore", save_freq)
         self.backup_dir = os.fspath(backup_dir)
         self.save_freq = save_freq
         self.double_checkpoint = double_checkpoint
         self.delete_checkpoint = delete_checkpoint
-        self._batches_seen_since_last_saving = 0
-        self._last_batch_seen = 0
+        self._batches = BatchCounter(save_freq)
         self._current_epoch = 0
         self._weights_path = os.path.join(self.backup_dir, "latest.backup.h5")
         self._prev_weights_path = f"{self._weights_path}.bkp"
 
     # -- restoring -----------------------------------------------------------
     def on_train_begin(self, logs=None):
-        self._batches_seen_since_last_saving = 0
-        self._last_batch_seen = 0
+        self._batches = BatchCounter(self.save_freq)
         self._current_epoch = 0
         try:
             self._load_model()
@@ -134,27 +125,13 @@ class BackupAndRestore(Callback):
     # -- saving --------------------------------------------------------------
     def on_epoch_end(self, epoch, logs=None):
         self._current_epoch = epoch + 1
-        self._last_batch_seen = 0
+        self._batches.last_batch = None  # the epoch is whole: no batch to resume within
         if self.save_freq == "epoch":
             self._save_model()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._should_save_on_batch(batch):
+        if self._batches.due(batch):
             self._save_model()
-
-    def _should_save_on_batch(self, batch):
-        if self.save_freq == "epoch":
-            return False
-        if batch <= self._last_batch_seen:  # a new epoch; batches are zero-indexed
-            add_batches = batch + 1
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def _save_model(self):
         os.makedirs(self.backup_dir, exist_ok=True)
@@ -164,7 +141,7 @@ class BackupAndRestore(Callback):
         with h5py.File(tmp, "w") as f:
             f.attrs["format"] = _FORMAT
             f.attrs["epoch"] = self._current_epoch
-            f.attrs["batch"] = self._last_batch_seen
+            f.attrs["batch"] = self._batches.last_batch or 0
             for group, variables in self._state_variables().items():
                 g = f.create_group(group)
                 for i, variable in enumerate(variables):

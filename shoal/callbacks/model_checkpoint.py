@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 
 from shoal.callbacks.monitor_callback import MonitorCallback, to_float
+from shoal.callbacks.save_frequency import BatchCounter, check_save_freq
 
 
 class ModelCheckpoint(MonitorCallback):
@@ -56,19 +57,9 @@ class ModelCheckpoint(MonitorCallback):
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
         self.save_freq = save_freq
-        self._batches_seen_since_last_saving = 0
-        self._last_batch_seen = None
         self._current_epoch = 0
-
-        if save_freq != "epoch" and (
-            isinstance(save_freq, bool)
-            or not isinstance(save_freq, (int, np.integer))
-            or save_freq <= 0
-        ):
-            raise ValueError(
-                "ModelCheckpoint: argument `save_freq` must be 'epoch' or a positive integer "
-                f"(a number of batches); got save_freq={save_freq!r}"
-            )
+        check_save_freq("ModelCheckpoint", save_freq)
+        self._batches = BatchCounter(save_freq)
         if save_weights_only:
             if not self.filepath.endswith(".weights.h5"):
                 raise ValueError(
@@ -83,7 +74,7 @@ class ModelCheckpoint(MonitorCallback):
             )
 
     def on_train_batch_end(self, batch, logs=None):
-        if self._should_save_on_batch(batch):
+        if self._batches.due(batch):
             self._save_model(epoch=self._current_epoch, batch=batch, logs=logs)
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -95,20 +86,6 @@ class ModelCheckpoint(MonitorCallback):
             self._set_monitor_op()
         if self.save_freq == "epoch":
             self._save_model(epoch=epoch, batch=None, logs=logs)
-
-    def _should_save_on_batch(self, batch):
-        if self.save_freq == "epoch":
-            return False
-        if self._last_batch_seen is None or batch <= self._last_batch_seen:
-            add_batches = batch + 1  # a new epoch; batches are zero-indexed
-        else:
-            add_batches = batch - self._last_batch_seen
-        self._batches_seen_since_last_saving += add_batches
-        self._last_batch_seen = batch
-        if self._batches_seen_since_last_saving >= self.save_freq:
-            self._batches_seen_since_last_saving = 0
-            return True
-        return False
 
     def _should_save_model(self, epoch, batch, logs, filepath):
         logs = logs or {}

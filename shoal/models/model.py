@@ -177,6 +177,20 @@ class Model(Trainer, Layer):
 
         save_weights(self, filepath, overwrite=overwrite)
 
+    def get_state_tree(self, value_format="backend_tensor"):
+        """Every variable (trainable, non-trainable, optimizer, metrics) as nested dicts
+        keyed by the parts of its path, as Keras 3 returns them; `value_format` is
+        "backend_tensor" (JAX arrays) or "numpy_array"."""
+        from shoal.models.state_tree import get_state_tree
+
+        return get_state_tree(self, value_format)
+
+    def set_state_tree(self, state_tree):
+        """Assign the values of a tree shaped as `get_state_tree` returns it."""
+        from shoal.models.state_tree import set_state_tree
+
+        set_state_tree(self, state_tree)
+
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
         from shoal.saving.api import load_weights
 

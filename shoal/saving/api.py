@@ -7,6 +7,7 @@ import os
 import warnings
 
 from shoal.saving import archive as _archive
+from shoal.saving import orbax_checkpoints
 from shoal.saving import weights_file as _weights
 
 
@@ -96,13 +97,19 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     legacy `.h5` / `.hdf5` file from Keras 3 or tf.keras 2.x).
 
     Args:
-        filepath: path to a `.keras` file (or a legacy `.h5` / `.hdf5` model file).
+        filepath: path to a `.keras` file (or a legacy `.h5` / `.hdf5` model file, or an
+            Orbax checkpoint directory written by `callbacks.OrbaxCheckpoint`: its latest
+            step, or the step directory given).
         custom_objects: dict of name -> class/function for custom layers etc.
         compile: compile the model as it was when saved.
         safe_mode: refuse Python bytecode (Lambda layers' lambdas). Pass False only for
             files you trust.
     """
     filepath = _path(filepath, "load_model")
+    if orbax_checkpoints.is_orbax_checkpoint(filepath):
+        return orbax_checkpoints.load_model_from_orbax(
+            filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode
+        )
     if _is_legacy_h5(filepath):
         from shoal.saving.legacy_h5_model import load_legacy_h5_model
 
@@ -133,8 +140,10 @@ def save_weights(model, filepath, overwrite: bool = True, **kwargs) -> None:
 
 
 def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None:
-    """Load weights into `model` from a `.weights.h5` file, a `.keras` archive, or a legacy
-    Keras 2 / tf.keras HDF5 file (`.h5` / `.hdf5`; `by_name=True` matches layers by name)."""
+    """Load weights into `model` from a `.weights.h5` file, a `.keras` archive, a legacy
+    Keras 2 / tf.keras HDF5 file (`.h5` / `.hdf5`; `by_name=True` matches layers by name), or
+    an Orbax checkpoint directory (the whole state tree, optimizer and metrics included, onto
+    the model's own shardings)."""
     filepath = _path(filepath, "load_weights")
     if _is_legacy_h5(filepath):
         from shoal.saving.legacy_h5 import load_legacy_h5_weights
@@ -146,6 +155,10 @@ def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None
         return
     if kwargs:
         raise ValueError(f"load_weights: unsupported argument(s) {sorted(kwargs)}")
+    if orbax_checkpoints.is_orbax_checkpoint(filepath):
+        _weights.check_built(model, "load")
+        orbax_checkpoints.load_weights_from_orbax(model, filepath)
+        return
     if filepath.endswith(".keras"):
         _weights.check_built(model, "load")
         _archive.load_weights_from_archive(model, filepath, skip_mismatch=skip_mismatch)

@@ -34,8 +34,9 @@ def _folders(model, name, root):
     return found
 
 
-def write_assets(model, zf) -> None:
-    """Run every `save_assets` of `model` and store what they wrote in the open ZipFile."""
+def collect_assets(model) -> dict:
+    """{path under assets/: bytes} of what every `save_assets` of `model` writes."""
+    members = {}
     with tempfile.TemporaryDirectory() as root:
         hooks = _folders(model, "save_assets", root)
         for hook, folder in hooks:
@@ -44,8 +45,15 @@ def write_assets(model, zf) -> None:
         for base, _, files in os.walk(root):
             for filename in sorted(files):
                 full = os.path.join(base, filename)
-                member = os.path.relpath(full, root).replace(os.sep, "/")
-                zf.write(full, ASSETS_PREFIX + member)
+                with open(full, "rb") as f:
+                    members[os.path.relpath(full, root).replace(os.sep, "/")] = f.read()
+    return members
+
+
+def write_assets(model, zf) -> None:
+    """Store what every `save_assets` of `model` writes in the open ZipFile."""
+    for member, data in collect_assets(model).items():
+        zf.writestr(ASSETS_PREFIX + member, data)
 
 
 def read_assets(model, members: dict) -> None:
