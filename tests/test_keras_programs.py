@@ -209,3 +209,23 @@ def test_add_loss_in_a_functional_model_leaves_no_tracers():
     model.compile("sgd", "mse")
     model.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0)
     assert len(model.losses) <= 1 and all(np.isfinite(float(v)) for v in model.losses)
+
+
+def test_a_model_initialized_by_assign_from_another_trains_without_harming_it():
+    """`new_var.assign(trained_var.value)` (warm-starting one model from another), then training
+    the new model: it donates its variables' buffers, which must not be the other's."""
+
+    def make():
+        model = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
+        model.compile("adam", "mse")
+        return model
+
+    trained, fresh = make(), make()
+    x, y = np.ones((8, 3), "float32"), np.ones((8, 2), "float32")
+    trained.fit(x, y, verbose=0)
+    for f, t in zip(fresh.weights, trained.weights, strict=True):
+        f.assign(t.value)  # the array itself, not a copy
+    before = trained.predict(x, verbose=0)
+    fresh.fit(x, y, epochs=2, verbose=0)
+    np.testing.assert_array_equal(trained.predict(x, verbose=0), before)
+    assert not np.array_equal(fresh.predict(x, verbose=0), before)
