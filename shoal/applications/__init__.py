@@ -13,10 +13,12 @@ from shoal.applications import (
     efficientnet,
     efficientnet_v2,
     imagenet_utils,
+    inception_resnet_v2,
     inception_v3,
     mobilenet,
     mobilenet_v2,
     mobilenet_v3,
+    nasnet,
     resnet,
     resnet50,
     resnet_v2,
@@ -51,10 +53,12 @@ from shoal.applications.efficientnet_v2 import (
     EfficientNetV2M,
     EfficientNetV2S,
 )
+from shoal.applications.inception_resnet_v2 import InceptionResNetV2
 from shoal.applications.inception_v3 import InceptionV3
 from shoal.applications.mobilenet import MobileNet
 from shoal.applications.mobilenet_v2 import MobileNetV2
 from shoal.applications.mobilenet_v3 import MobileNetV3Large, MobileNetV3Small
+from shoal.applications.nasnet import NASNetLarge, NASNetMobile
 from shoal.applications.resnet import ResNet50, ResNet101, ResNet152
 from shoal.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from shoal.applications.vgg16 import VGG16
@@ -85,11 +89,14 @@ __all__ = [
     "EfficientNetV2L",
     "EfficientNetV2M",
     "EfficientNetV2S",
+    "InceptionResNetV2",
     "InceptionV3",
     "MobileNet",
     "MobileNetV2",
     "MobileNetV3Large",
     "MobileNetV3Small",
+    "NASNetLarge",
+    "NASNetMobile",
     "ResNet50",
     "ResNet50V2",
     "ResNet101",
@@ -104,10 +111,12 @@ __all__ = [
     "efficientnet",
     "efficientnet_v2",
     "imagenet_utils",
+    "inception_resnet_v2",
     "inception_v3",
     "mobilenet",
     "mobilenet_v2",
     "mobilenet_v3",
+    "nasnet",
     "resnet",
     "resnet50",
     "resnet_v2",
