@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from shoal.backend.dtype_policy import QUANTIZATION_MODES, DTypePolicy, QuantizedDTypePolicy
+from shoal.backend.dtype_policy import (
+    QUANTIZATION_MODES,
+    DTypePolicy,
+    Int4DTypePolicy,
+    QuantizedDTypePolicy,
+)
 from shoal.backend.dtype_policy import get as _get
 
 
@@ -11,8 +16,8 @@ class FloatDTypePolicy(DTypePolicy):
 
 
 def get(identifier):
-    """A policy from a name ("float32", "mixed_bfloat16", "int8_from_float32", ...), a
-    config dict or a policy."""
+    """A policy from a name ("float32", "mixed_bfloat16", "int8_from_float32",
+    "int4/128_from_float32", ...), a config dict or a policy."""
     return _get(identifier)
 
 
@@ -29,6 +34,7 @@ def deserialize(config, custom_objects=None):
         "DTypePolicy",
         "FloatDTypePolicy",
         "QuantizedDTypePolicy",
+        "Int4DTypePolicy",
     ):
         return _get(config)
     return deserialize_keras_object(config, custom_objects=custom_objects)
@@ -38,6 +44,7 @@ __all__ = [
     "QUANTIZATION_MODES",
     "DTypePolicy",
     "FloatDTypePolicy",
+    "Int4DTypePolicy",
     "QuantizedDTypePolicy",
     "deserialize",
     "get",

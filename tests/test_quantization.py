@@ -122,12 +122,13 @@ def test_model_quantize_save_load_both_ways(tmp_path):
     ours.save(mine)
     again = shoal.saving.load_model(mine)
     np.testing.assert_allclose(again.predict(_IDS, verbose=0), before, rtol=1e-6)
-    assert _summary(again.layers[-1]) == [
+    assert _summary(again.layers[-1]) == [  # Keras' order: trainable first
+        ("bias", (2,), "float32", True),
         ("kernel", (2, 2), "int8", False),
         ("kernel_scale", (2,), "float32", False),
-        ("bias", (2,), "float32", True),
     ]
     in_keras = keras.saving.load_model(mine)
+    assert _summary(in_keras.layers[-1]) == _summary(again.layers[-1])
     assert in_keras.layers[-1].quantization_mode == "int8"
     np.testing.assert_allclose(in_keras.predict(_IDS, verbose=0), before, rtol=1e-5, atol=1e-6)
 
@@ -192,7 +193,7 @@ def test_build_under_quantized_policy():
     layer = shoal.layers.Dense(2, dtype="int8_from_mixed_bfloat16")
     layer.build((None, 3))
     assert layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"
-    assert _summary(layer)[0] == ("kernel", (3, 2), "int8", False)
+    assert _summary(layer)[1] == ("kernel", (3, 2), "int8", False)  # after the bias
     assert shoal.dtype_policies.get(
         "int8_from_float32"
     ) == shoal.dtype_policies.QuantizedDTypePolicy("int8", "float32")
@@ -205,9 +206,8 @@ def test_errors():
     layer.build((None, 3))
     with pytest.raises(ValueError, match=r"argument 'mode'.*'int8'.*got 'int5'"):
         layer.quantize("int5")
-    for mode in ("int4", "float8"):
-        with pytest.raises(NotImplementedError, match=rf"argument 'mode'.*got '{mode}'"):
-            layer.quantize(mode)
+    with pytest.raises(NotImplementedError, match=r"argument 'mode'.*got 'float8'"):
+        layer.quantize("float8")
     with pytest.raises(ValueError, match="'mode'.*or 'config'"):
         layer.quantize()
     layer.quantize("int8")

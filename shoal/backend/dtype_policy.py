@@ -6,9 +6,9 @@ from shoal.backend import config, dtypes
 
 _GLOBAL = {"policy": None}
 _MIXED = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
-# Keras' quantization modes; shoal implements "int8" (see shoal.layers.quantization).
+# Keras' quantization modes; shoal implements "int8" and "int4" (see shoal.layers.quantization).
 QUANTIZATION_MODES = ("int8", "float8", "int4", "gptq", "awq")
-SUPPORTED_QUANTIZATION_MODES = ("int8",)
+SUPPORTED_QUANTIZATION_MODES = ("int8", "int4")
 
 
 class DTypePolicy:
@@ -96,14 +96,43 @@ class QuantizedDTypePolicy(DTypePolicy):
         return f'<QuantizedDTypePolicy "{self.name}">'
 
 
+class Int4DTypePolicy(QuantizedDTypePolicy):
+    """`"int4/<block_size>_from_<source>"`: int4 weights in groups of `block_size` along the
+    contracted axis (-1: one scale per channel), as Keras' `Int4DTypePolicy`.
+
+    The plain `"int4_from_<source>"` (a `QuantizedDTypePolicy`) means per-channel too."""
+
+    def __init__(self, mode, source_name=None):
+        base, _, size = str(mode).partition("/")
+        try:
+            block_size = int(size)
+        except ValueError:
+            block_size = 0
+        if base != "int4" or block_size < -1 or block_size == 0:
+            raise ValueError(
+                "Int4DTypePolicy: argument 'mode' must read 'int4/<block_size>' with "
+                f"block_size -1 (per-channel) or a positive integer; got {mode!r}"
+            )
+        super().__init__("int4", source_name)
+        self.block_size = block_size
+        self.name = f"int4/{block_size}_from_{self.source_name}"
+
+    def get_config(self) -> dict:
+        return {"mode": f"int4/{self.block_size}", "source_name": self.source_name}
+
+    def __repr__(self):
+        return f'<Int4DTypePolicy "{self.name}">'
+
+
 def check_quantization_mode(mode, owner="QuantizedDTypePolicy") -> None:
     """Raise unless `mode` is a quantization mode shoal implements."""
     if mode in SUPPORTED_QUANTIZATION_MODES:
         return
     if mode in QUANTIZATION_MODES:
+        others = tuple(m for m in QUANTIZATION_MODES if m not in SUPPORTED_QUANTIZATION_MODES)
         raise NotImplementedError(
             f"{owner}: argument 'mode' must be one of {SUPPORTED_QUANTIZATION_MODES} (Keras' "
-            f"other modes {QUANTIZATION_MODES[1:]} are not implemented in shoal); got {mode!r}"
+            f"other modes {others} are not implemented in shoal); got {mode!r}"
         )
     raise ValueError(
         f"{owner}: argument 'mode' must be one of {SUPPORTED_QUANTIZATION_MODES} (an invalid "
@@ -118,6 +147,8 @@ def _quantized_from_name(name: str) -> QuantizedDTypePolicy:
             "DTypePolicy: a quantized policy name must read '<mode>_from_<source>', e.g. "
             f"'int8_from_float32'; got {name!r}"
         )
+    if "/" in mode:
+        return Int4DTypePolicy(mode, source)
     return QuantizedDTypePolicy(mode, source)
 
 
@@ -128,8 +159,11 @@ def get(identifier) -> DTypePolicy:
         return identifier
     if isinstance(identifier, dict):
         config = identifier.get("config", identifier)
-        if identifier.get("class_name") == "QuantizedDTypePolicy" or "mode" in config:
-            return QuantizedDTypePolicy(**config)
+        if identifier.get("class_name") in ("QuantizedDTypePolicy", "Int4DTypePolicy") or (
+            "mode" in config
+        ):
+            cls = Int4DTypePolicy if "/" in str(config.get("mode")) else QuantizedDTypePolicy
+            return cls(**config)
         if identifier.get("class_name") == "DTypePolicyMap":
             raise NotImplementedError(
                 "DTypePolicy: a DTypePolicyMap (per-layer policies) is not supported by shoal; "

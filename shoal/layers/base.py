@@ -218,8 +218,8 @@ class Layer(Operation):
         return self.dtype_policy.quantization_mode
 
     def quantize(self, mode=None, type_check=True, config=None):
-        """Quantize the layer's weights (Dense, EinsumDense and Embedding implement "int8";
-        see `shoal.layers.quantization`)."""
+        """Quantize the layer's weights (Dense, EinsumDense and Embedding implement "int8"
+        and "int4"; see `shoal.layers.quantization`)."""
         from shoal.layers.quantization import not_quantizable_error, resolve_quantize_args
 
         resolve_quantize_args(self, mode, config)
@@ -829,7 +829,7 @@ def _policy_config(policy):
     if policy.quantization_mode is not None:
         return {
             "module": "keras.dtype_policies",
-            "class_name": "QuantizedDTypePolicy",
+            "class_name": type(policy).__name__,  # QuantizedDTypePolicy, Int4DTypePolicy
             "config": policy.get_config(),
             "registered_name": None,
         }

@@ -10,7 +10,7 @@ from shoal.backend.symbolic import KerasTensor, Node, eval_output_spec
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
 from shoal.layers.lora import LoRAKernel
-from shoal.layers.quantization import Int8Kernel
+from shoal.layers.quantization import QuantizedKernel
 from shoal.ops import cpu_matmul
 
 
@@ -134,12 +134,13 @@ def _positive_int(layer, arg, value):
     return value
 
 
-class Dense(Int8Kernel, LoRAKernel, Layer):
+class Dense(QuantizedKernel, LoRAKernel, Layer):
     """`output = activation(dot(input, kernel) + bias)` over the last axis.
 
     `lora_rank` (or `enable_lora(rank)` once built) freezes the kernel and trains a
     low-rank update instead (see `shoal.layers.lora`). `quantize("int8")` stores the
-    kernel as int8 with one scale per unit (see `shoal.layers.quantization`)."""
+    kernel as int8 with one scale per unit, `quantize("int4")` packed two per byte with
+    per-unit or per-group scales (see `shoal.layers.quantization`)."""
 
     def __init__(
         self,
@@ -181,7 +182,7 @@ class Dense(Int8Kernel, LoRAKernel, Layer):
                 f"got input shape {tuple(input_shape)}"
             )
         if self.quantization_mode is not None:
-            self._build_int8_kernel((input_dim, self.units))
+            self._build_quantized_kernel((input_dim, self.units))
         else:
             self._kernel = self.add_weight(
                 name="kernel",
@@ -205,8 +206,8 @@ class Dense(Int8Kernel, LoRAKernel, Layer):
         self._maybe_enable_lora()
 
     def call(self, inputs):
-        if self.quantization_mode == "int8":
-            return self._int8_call(inputs)
+        if self.quantization_mode is not None:
+            return self._quantized_call(inputs)
         x = cpu_matmul.matmul(inputs, self._kernel_value())
         if self.bias is not None:
             x = x + self.bias.value
@@ -231,7 +232,9 @@ class Dense(Int8Kernel, LoRAKernel, Layer):
             **self._lora_config(),
         }
 
-    # -- int8 layout (see shoal.layers.quantization) ---------------------------------------
+    # -- quantized layout (see shoal.layers.quantization) ---------------------------------------
+    _int4_contracts_values = True
+
     def _quantizable_class(self):
         return Dense
 

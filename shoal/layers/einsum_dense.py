@@ -20,7 +20,7 @@ from shoal import activations, constraints, initializers, quantizers, regularize
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
 from shoal.layers.lora import LoRAKernel
-from shoal.layers.quantization import Int8Kernel
+from shoal.layers.quantization import QuantizedKernel
 
 _FORMS = (
     (re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"), None),
@@ -37,7 +37,7 @@ def _positive_int(x) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool) and x > 0
 
 
-class EinsumDense(Int8Kernel, LoRAKernel, Layer):
+class EinsumDense(QuantizedKernel, LoRAKernel, Layer):
     """Dense layer computed by `einsum(equation, inputs, kernel)`.
 
     Args:
@@ -48,8 +48,9 @@ class EinsumDense(Int8Kernel, LoRAKernel, Layer):
         bias_axes: output axes (letters of the output spec) that get a bias, or None.
         lora_rank, lora_alpha: if `lora_rank` is set, the kernel is frozen and
             `kernel + (lora_alpha / lora_rank) * lora_kernel_a @ lora_kernel_b` is used.
-        quantization_config: a `shoal.quantizers.Int8QuantizationConfig` (or its config)
-            for a layer built under an `"int8_from_..."` policy; `quantize("int8")` sets it.
+        quantization_config: a `shoal.quantizers.Int8QuantizationConfig` or
+            `Int4QuantizationConfig` (or its config) for a layer built under a quantized
+            policy (`"int8_from_..."`, `"int4/128_from_..."`); `quantize()` sets it.
 
     Example:
         >>> layer = EinsumDense("abc,cde->abde", output_shape=(None, 3, 5), bias_axes="de")
@@ -220,7 +221,7 @@ class EinsumDense(Int8Kernel, LoRAKernel, Layer):
             init.input_axes, init.output_axes = input_axes, output_axes
         self._input_rank = len(input_shape)
         if self.quantization_mode is not None:
-            self._build_int8_kernel(tuple(kernel_shape))
+            self._build_quantized_kernel(tuple(kernel_shape))
         else:
             self._kernel = self.add_weight(
                 name="kernel",
@@ -243,8 +244,8 @@ class EinsumDense(Int8Kernel, LoRAKernel, Layer):
 
     # -- forward ---------------------------------------------------------------------------
     def call(self, inputs):
-        if self.quantization_mode == "int8":
-            return self._int8_call(inputs)
+        if self.quantization_mode is not None:
+            return self._quantized_call(inputs)
         x = jnp.einsum(self.equation, inputs, self._kernel_value())
         if self.bias is not None:
             x = x + self.bias.value
@@ -268,7 +269,7 @@ class EinsumDense(Int8Kernel, LoRAKernel, Layer):
         }
         return {**config, **self._lora_config()}
 
-    # -- int8 layout (see shoal.layers.quantization) ---------------------------------------
+    # -- quantized layout (see shoal.layers.quantization) ---------------------------------------
     # Scales are stored broadcastable against the output: one axis per output label, of the
     # tensor's size where the label is the tensor's, 1 elsewhere (Keras' `kernel_scale`).
     def _quantizable_class(self):

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
+import numpy as np
 
 from shoal import constraints, initializers, quantizers, regularizers
-from shoal.backend.dtype_policy import QuantizedDTypePolicy
 from shoal.backend.symbolic import KerasTensor
 from shoal.layers.base import Layer
-from shoal.layers.quantization import not_quantizable_error, resolve_quantize_args
+from shoal.layers.quantization import (
+    add_group_variables,
+    int4_block_size,
+    int4_quantize,
+    not_quantizable_error,
+    quantized_policy,
+    resolve_quantize_args,
+)
+from shoal.quantizers.int4 import dequantize_with_sz_map, group_index
 
 
 def _serialize(module, obj):
@@ -33,6 +43,10 @@ class Embedding(Layer):
 
     `quantize("int8")` stores the table as int8 `embeddings` with one float scale per row
     (`embeddings_scale`, abs-max over `output_dim`): `row = int8_row / scale`, as in Keras.
+    `quantize("int4")` packs each row two values per byte (`embeddings` is int8
+    `(input_dim, ceil(output_dim / 2))`), with one abs-max scale per row (per-channel), or
+    per row and group of `block_size` columns a step-size scale and an `embeddings_zero`
+    (sub-channel, `g_idx` naming each column's group), as in Keras.
     """
 
     def __init__(
@@ -83,7 +97,7 @@ class Embedding(Layer):
         if self.built:
             return
         if self.quantization_mode is not None:
-            self._build_int8_embeddings()
+            self._build_quantized_embeddings(self.quantization_mode)
             self.built = True
             return
         self.embeddings = self.add_weight(
@@ -100,41 +114,79 @@ class Embedding(Layer):
         if inputs.dtype not in (jnp.int32, jnp.int64):
             inputs = inputs.astype(jnp.int32)
         outputs = jnp.take(self.embeddings.value, inputs, axis=0)
-        if self.quantization_mode == "int8":
-            scale = jnp.take(self.embeddings_scale.value, inputs, axis=0)
-            return outputs.astype(self.compute_dtype) / scale[..., None]
-        return outputs.astype(self.compute_dtype)
+        if self.quantization_mode is None:
+            return outputs.astype(self.compute_dtype)
+        if self.quantization_mode == "int4":
+            outputs = quantizers.unpack_int4(outputs, self.output_dim, axis=-1)
+        outputs = outputs.astype(self.compute_dtype)
+        # In the compute dtype, as Keras' autocast variables (so are the outputs).
+        scale = jnp.take(self.embeddings_scale.value, inputs, axis=0).astype(outputs.dtype)
+        if self._int4_block_size:
+            zero = jnp.take(self.embeddings_zero.value, inputs, axis=0)
+            return dequantize_with_sz_map(outputs, scale, zero, self.g_idx.value)
+        return outputs / scale[..., None]
 
-    # -- int8 ------------------------------------------------------------------------------
+    # -- quantization ----------------------------------------------------------------------
+    _int4_block_size = None  # None: per-channel
+
     def quantize(self, mode=None, type_check=True, config=None):
-        """Replace the table with int8 `embeddings` + per-row `embeddings_scale` (Keras')."""
+        """Replace the table with Keras' int8 or int4 `embeddings` and their scales."""
         mode, config = resolve_quantize_args(self, mode, config)
         if type_check and type(self) is not Embedding:
             raise not_quantizable_error(self)
-        quantizer = quantizers.QuantizationConfig.weight_quantizer_or_default(
-            config, quantizers.AbsMaxQuantizer(axis=-1)
-        )
-        table, scale = quantizer(self.embeddings.value, to_numpy=True)
+        table = self.embeddings.value
+        if mode == "int8":
+            quantizer = config.weight_quantizer or quantizers.AbsMaxQuantizer(axis=-1)
+            table, scale = quantizer(table, to_numpy=True)
+            values = [table, scale.reshape(scale.shape[:1])]
+        else:
+            values = self._int4_values(table, int4_block_size(self, config), config)
         old = self.embeddings
         self._trainable_variables = [v for v in self._trainable_variables if v is not old]
         self._non_trainable_variables = [v for v in self._non_trainable_variables if v is not old]
         self.quantization_config = config
-        self._build_int8_embeddings()
-        self.embeddings.assign(table)
-        self.embeddings_scale.assign(scale.reshape(scale.shape[:1]))
-        self.dtype_policy = QuantizedDTypePolicy(mode, self.dtype_policy.name)
+        self._build_quantized_embeddings(mode)
+        for variable, value in zip(self._quantized_variables(), values, strict=True):
+            variable.assign(value)
+        self.dtype_policy = quantized_policy(mode, self._int4_block_size, self.dtype_policy.name)
 
-    def _build_int8_embeddings(self) -> None:
+    @staticmethod
+    def _int4_values(table, block_size, config):
+        if block_size:  # groups along output_dim: quantize the transposed table
+            values, scale, zero = int4_quantize(np.asarray(table).T, block_size)
+            groups = group_index(table.shape[1], block_size)
+            return [quantizers.pack_int4(values.T, axis=-1)[0], scale.T, zero.T, groups]
+        quantizer = config.weight_quantizer or quantizers.AbsMaxQuantizer(
+            axis=-1, value_range=(-8, 7)
+        )
+        table, scale = quantizer(table, to_numpy=True)
+        return [quantizers.pack_int4(table, axis=-1)[0], scale.reshape(scale.shape[:1])]
+
+    def _quantized_variables(self) -> list:
+        extra = [self.embeddings_zero, self.g_idx] if self._int4_block_size else []
+        return [self.embeddings, self.embeddings_scale] + extra
+
+    def _build_quantized_embeddings(self, mode) -> None:
+        width, scale_shape, block_size = self.output_dim, (self.input_dim,), None
+        if mode == "int4":
+            block_size = self._int4_block_size = int4_block_size(self, self.quantization_config)
+            width = (self.output_dim + 1) // 2
+            if block_size:
+                scale_shape = (self.input_dim, math.ceil(self.output_dim / block_size))
         self.embeddings = self.add_weight(
             name="embeddings",
-            shape=(self.input_dim, self.output_dim),
+            shape=(self.input_dim, width),
             initializer="zeros",
             dtype="int8",
             trainable=False,
         )
         self.embeddings_scale = self.add_weight(
-            name="embeddings_scale", shape=(self.input_dim,), initializer="ones", trainable=False
+            name="embeddings_scale", shape=scale_shape, initializer="ones", trainable=False
         )
+        if mode == "int4" and block_size:
+            self.embeddings_zero, self.g_idx = add_group_variables(
+                self, "embeddings_zero", scale_shape, self.output_dim, block_size
+            )
 
     def compute_mask(self, inputs, previous_mask=None):
         if not self.mask_zero:

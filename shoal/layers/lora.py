@@ -69,7 +69,7 @@ class LoRAKernel:
                 f"{owner}: enable_lora needs a built layer without LoRA; got "
                 f"built={self.built}, lora_enabled={self.lora_enabled}"
             )
-        shape = tuple(self._kernel.shape)
+        shape = tuple(self._lora_kernel_shape())
         regularizer = getattr(self, "kernel_regularizer", None)
         self.lora_kernel_a = self.add_weight(
             name="lora_kernel_a",
@@ -83,7 +83,7 @@ class LoRAKernel:
             initializer=initializers.get(b_initializer),
             regularizer=regularizer,
         )
-        if self._kernel.trainable:  # an int8 kernel (see quantization.py) is frozen already
+        if self._kernel.trainable:  # a quantized kernel (see quantization.py) is frozen already
             self._kernel.trainable = False
             kept = [v for v in self._trainable_variables if v is not self._kernel]
             self._trainable_variables = kept
@@ -91,6 +91,10 @@ class LoRAKernel:
         self.lora_enabled = True
         self.lora_rank = int(rank)
         self.lora_alpha = lora_alpha if lora_alpha is not None else rank
+
+    def _lora_kernel_shape(self):
+        """The shape the update `a @ b` adds to (an int4 kernel is stored packed)."""
+        return self._kernel.shape
 
     def _own_weights(self):
         # Keras' order (kernel, bias, lora_kernel_a, lora_kernel_b) with a frozen kernel too.

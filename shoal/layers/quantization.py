@@ -1,35 +1,59 @@
-"""int8 post-training quantization (Keras' `layer.quantize("int8")`) for Dense and EinsumDense.
+"""Post-training quantization (Keras' `layer.quantize("int8" | "int4")`) for Dense and
+EinsumDense.
 
 `quantize("int8")` replaces the float kernel with an int8 `kernel` and a float
 `kernel_scale` (abs-max over the contracted axes: `kernel ≈ int8 / kernel_scale`), both
-non-trainable, and switches the layer to the `"int8_from_<policy>"` dtype policy. A layer
-built under such a policy (a loaded model) creates those variables directly.
+non-trainable, and switches the layer to the `"int8_from_<policy>"` dtype policy. A call
+then quantizes its inputs too (abs-max per row over the contracted axes, unless the
+config's `activation_quantizer` is None), contracts int8 x int8 into int32 and divides by
+both scales.
 
-A call then quantizes its inputs too (abs-max per row over the contracted axes, unless
-the config's `activation_quantizer` is None), contracts int8 x int8 into int32 and
-divides by both scales. The gradient with respect to the inputs is that of the float
-contraction with the dequantized kernel, as Keras' custom gradient; the int8 kernel and
-its scale get none, so `fit` trains the bias (and the LoRA factors) only.
+`quantize("int4")` views the kernel as 2-D `(rows, columns)` (the contracted axes, then the
+others, by a plain reshape as Keras), quantizes it to [-8, 7] and packs two values per byte
+along the columns: `kernel` is int8 `(rows, ceil(columns / 2))`. Per-channel
+(`block_size` None or -1): one abs-max `kernel_scale` per column. Sub-channel (the default,
+`block_size=128`): groups of `block_size` rows, each with a step-size `kernel_scale` and an
+int8 `kernel_zero` per column, and `g_idx` giving each row's group. The policy becomes
+`"int4/<block_size>_from_<policy>"`. A call dequantizes the kernel and contracts in float
+(Dense per-channel, as Keras: contracts the int values, then divides by the scales), the
+inputs quantized only if the config has an `activation_quantizer`.
 
-With LoRA on, the update is added beside the int8 contraction; weights files hold the
-kernel with the update merged in and quantized again, as in Keras.
+A layer built under a quantized policy (a loaded model) creates those variables directly.
+The gradient with respect to the inputs is that of the float contraction with the
+dequantized kernel, as Keras' custom gradient; the quantized variables get none, so `fit`
+trains the bias (and the LoRA factors) only. With LoRA on, the update is added beside the
+quantized contraction; weights files hold the kernel with the update merged in and
+quantized again, as in Keras.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
-from shoal.backend.dtype_policy import QuantizedDTypePolicy, check_quantization_mode
+from shoal.backend.dtype_policy import (
+    Int4DTypePolicy,
+    QuantizedDTypePolicy,
+    check_quantization_mode,
+)
 from shoal.quantizers import (
     AbsMaxQuantizer,
+    Int4QuantizationConfig,
     Int8QuantizationConfig,
     QuantizationConfig,
-    abs_max_quantize,
+    abs_max_quantize_grouped_with_zero_point,
+    pack_int4,
     serialize,
+    unpack_int4,
 )
+from shoal.quantizers.int4 import dequantize_with_sz_map, group_index
+
+_DEFAULT_CONFIGS = {"int8": Int8QuantizationConfig, "int4": Int4QuantizationConfig}
 
 
 def resolve_quantize_args(layer, mode, config):
@@ -63,12 +87,12 @@ def resolve_quantize_args(layer, mode, config):
             f"{owner}: the layer is already quantized with "
             f"dtype_policy='{layer.dtype_policy.name}'; got mode={mode!r}"
         )
-    if layer.compute_dtype == "float16":
+    if mode == "int8" and layer.compute_dtype == "float16":
         raise ValueError(
             f"{owner}: quantization mode {mode!r} doesn't work with compute_dtype='float16'; "
             "use a 'float32' or 'mixed_bfloat16' policy before calling quantize()"
         )
-    return mode, (config if config is not None else Int8QuantizationConfig())
+    return mode, (config if config is not None else _DEFAULT_CONFIGS[mode]())
 
 
 def quantize_model(model, mode, config, filters, **kwargs) -> None:
@@ -117,94 +141,190 @@ def _matches(layer, filters) -> bool:
     return any(re.search(p, layer.name) for p in patterns)
 
 
+def int4_block_size(layer, config):
+    """The int4 group size: the config's, else the policy's; None for per-channel."""
+    if isinstance(config, Int4QuantizationConfig):
+        size = config.block_size
+    elif isinstance(layer.dtype_policy, Int4DTypePolicy):
+        size = layer.dtype_policy.block_size
+    else:
+        size = None  # "int4_from_...": per-channel, as Keras before sub-channel int4
+    return None if size is None or size == -1 else size
+
+
+def quantized_policy(mode, block_size, source_name):
+    """The policy `quantize(mode)` switches to (Keras' names)."""
+    if mode == "int4":
+        return Int4DTypePolicy(f"int4/{block_size or -1}", source_name)
+    return QuantizedDTypePolicy(mode, source_name)
+
+
+def int4_quantize(flat, block_size, quantizer=None):
+    """`(values, scale, zero)` of a 2-D kernel quantized to int4 along axis 0 (unpacked,
+    in int8): in groups of `block_size` rows, else by `quantizer` (abs-max per column by
+    default) with `zero` None."""
+    if block_size:
+        return abs_max_quantize_grouped_with_zero_point(flat, block_size, to_numpy=True)
+    quantizer = quantizer or AbsMaxQuantizer(axis=0, value_range=(-8, 7))
+    values, scale = quantizer(flat, to_numpy=True)
+    return values, scale.reshape(scale.shape[1:]), None
+
+
+def add_group_variables(layer, zero_name, zero_shape, length, block_size):
+    """A grouped int4 weight's int8 zero points and Keras' `g_idx` (each of the `length`
+    positions' group, float32), frozen."""
+    zero = layer.add_weight(
+        name=zero_name, shape=zero_shape, initializer="zeros", dtype="int8", trainable=False
+    )
+    g_idx = layer.add_weight(
+        name="g_idx", shape=(length,), initializer="zeros", dtype="float32", trainable=False
+    )
+    g_idx.assign(group_index(length, block_size))
+    return zero, g_idx
+
+
 def not_quantizable_error(layer):
     return NotImplementedError(f"Layer {type(layer).__name__} does not have a `quantize` method "
                                "implemented.")  # fmt: skip
 
 
 def with_float_gradient(forward, float_forward):
-    """`forward(x, kernel, scale)` whose gradient in `x` is `float_forward`'s (and none in
-    the int8 `kernel` or its `scale`)."""
+    """`forward(x, *consts)` whose gradient in `x` is `float_forward`'s (and none in the
+    quantized `consts`)."""
 
     @jax.custom_vjp
-    def fn(x, kernel, scale):
-        return forward(x, kernel, scale)
+    def fn(x, *consts):
+        return forward(x, *consts)
 
-    def fwd(x, kernel, scale):
-        return forward(x, kernel, scale), (x, kernel, scale)
+    def fwd(x, *consts):
+        return forward(x, *consts), (x, consts)
 
     def bwd(residuals, upstream):
-        x, kernel, scale = residuals
-        _, pullback = jax.vjp(lambda x_: float_forward(x_, kernel, scale), x)
-        return (pullback(upstream)[0], None, None)
+        x, consts = residuals
+        _, pullback = jax.vjp(lambda x_: float_forward(x_, *consts), x)
+        return (pullback(upstream)[0],) + (None,) * len(consts)
 
     fn.defvjp(fwd, bwd)
     return fn
 
 
-class Int8Kernel:
-    """Mixin (before `LoRAKernel`): `quantize("int8")` and the int8 call for one kernel.
+class QuantizedKernel:
+    """Mixin (before `LoRAKernel`): `quantize("int8" | "int4")` and the quantized call for
+    one kernel.
 
     The layer provides the layout: `_kernel_reduced_axes()` (the contracted kernel axes),
     `_scale_from_kernel_layout(scale)` / `_scale_to_kernel_layout(scale)` (between the
-    quantizer's keepdims scale and the stored `kernel_scale`), `_inputs_reduced_axes()`,
-    `_inputs_scale_layout(scale)`, `_contract(x, kernel)` and `_lora_contract(x)`.
+    quantizer's keepdims scale and the stored int8 `kernel_scale`), `_inputs_reduced_axes()`,
+    `_inputs_scale_layout(scale)`, `_contract(x, kernel)` and `_lora_contract(x)`; int4
+    views the kernel as `(rows, columns)` from `_kernel_reduced_axes()` alone.
     """
 
     quantization_config = None
     inputs_quantizer = None
-    _quantized_in_place = False
+    _int4_block_size = None  # None: per-channel
+    _kernel_shape = None  # the float kernel's shape (int4 stores it packed)
+    # Per-channel int4: contract the int values and scale the outputs (Keras' Dense), rather
+    # than dequantize the kernel first (Keras' EinsumDense, whose scales need not be per output).
+    _int4_contracts_values = False
 
     def quantize(self, mode=None, type_check=True, config=None):
-        """Replace the float kernel with int8 `kernel` + `kernel_scale` (Keras' int8)."""
+        """Replace the float kernel with its quantized variables (Keras' int8 / int4)."""
         mode, config = resolve_quantize_args(self, mode, config)
         if type_check and type(self) is not self._quantizable_class():
             raise not_quantizable_error(self)
-        quantizer = QuantizationConfig.weight_quantizer_or_default(
-            config, AbsMaxQuantizer(axis=self._kernel_reduced_axes())
-        )
-        kernel, scale = quantizer(self._kernel.value, to_numpy=True)
         old = self._kernel
+        if mode == "int8":
+            values = self._int8_values(old.value, config.weight_quantizer)
+        else:
+            block_size = int4_block_size(self, config)
+            values = self._int4_values(old.value, block_size, config.weight_quantizer)
         self._trainable_variables = [v for v in self._trainable_variables if v is not old]
         self._non_trainable_variables = [v for v in self._non_trainable_variables if v is not old]
         self.quantization_config = config
-        self._build_int8_kernel(tuple(old.shape))
-        self._kernel.assign(kernel)
-        self.kernel_scale.assign(self._scale_from_kernel_layout(scale))
-        self.dtype_policy = QuantizedDTypePolicy(mode, self.dtype_policy.name)
-        self._quantized_in_place = True
+        self._build_quantized_kernel(tuple(old.shape), mode)
+        for variable, value in zip(self._quantized_variables(), values, strict=True):
+            variable.assign(value)
+        self.dtype_policy = quantized_policy(mode, self._int4_block_size, self.dtype_policy.name)
+
+    def _int8_values(self, kernel, quantizer=None):
+        quantizer = quantizer or AbsMaxQuantizer(axis=self._kernel_reduced_axes())
+        kernel, scale = quantizer(kernel, to_numpy=True)
+        return [kernel, self._scale_from_kernel_layout(scale)]
+
+    def _int4_values(self, kernel, block_size, quantizer=None):
+        flat = np.reshape(np.asarray(kernel), self._int4_flat_shape(kernel.shape))
+        values, scale, zero = int4_quantize(flat, block_size, quantizer)
+        grouped = [] if zero is None else [zero, group_index(flat.shape[0], block_size)]
+        return [pack_int4(values, axis=-1)[0], scale] + grouped
+
+    def _int4_flat_shape(self, kernel_shape):
+        """(rows, columns): the contracted axes' sizes multiplied, then the others'."""
+        reduced = self._kernel_reduced_axes()
+        rows = math.prod(n for i, n in enumerate(kernel_shape) if i in reduced)
+        return rows, math.prod(kernel_shape) // rows
+
+    def _quantized_variables(self) -> list:
+        """The quantized kernel's variables, in Keras' file order (bias aside)."""
+        extra = [self.kernel_zero, self.g_idx] if self._int4_block_size else []
+        return [self._kernel, self.kernel_scale] + extra
 
     def _own_weights(self):
-        # Keras' order: creation order, so the bias comes first after an in-place quantize.
+        # Keras' order: the variables created trainable (bias, LoRA factors), then the
+        # quantized ones (created frozen), however the layer came to be quantized.
         own = super()._own_weights()
-        if self.quantization_mode != "int8":
+        if self.quantization_mode is None:
             return own
-        int8 = [self._kernel, self.kernel_scale]
-        bias = [self.bias] if self.bias is not None else []
-        head = bias + int8 if self._quantized_in_place else int8 + bias
-        return head + [v for v in own if all(v is not h for h in head)]
+        quantized = self._quantized_variables()
+        return [v for v in own if all(v is not q for q in quantized)] + quantized
 
-    def _build_int8_kernel(self, kernel_shape) -> None:
-        """The int8 variables (a quantized policy's build, or `quantize`)."""
-        self.inputs_quantizer = QuantizationConfig.activation_quantizer_or_default(
-            self.quantization_config, AbsMaxQuantizer()
-        )
+    def _build_quantized_kernel(self, kernel_shape, mode=None) -> None:
+        """The quantized variables (a quantized policy's build, or `quantize`)."""
+        mode = mode or self.quantization_mode
+        config = self.quantization_config
+        self._kernel_shape = tuple(kernel_shape)
+        if mode == "int8":
+            self.inputs_quantizer = QuantizationConfig.activation_quantizer_or_default(
+                config, AbsMaxQuantizer()
+            )
+            kernel_shape, scale_shape = kernel_shape, self._kernel_scale_shape(kernel_shape)
+        else:
+            self.inputs_quantizer = QuantizationConfig.activation_quantizer_or_default(config, None)
+            block_size = self._int4_block_size = int4_block_size(self, config)
+            rows, columns = self._int4_flat_shape(kernel_shape)
+            kernel_shape = (rows, (columns + 1) // 2)
+            scale_shape = (math.ceil(rows / block_size), columns) if block_size else (columns,)
         self._kernel = self.add_weight(
             name="kernel", shape=kernel_shape, initializer="zeros", dtype="int8", trainable=False
         )
         self.kernel_scale = self.add_weight(
-            name="kernel_scale",
-            shape=self._kernel_scale_shape(kernel_shape),
-            initializer="ones",
-            trainable=False,
+            name="kernel_scale", shape=scale_shape, initializer="ones", trainable=False
         )
+        if mode == "int4" and block_size:
+            self.kernel_zero, self.g_idx = add_group_variables(
+                self, "kernel_zero", scale_shape, rows, block_size
+            )
 
     def _quantization_config_entry(self) -> dict:
         """Keras writes `quantization_config` into every config (None when unquantized)."""
         return {"quantization_config": serialize(self.quantization_config)}
 
     # -- forward -------------------------------------------------------------------------
-    def _int8_call(self, inputs):
+    def _quantized_call(self, inputs):
+        if self.quantization_mode == "int8":
+            x = self._int8_contraction(inputs, self._kernel.value)
+        elif self._int4_block_size is None and self._int4_contracts_values:
+            # Keras' Dense: the int4 values contracted, then divided by the scales (as int8).
+            x = self._int8_contraction(inputs, self._int4_unpacked())
+        else:
+            x = self._int4_contraction(inputs)
+        if self.lora_enabled:
+            x = x + (self.lora_alpha / self.lora_rank) * self._lora_contract(inputs)
+            x = x.astype(self.compute_dtype)
+        if self.bias is not None:
+            x = x + self.bias.value
+        return self.activation(x) if self.activation is not None else x
+
+    def _int8_contraction(self, inputs, kernel):
         compute = self.compute_dtype
         quantizer = self.inputs_quantizer
 
@@ -218,51 +338,92 @@ class Int8Kernel:
             return self._contract(x, kernel.astype(compute) / self._scale_to_kernel_layout(scale))
 
         fn = with_float_gradient(forward, float_forward)
-        x = fn(inputs, self._kernel.value, self.kernel_scale.value)
-        if self.lora_enabled:
-            x = x + (self.lora_alpha / self.lora_rank) * self._lora_contract(inputs)
-            x = x.astype(compute)
-        if self.bias is not None:
-            x = x + self.bias.value
-        return self.activation(x) if self.activation is not None else x
+        return fn(inputs, kernel, self.kernel_scale.value)
+
+    def _int4_contraction(self, inputs):
+        compute = self.compute_dtype
+        quantizer = self.inputs_quantizer
+
+        def forward(x, kernel):
+            if quantizer is None:
+                return self._contract(x, kernel)
+            x, inputs_scale = quantizer(x, axis=self._inputs_reduced_axes())
+            return self._contract(x, kernel).astype(compute) / self._inputs_scale_layout(
+                inputs_scale
+            )
+
+        fn = with_float_gradient(forward, self._contract)
+        return fn(inputs, self._dequantized_kernel())
 
     # -- kernel views and weights files ---------------------------------------------------
+    def _int4_unpacked(self):
+        """The int4 kernel's values (int8, in [-8, 7]) as a `(rows, columns)` matrix."""
+        columns = self._int4_flat_shape(self._kernel_shape)[1]
+        return unpack_int4(self._kernel.value, columns, axis=-1)
+
     def _dequantized_kernel(self):
-        kernel = self._kernel.value.astype(self.compute_dtype)
-        return kernel / self._scale_to_kernel_layout(self.kernel_scale.value)
+        compute = self.compute_dtype
+        if self.quantization_mode == "int8":
+            kernel = self._kernel.value.astype(compute)
+            return kernel / self._scale_to_kernel_layout(self.kernel_scale.value)
+        # The scale in the compute dtype: Keras autocasts float variables inside a call.
+        q, scale = self._int4_unpacked(), self.kernel_scale.value.astype(compute)
+        if self._int4_block_size:
+            zero, g_idx = self.kernel_zero.value, self.g_idx.value
+            kernel = dequantize_with_sz_map(q, scale, zero, g_idx, group_axis=0).astype(compute)
+        else:
+            kernel = q.astype(compute) / scale
+        return jnp.reshape(kernel, self._kernel_shape)
+
+    def _lora_kernel_shape(self):
+        if self.quantization_mode == "int4":
+            return self._kernel_shape
+        return super()._lora_kernel_shape()
 
     @property
     def kernel(self):
-        if self.quantization_mode != "int8" or not self.lora_enabled:
+        """As Keras: int8 the stored values, int4 the unpacked ones (in the float kernel's
+        shape); with LoRA on, plus the update, in the compute dtype."""
+        mode = self.quantization_mode
+        if mode is None or (mode == "int8" and not self.lora_enabled):
             return super().kernel
-        merged = self._kernel.value + self._lora_delta()
-        return merged.astype(self.compute_dtype)  # as Keras: int8 values plus the update
+        if mode == "int8":
+            kernel = self._kernel.value
+        else:
+            kernel = jnp.reshape(self._int4_unpacked(), self._kernel_shape)
+        if not self.lora_enabled:
+            return kernel
+        return (kernel + self._lora_delta()).astype(self.compute_dtype)
 
     def _kernel_value(self):
-        if self.quantization_mode == "int8":
+        if self.quantization_mode is not None:
             return self._dequantized_kernel()
         return super()._kernel_value()
 
-    def _int8_saved(self):
-        """(kernel, scale) for a weights file: with LoRA, the update merged and requantized."""
+    def _quantized_saved(self) -> list:
+        """`_quantized_variables()` for a weights file: with LoRA, the update merged in and
+        quantized again (with the default quantizer, as Keras)."""
         if not self.lora_enabled:
-            return self._kernel, self.kernel_scale
+            return self._quantized_variables()
         merged = self._dequantized_kernel() + self._lora_delta()
-        kernel, scale = abs_max_quantize(merged, self._kernel_reduced_axes(), to_numpy=True)
-        return kernel, self._scale_from_kernel_layout(scale)
+        if self.quantization_mode == "int8":
+            return self._int8_values(merged)
+        return self._int4_values(merged, self._int4_block_size)
+
+    def _file_order(self, quantized) -> list:
+        """Keras' order: kernel, bias, kernel_scale (, kernel_zero, g_idx)."""
+        bias = [self.bias] if self.bias is not None else []
+        return quantized[:1] + bias + quantized[1:]
 
     def save_own_variables(self, store):
-        if self.quantization_mode != "int8":
+        if self.quantization_mode is None:
             return super().save_own_variables(store)
-        kernel, scale = self._int8_saved()
-        values = [kernel] + ([self.bias] if self.bias is not None else []) + [scale]
-        for i, value in enumerate(values):  # Keras' order: kernel, bias, kernel_scale
+        for i, value in enumerate(self._file_order(self._quantized_saved())):
             store[str(i)] = value
 
     def load_own_variables(self, store):
-        if self.quantization_mode != "int8":
+        if self.quantization_mode is None:
             return super().load_own_variables(store)
-        bias = [self.bias] if self.bias is not None else []
-        self._load_variables(store, [self._kernel] + bias + [self.kernel_scale])
+        self._load_variables(store, self._file_order(self._quantized_variables()))
         if self.lora_enabled:
             self._reset_lora()

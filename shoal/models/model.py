@@ -123,14 +123,16 @@ class Model(Trainer, Layer):
         """Quantize the weights of every layer that can be (Dense, EinsumDense, Embedding).
 
         Args:
-            mode: `"int8"` (Keras' other modes raise NotImplementedError in shoal).
-            config: optional `shoal.quantizers.Int8QuantizationConfig` (its mode is used
-                when `mode` is None).
+            mode: `"int8"` or `"int4"` (Keras' other modes raise NotImplementedError in
+                shoal).
+            config: optional `shoal.quantizers.Int8QuantizationConfig` or
+                `Int4QuantizationConfig` (e.g. its `block_size`; its mode is used when
+                `mode` is None).
             filters: optional regex string, list of them (matched against layer names) or
                 callable `layer -> bool`: only matching layers are quantized.
 
-        Layers without int8 support are skipped with a warning, as in Keras. The model must
-        be built first.
+        Layers without quantization support are skipped with a warning, as in Keras. The
+        model must be built first.
         """
         from shoal.layers.quantization import quantize_model
 

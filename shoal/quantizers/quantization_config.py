@@ -5,9 +5,15 @@ get / serialize / deserialize.
 weight quantizer (default: abs-max over the kernel's contracted axes) runs once, in
 `quantize`; the activation quantizer (default `AbsMaxQuantizer()`, per row of the inputs)
 runs in every call; `activation_quantizer=None` keeps the inputs float (weight-only int8).
+
+`Int4QuantizationConfig(weight_quantizer=None, activation_quantizer="default",
+block_size=128)`: int4 weights, weight-only by default; `block_size` groups the contracted
+axis (sub-channel, with a zero point per group), None or -1 keeps one scale per channel.
 """
 
 from __future__ import annotations
+
+import numbers
 
 from shoal.quantizers.quantizers import AbsMaxQuantizer, Quantizer
 
@@ -67,9 +73,76 @@ class Int8QuantizationConfig(QuantizationConfig):
         return "int8"
 
 
+class Int4QuantizationConfig(QuantizationConfig):
+    """int4 weights (two per byte); `block_size` rows of the contracted axis per group
+    (sub-channel, asymmetric), or None / -1 for one abs-max scale per channel.
+
+    Sub-channel quantization takes no custom quantizers; a per-channel `weight_quantizer`
+    must produce int8 values in `value_range=(-8, 7)`. The inputs stay float unless an
+    `activation_quantizer` is given (per-channel only).
+    """
+
+    def __init__(self, weight_quantizer=None, activation_quantizer="default", block_size=128):
+        if isinstance(activation_quantizer, str) and activation_quantizer == "default":
+            activation_quantizer = None  # weight-only by default, as Keras
+        super().__init__(weight_quantizer, activation_quantizer)
+        if block_size is not None and (
+            isinstance(block_size, bool)
+            or not isinstance(block_size, numbers.Integral)
+            or (block_size <= 0 and block_size != -1)
+        ):
+            raise ValueError(
+                "Int4QuantizationConfig: argument 'block_size' must be None, -1 (per-channel) "
+                f"or a positive integer (sub-channel); got block_size={block_size!r}"
+            )
+        self.block_size = None if block_size is None else int(block_size)
+        if self.sub_channel and (weight_quantizer is not None or self.activation_quantizer):
+            raise ValueError(
+                "Int4QuantizationConfig: arguments 'weight_quantizer' and "
+                "'activation_quantizer' must be None for sub-channel quantization "
+                f"(block_size > 0; use block_size=None or -1 for custom quantizers); got "
+                f"block_size={block_size}, weight_quantizer={weight_quantizer!r}, "
+                f"activation_quantizer={self.activation_quantizer!r}"
+            )
+        if weight_quantizer is not None:
+            value_range = tuple(getattr(weight_quantizer, "value_range", ()))
+            if value_range != (-8, 7) or weight_quantizer.output_dtype != "int8":
+                raise ValueError(
+                    "Int4QuantizationConfig: argument 'weight_quantizer' must have "
+                    "value_range=(-8, 7) and output_dtype='int8'; got "
+                    f"value_range={value_range}, output_dtype={weight_quantizer.output_dtype!r}"
+                )
+
+    @property
+    def mode(self):
+        return "int4"
+
+    @property
+    def sub_channel(self) -> bool:
+        return self.block_size is not None and self.block_size > 0
+
+    def get_config(self):
+        return {**super().get_config(), "block_size": self.block_size}
+
+    @classmethod
+    def from_config(cls, config):
+        # No block_size: written before Keras had sub-channel int4 (per-channel then).
+        return cls(
+            weight_quantizer=deserialize(config.get("weight_quantizer")),
+            activation_quantizer=deserialize(config.get("activation_quantizer")),
+            block_size=config.get("block_size"),
+        )
+
+
 _OBJECTS = {
     cls.__name__: cls
-    for cls in (Quantizer, AbsMaxQuantizer, QuantizationConfig, Int8QuantizationConfig)
+    for cls in (
+        Quantizer,
+        AbsMaxQuantizer,
+        QuantizationConfig,
+        Int8QuantizationConfig,
+        Int4QuantizationConfig,
+    )
 }
 
 

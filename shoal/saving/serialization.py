@@ -272,8 +272,8 @@ def _public_index() -> dict:
     dtype_policy = _import_optional("shoal.backend.dtype_policy")
     if dtype_policy is not None:
         mapping[id(dtype_policy.DTypePolicy)] = ("keras", "DTypePolicy")
-        quantized = ("keras.dtype_policies", "QuantizedDTypePolicy")
-        mapping[id(dtype_policy.QuantizedDTypePolicy)] = quantized
+        for name in ("QuantizedDTypePolicy", "Int4DTypePolicy"):
+            mapping[id(getattr(dtype_policy, name))] = ("keras.dtype_policies", name)
     _INDEX["map"] = mapping
     _INDEX["complete"] = complete
     return mapping
@@ -299,7 +299,7 @@ def _lookup_in_namespaces(name: str, preferred: str | None = None, kind: str = "
             functional = _import_optional("shoal.models.functional")
             if functional is not None:
                 return functional.Functional
-        if name in ("DTypePolicy", "QuantizedDTypePolicy"):
+        if name in ("DTypePolicy", "QuantizedDTypePolicy", "Int4DTypePolicy"):
             return getattr(importlib.import_module("shoal.backend.dtype_policy"), name)
         allowed = [ns for ns, _ in _NAMESPACES]
     else:

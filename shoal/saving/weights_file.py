@@ -160,9 +160,9 @@ def _overridden(obj, name):
         return None
     if getattr(obj, "lora_enabled", None) is False and obj.quantization_mode is None:
         from shoal.layers.lora import LoRAKernel
-        from shoal.layers.quantization import Int8Kernel
+        from shoal.layers.quantization import QuantizedKernel
 
-        plain = (getattr(LoRAKernel, name), getattr(Int8Kernel, name))
+        plain = (getattr(LoRAKernel, name), getattr(QuantizedKernel, name))
         if any(getattr(type(obj), name, None) is m for m in plain):
             return None  # LoRA off, not quantized: the plain layout, checked with the others
     return method
