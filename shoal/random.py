@@ -68,6 +68,15 @@ class SeedGenerator:
         return cls(**config)
 
 
+def seed_generator_for(rate, seed):
+    """The generator of a layer whose randomness is scaled by `rate`, or None when rate is 0.
+
+    As Keras: a Dropout / noise / attention layer with nothing to draw holds no seed state,
+    so its `non_trainable_variables` (and a model's, position for position) match Keras'.
+    """
+    return SeedGenerator(seed) if rate > 0 else None
+
+
 def _key(seed):
     if isinstance(seed, SeedGenerator):
         return _random.as_key(seed.next())

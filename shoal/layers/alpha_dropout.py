@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from shoal.backend import random as shoal_random
 from shoal.layers.regularization import Dropout, _error, _NoiseLayer, _seed, _unit_interval
-from shoal.random import SeedGenerator
+from shoal.random import seed_generator_for
 
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
@@ -57,7 +57,7 @@ class AlphaDropout(_NoiseLayer):
             raise _error(self, "rate", "a number in [0, 1) (rate=1 has no affine correction)", rate)
         self.noise_shape = self._validate_noise_shape(noise_shape)
         self.seed = _seed(self, seed)
-        self.seed_generator = SeedGenerator(self.seed)
+        self.seed_generator = seed_generator_for(self.rate, self.seed)
 
     _validate_noise_shape = Dropout._validate_noise_shape
 

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 from shoal.backend.symbolic import KerasTensor
 from shoal.layers.base import Layer
 from shoal.layers.regularization import _dropout
-from shoal.random import SeedGenerator
+from shoal.random import seed_generator_for
 
 
 def _error(layer, arg, expected, value) -> ValueError:
@@ -72,7 +72,7 @@ class Attention(Layer):
         self.score_mode = score_mode
         self.dropout = _check_rate(self, dropout)
         self.seed = _check_seed(self, seed)
-        self.seed_generator = SeedGenerator(self.seed)
+        self.seed_generator = seed_generator_for(self.dropout, self.seed)
         self.supports_masking = True
         self.scale = None
         self.concat_score_weight = None

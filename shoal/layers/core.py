@@ -39,6 +39,13 @@ class InputLayer(Layer):
                 "InputLayer: argument `ragged` must be False or None (ragged tensors are a "
                 "TensorFlow type; pad sequences to one length instead); got ragged=True"
             )
+        if isinstance(dtype, str) and dtype.lower() in ("string", "str"):
+            raise ValueError(
+                "InputLayer: argument `dtype` must be a numeric or bool dtype (a model runs on "
+                "JAX arrays, which hold no strings; apply TextVectorization / StringLookup / "
+                "Hashing to the strings before the model, e.g. in the data pipeline, and give "
+                f"the model their integer or float outputs); got dtype={dtype!r}"
+            )
         # Keras 2-style spelling accepted by Keras 3 configs.
         if batch_shape is None and "batch_input_shape" in kwargs:
             batch_shape = kwargs.pop("batch_input_shape")

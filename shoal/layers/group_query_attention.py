@@ -41,7 +41,7 @@ from shoal.layers.multi_head_attention import (
     _serialize,
     _with_fan_axes,
 )
-from shoal.random import SeedGenerator
+from shoal.random import seed_generator_for
 
 # Projected tensors are (B, T, heads, head_dim); attention runs over axis 1.
 _DOT, _COMBINE, _ = _attention_equations(4, (1,))
@@ -135,7 +135,7 @@ class GroupedQueryAttention(Layer):
         self.kernel_constraint = constraints.get(kernel_constraint)
         self.bias_constraint = constraints.get(bias_constraint)
         self.seed = _check_seed(self, seed)
-        self.seed_generator = SeedGenerator(self.seed)
+        self.seed_generator = seed_generator_for(self.dropout, self.seed)
         self._inverse_sqrt_head_dim = 1.0 / math.sqrt(float(self.head_dim))
         self.supports_masking = True
 

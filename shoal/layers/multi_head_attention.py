@@ -37,7 +37,7 @@ from shoal.layers.attention import _causal, _check_rate, _check_seed
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import format_shape
 from shoal.ops import cpu_matmul
-from shoal.random import SeedGenerator
+from shoal.random import seed_generator_for
 
 
 def _serialize(module, obj):
@@ -319,7 +319,7 @@ class MultiHeadAttention(Layer):
         self._kernel_constraint = constraints.get(kernel_constraint)
         self._bias_constraint = constraints.get(bias_constraint)
         self.seed = _check_seed(self, seed)
-        self.seed_generator = SeedGenerator(self.seed)
+        self.seed_generator = seed_generator_for(self._dropout, self.seed)
         self._inverse_sqrt_key_dim = 1.0 / math.sqrt(float(self._key_dim))
         self.supports_masking = True
 

@@ -20,7 +20,7 @@ from shoal.backend import config
 from shoal.backend import random as shoal_random
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
-from shoal.random import SeedGenerator
+from shoal.random import seed_generator_for
 
 
 def _error(layer, arg, expected, value) -> ValueError:
@@ -83,7 +83,7 @@ class Dropout(_NoiseLayer):
         self.rate = _unit_interval(self, "rate", rate)
         self.noise_shape = self._validate_noise_shape(noise_shape)
         self.seed = _seed(self, seed)
-        self.seed_generator = SeedGenerator(self.seed)
+        self.seed_generator = seed_generator_for(self.rate, self.seed)
 
     def _validate_noise_shape(self, noise_shape):
         if noise_shape is None:
@@ -188,7 +188,7 @@ class GaussianNoise(_NoiseLayer):
         super().__init__(**kwargs)
         self.stddev = _unit_interval(self, "stddev", stddev)
         self.seed = _seed(self, seed)
-        self.seed_generator = SeedGenerator(self.seed)
+        self.seed_generator = seed_generator_for(self.stddev, self.seed)
 
     def call(self, inputs, training=False):
         if not training or self.stddev == 0:
@@ -210,7 +210,7 @@ class GaussianDropout(_NoiseLayer):
         if self.rate == 1:
             raise _error(self, "rate", "a number in [0, 1) (rate=1 gives infinite noise)", rate)
         self.seed = _seed(self, seed)
-        self.seed_generator = SeedGenerator(self.seed)
+        self.seed_generator = seed_generator_for(self.rate, self.seed)
 
     def call(self, inputs, training=False):
         if not training or self.rate == 0:

@@ -35,6 +35,17 @@ def _pythonify(logs, model=None):
     return {k: _host_value(logs[k]) for k in keys}
 
 
+def _flat_logs(logs):
+    """Nested dicts merged into one level, as Keras does: a JAX-style `train_step` that logs
+    every metric of `self.metrics` by name logs the compiled metrics' container as a dict."""
+    if not isinstance(logs, dict) or not any(isinstance(v, dict) for v in logs.values()):
+        return logs
+    flat = {}
+    for key, value in logs.items():
+        flat.update(_flat_logs(value) if isinstance(value, dict) else {key: value})
+    return flat
+
+
 def _host_value(value):
     """A float, or a NumPy array for metrics with one value per class (F1Score(average=None))."""
     value = np.asarray(to_numpy(value))
@@ -152,6 +163,8 @@ class _Runner:
             count = self.placement.put_scalar(count)
         out, state = fn(state, self.key_data, count, batch)
         self.model._write_state(self.kind, state, self.groups)
+        if self.kind != "predict":
+            out = _flat_logs(out)
         self.in_flight.append(out)
         if len(self.in_flight) > IN_FLIGHT:
             jax.block_until_ready(self.in_flight.popleft())
@@ -171,8 +184,10 @@ def _distinct_buffers(state):
 
 
 def _batch_free(model) -> bool:
-    """Whether rows are computed independently of the batch's size: no input with a fixed
-    batch dimension and no stateful layer (whose states have one), so predict may pad."""
+    """Whether rows are computed independently of the batch's size, so predict may pad: no
+    input with a fixed batch dimension, no stateful layer (whose states have one), and only
+    shoal's own layers and models. A user's `call` may mix rows (a sum or a `tensordot` over
+    the batch axis); padding would then change the real rows' outputs, unlike Keras."""
     try:
         inputs = list(model.inputs or [])
     except (AttributeError, ValueError):  # a subclassed model has no symbolic inputs
@@ -185,10 +200,19 @@ def _batch_free(model) -> bool:
         if id(layer) in seen:
             continue
         seen.add(id(layer))
-        if getattr(layer, "stateful", False):
+        if getattr(layer, "stateful", False) or not _is_shoal_class(layer):
             return False
         pending.extend(getattr(layer, "_layers", []))
     return True
+
+
+def _is_shoal_class(obj) -> bool:
+    from shoal.layers.core import Lambda
+    from shoal.layers.jax_layer import JaxLayer
+
+    if isinstance(obj, (Lambda, JaxLayer)):  # shoal classes that run the user's functions
+        return False
+    return type(obj).__module__.split(".")[0] == "shoal"
 
 
 class NoBatchesError(ValueError):

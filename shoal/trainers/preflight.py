@@ -185,8 +185,17 @@ def _check_target_shape(loss, shape, out, subject) -> None:
         shape = shape[:-1]
     elif len(shape) + 1 == len(want) and want[-1] == 1:
         shape = (*shape, 1)
-    # The batch axis is the data's (a model built for batches of 2 trains on 4 rows).
-    concrete = tuple(shape[0] if d is None or i == 0 else d for i, d in enumerate(want))
+    # The batch axis is the data's (a model built for batches of 2 trains on 4 rows), and so
+    # is any axis the model leaves unknown (a sequence's length): each is taken from the
+    # target's axis it lines up with when broadcast (from the right).
+    offset = len(shape) - len(want)
+
+    def known(i, d):
+        if d is not None and i != 0:
+            return d
+        return shape[i + offset] if 0 <= i + offset < len(shape) else 1
+
+    concrete = tuple(known(i, d) for i, d in enumerate(want))
     try:
         np.broadcast_shapes(shape, concrete)
     except ValueError:

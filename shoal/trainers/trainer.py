@@ -207,12 +207,19 @@ class Trainer:
             m.reset_state()
 
     def _log_names(self) -> list:
+        """The order of `evaluate()`'s list, as Keras': loss, per-output losses, compiled
+        metrics, the model's own. With several outputs Keras finds the compiled metrics only
+        under their prefixed names ('out_mae'), so it puts them last, sorted."""
         names = ["loss"]
         if self._compile_loss is not None:
             names += [t.name for t in self._compile_loss.trackers if t is not None]
+        compiled = []
         if self._compile_metrics is not None and self._compile_metrics.built:
-            names += list(self._compile_metrics._names)
-        return names + [m.name for m in self._tracked_metrics()]
+            compiled = list(self._compile_metrics._names)
+        own = [m.name for m in self._tracked_metrics()]
+        if len(getattr(self._compile_metrics, "output_names", None) or ()) > 1:
+            return names + own + sorted(compiled)
+        return names + compiled + own
 
     def get_metrics_result(self) -> dict:
         if type(self).metrics is not Trainer.metrics:
