@@ -26,10 +26,13 @@ _UIDS = itertools.count()
 def _as_array(value, dtype):
     """`value` as a JAX array of `dtype`. A host value (Python number, NumPy array) is
     converted on the host and transferred: converting it on the device would compile one
-    small computation per shape and dtype, a noticeable cost when a model is built."""
+    small computation per shape and dtype, a noticeable cost when a model is built.
+    A host value stays concrete inside a trace too (a layer built while a subclassed model's
+    call is traced creates its SeedGenerator's state there)."""
     if isinstance(value, (jax.Array, jax.core.Tracer)) or hasattr(value, "__jax_array__"):
         return jnp.asarray(value, dtype=dtype)
-    return jax.device_put(np.asarray(value, dtype=None if dtype is None else jnp.dtype(dtype)))
+    with jax.ensure_compile_time_eval():
+        return jax.device_put(np.asarray(value, dtype=None if dtype is None else jnp.dtype(dtype)))
 
 
 class Variable:

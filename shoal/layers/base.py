@@ -525,6 +525,8 @@ class Layer(Operation):
         mask_in = kwargs.get("mask")
         if mask_in is None and _one_tensor_argument(args, kwargs):
             mask_in = _carried_mask(args[0])
+        elif mask_in is None:
+            self._route_carried_masks(args, kwargs)
         if not self._call_has_mask:
             kwargs.pop("mask", None)
         elif mask_in is not None:
@@ -547,6 +549,24 @@ class Layer(Operation):
                 self.add_loss(loss)
         _carry_mask(self, args, mask_in, outputs)
         return outputs
+
+    def _route_carried_masks(self, args, kwargs) -> None:
+        """Several tensor arguments: each `<name>` whose call takes `<name>_mask` gets the
+        mask its array carries there, unless one is given (Keras' MultiHeadAttention
+        `query_mask` / `value_mask` / `key_mask`)."""
+        params = getattr(self._call_signature, "parameters", {})
+        if not any(name.endswith("_mask") for name in params):
+            return
+        try:
+            arguments = self._call_signature.bind(*args, **kwargs).arguments
+        except TypeError:
+            return
+        for name, value in arguments.items():
+            target = f"{name}_mask"
+            if target in params and arguments.get(target) is None and hasattr(value, "shape"):
+                mask = tensor_masks.get_keras_mask(value)
+                if mask is not None:
+                    kwargs[target] = mask
 
     def _symbolic_layer_call(self, args, kwargs):
         kwargs = dict(kwargs)

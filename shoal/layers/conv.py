@@ -207,17 +207,23 @@ class Conv(BaseConv):
             return [(self.dilation_rate[0] * (self.kernel_size[0] - 1), 0)]
         return self.padding.upper()
 
-    def call(self, inputs):
-        outputs = cpu_conv.conv_general_dilated(
+    def convolution_op(self, inputs, kernel):
+        """The convolution alone (no bias, no activation): Keras' hook for custom convolutions.
+
+        A subclass overriding it (weight standardization, say) keeps the rest of the layer.
+        """
+        return cpu_conv.conv_general_dilated(
             self._cast_inputs(inputs),
-            self._read(self.kernel),
+            kernel,
             window_strides=self.strides,
             padding=self._lax_padding(),
             rhs_dilation=self.dilation_rate,
             dimension_numbers=cu.dimension_numbers(self.rank, self.data_format),
             feature_group_count=self.groups,
         )
-        return self._finish(outputs)
+
+    def call(self, inputs):
+        return self._finish(self.convolution_op(inputs, self._read(self.kernel)))
 
     def compute_output_shape(self, input_shape):
         return self._output_shape(input_shape, self.filters)

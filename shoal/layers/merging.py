@@ -119,7 +119,9 @@ class Merge(Layer):
 
     def call(self, inputs, mask=None):
         inputs = self._input_list(inputs)
-        self.compute_output_shape([tuple(x.shape) for x in inputs])
+        # Batch sizes are checked when the layer is built (as in Keras), not per call: a
+        # model built for (None, ...) may add a batch-1 array (a learned latent) to a batch.
+        self.compute_output_shape([(None, *x.shape[1:]) for x in inputs])
         return self._merge(inputs, self._mask_list(mask, len(inputs)))
 
     def _merge(self, inputs, masks):

@@ -140,21 +140,29 @@ def _explicit_attention(query, key, value, mask, rng, *, dot, combine, norm_axes
     """Keras' explicit path: scaled scores, masked softmax, dropout, weighted values."""
     query = query * jnp.asarray(scale, query.dtype)
     scores = jnp.einsum(dot, key, query)
-    if mask is None:
-        probs = jax.nn.softmax(scores, axis=norm_axes)
-    else:
-        mask = _expand_mask(mask, scores.ndim, len(norm_axes))
-        big_negative = -3e4 if scores.dtype == jnp.float16 else -1e9
-        probs = jax.nn.softmax(
-            jnp.where(mask, scores, jnp.asarray(big_negative, scores.dtype)), axis=norm_axes
-        )
-        # A fully masked row would otherwise come out uniform.
-        probs = jnp.where(mask, probs, jnp.zeros((), probs.dtype))
-    kept = probs
-    if rate > 0:
-        keep = jax.random.bernoulli(rng, 1.0 - rate, probs.shape)
-        kept = jnp.where(keep, probs / (1.0 - rate), jnp.zeros((), probs.dtype))
+    probs = _masked_softmax(scores, mask, norm_axes)
+    kept = _dropped(probs, rng, rate) if rate > 0 else probs
     return jnp.einsum(combine, kept, value), probs
+
+
+def _masked_softmax(scores, mask, norm_axes):
+    """Keras' Softmax with a mask: True (or > 0.5) entries kept, the others left out."""
+    if mask is None:
+        return jax.nn.softmax(scores, axis=norm_axes)
+    if mask.dtype != jnp.bool_:
+        mask = mask > 0.5
+    mask = _expand_mask(mask, scores.ndim, len(norm_axes))
+    big_negative = -3e4 if scores.dtype == jnp.float16 else -1e9
+    probs = jax.nn.softmax(
+        jnp.where(mask, scores, jnp.asarray(big_negative, scores.dtype)), axis=norm_axes
+    )
+    # A fully masked row would otherwise come out uniform.
+    return jnp.where(mask, probs, jnp.zeros((), probs.dtype))
+
+
+def _dropped(probs, rng, rate):
+    keep = jax.random.bernoulli(rng, 1.0 - rate, probs.shape)
+    return jnp.where(keep, probs / (1.0 - rate), jnp.zeros((), probs.dtype))
 
 
 class _EinsumProjection(Layer):
@@ -519,6 +527,8 @@ class MultiHeadAttention(Layer):
         query = self.query_dense(query)
         key = self.key_dense(key)
         value = self.value_dense(value)
+        # `use_causal_mask` only when set, as Keras does: a subclass overriding
+        # _compute_attention with the older signature (no such argument) keeps working.
         output, scores = self._compute_attention(
             query,
             key,
@@ -526,7 +536,7 @@ class MultiHeadAttention(Layer):
             attention_mask,
             training,
             return_attention_scores,
-            use_causal_mask=causal_only,
+            **({"use_causal_mask": True} if causal_only else {}),
         )
         if gate is not None:
             output = output * gate
@@ -666,6 +676,20 @@ class MultiHeadAttention(Layer):
             norm_axes=self._norm_axes,
             scale=self._inverse_sqrt_key_dim,
             rate=dropout,
+        )
+
+    # Keras' pieces of the explicit path, for subclasses overriding _compute_attention
+    # (e.g. keras.io's locality self-attention): `self._masked_softmax(scores, mask)` and
+    # `self._dropout_layer(scores, training=training)`.
+    def _masked_softmax(self, attention_scores, attention_mask=None):
+        mask = None if attention_mask is None else jnp.asarray(attention_mask)
+        return _masked_softmax(jnp.asarray(attention_scores), mask, self._norm_axes)
+
+    def _dropout_layer(self, attention_scores, training=None):
+        if not training or self._dropout == 0:
+            return attention_scores
+        return _dropped(
+            jnp.asarray(attention_scores), _draw_key(self.seed_generator), self._dropout
         )
 
     def _check_flash_platform(self) -> None:

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from shoal.backend import tensor_masks
 from shoal.backend.scope import StatelessScope
 from shoal.backend.symbolic import KerasTensor, is_keras_tensor
 from shoal.layers.base import Layer
@@ -179,6 +180,12 @@ class Functional(Model):
             layer = node.operation
             args, kwargs = node.map_arguments(values)
             first, previous_mask = None, None
+            # The arguments carry their masks into the layer's call too, as Keras tensors
+            # do: a custom layer's own sub-layers (a MultiHeadAttention inside a
+            # transformer block) pick them up there.
+            for t in node.input_tensors:
+                if mask_of.get(id(t)) is not None:
+                    tensor_masks.set_keras_mask(values[id(t)], mask_of[id(t)])
             if isinstance(layer, Layer):
                 args, kwargs, first, previous_mask = _route_masks(
                     layer, node, args, kwargs, mask_of
@@ -240,9 +247,16 @@ class Functional(Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from shoal.models.functional_config import functional_from_config
+        from shoal.models.functional_config import (
+            functional_from_config,
+            functional_like_constructor,
+        )
 
-        return functional_from_config(cls, config, custom_objects=custom_objects)
+        if functional_like_constructor(cls) or not isinstance(config, dict):
+            return functional_from_config(cls, config, custom_objects=custom_objects)
+        # A subclass building its graph in its own __init__ (`MyModel(**kwargs)`): its
+        # config holds that constructor's arguments, as Keras' Model.from_config does.
+        return super().from_config(config, custom_objects=custom_objects)
 
 
 def _from_input_layer(t) -> bool:
@@ -309,8 +323,9 @@ def _flatten_masks(mask, n):
 #   the first argument of `call`; a nested model's outputs keep the masks its graph made.
 #
 # Keras passes an all-None structure (`mask=[None, None]`); here an argument whose masks are
-# all None is left unset (None), which layers treat alike. Eager calls on arrays route
-# nothing: only the tensors of a graph carry masks.
+# all None is left unset (None), which layers treat alike. Calls on arrays route the masks
+# the arrays carry (backend/tensor_masks.py) by the same rules, so the sub-layers a custom
+# layer calls inside its own `call` see the masks of its inputs, as in Keras.
 
 
 def _nested_output_masks(layer, out_flat):

@@ -40,11 +40,12 @@ def functional_like_constructor(cls) -> bool:
     if cls is Functional:
         return True
     try:
-        spec = inspect.getfullargspec(cls.__init__)
-        base = inspect.getfullargspec(Functional.__init__)
+        # unwrap: Layer.__init_subclass__ wraps a subclass' __init__ in (*args, **kwargs).
+        spec = inspect.getfullargspec(inspect.unwrap(cls.__init__))
+        base = inspect.getfullargspec(inspect.unwrap(Functional.__init__))
     except TypeError:
         return False
-    if spec.args[1:] == base.args[1:]:
+    if spec.args[1:] in (base.args[1:], ["inputs", "outputs", "name"]):
         return True
     return spec.varargs is not None and spec.varkw is not None
 

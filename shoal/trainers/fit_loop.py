@@ -29,7 +29,11 @@ def _to_device(batch):
 
 
 def _pythonify(logs, model=None):
-    """Host floats, ordered as Keras orders them: loss, per-output losses, then metrics."""
+    """Host floats, ordered as Keras orders them: loss, per-output losses, then metrics.
+
+    A dict value (a custom train_step logging `compile_metrics`' result) is merged in, as
+    Keras does."""
+    logs = _flat_logs(logs)
     order = model._log_names() if model is not None else list(logs)
     keys = [k for k in order if k in logs] + [k for k in logs if k not in order]
     return {k: _host_value(logs[k]) for k in keys}
@@ -372,11 +376,12 @@ def fit(
 
 
 def _validation_tuple(validation_data):
-    if isinstance(validation_data, tuple) and len(validation_data) in (2, 3):
-        return validation_data if len(validation_data) == 3 else (*validation_data, None)
+    if isinstance(validation_data, tuple) and len(validation_data) in (1, 2, 3):
+        # (x_val,) is Keras' form for models that need no targets (a compute_loss override).
+        return (*validation_data, None, None)[:3]
     if data_adapter.is_array_data(validation_data):
         raise ValueError(
-            "Argument `validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
+            "Argument `validation_data` must be a tuple (x_val,), (x_val, y_val) or (x_val, y_val, "
             f"sample_weight), or a dataset; got {type(validation_data).__name__}"
         )
     return (validation_data, None, None)

@@ -308,6 +308,8 @@ class Trainer:
                 loss = self.compute_loss(x, y, y_pred, sample_weight, **extra)
         finally:
             self._losses_override = None
+        # compute_loss may assign non-trainable variables too (a feature queue), as in Keras.
+        non_trainable_variables = [scope.get_value(v) for v in self.non_trainable_variables]
         metrics_variables = [scope.get_value(v) for v in self.metrics_variables]
         return loss, (y_pred, non_trainable_variables, metrics_variables)
 
