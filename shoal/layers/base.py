@@ -526,7 +526,7 @@ class Layer(Operation):
         if mask_in is None and _one_tensor_argument(args, kwargs):
             mask_in = _carried_mask(args[0])
         elif mask_in is None:
-            self._route_carried_masks(args, kwargs)
+            _route_argument_masks(self, args, kwargs)
         if not self._call_has_mask:
             kwargs.pop("mask", None)
         elif mask_in is not None:
@@ -549,24 +549,6 @@ class Layer(Operation):
                 self.add_loss(loss)
         _carry_mask(self, args, mask_in, outputs)
         return outputs
-
-    def _route_carried_masks(self, args, kwargs) -> None:
-        """Several tensor arguments: each `<name>` whose call takes `<name>_mask` gets the
-        mask its array carries there, unless one is given (Keras' MultiHeadAttention
-        `query_mask` / `value_mask` / `key_mask`)."""
-        params = getattr(self._call_signature, "parameters", {})
-        if not any(name.endswith("_mask") for name in params):
-            return
-        try:
-            arguments = self._call_signature.bind(*args, **kwargs).arguments
-        except TypeError:
-            return
-        for name, value in arguments.items():
-            target = f"{name}_mask"
-            if target in params and arguments.get(target) is None and hasattr(value, "shape"):
-                mask = tensor_masks.get_keras_mask(value)
-                if mask is not None:
-                    kwargs[target] = mask
 
     def _symbolic_layer_call(self, args, kwargs):
         kwargs = dict(kwargs)
@@ -893,6 +875,26 @@ def _carried_mask(inputs):
     if not any(m is not None for m in masks):
         return None
     return masks[0] if len(masks) == 1 else masks
+
+
+def _route_argument_masks(layer, args, kwargs) -> None:
+    """Keras' rule for a call with several tensor arguments: each `<name>` hands the mask it
+    carries to `<name>_mask` when `call` takes one and none was given (MultiHeadAttention's
+    `query_mask` / `value_mask` / `key_mask` after a masking Embedding). In place on kwargs."""
+    params = layer._call_signature.parameters
+    if not any(name.endswith("_mask") for name in params):
+        return
+    try:
+        bound = layer._call_signature.bind_partial(*args, **kwargs).arguments
+    except TypeError:
+        return
+    positional = list(params)[: len(args)]
+    for name, value in bound.items():
+        target = f"{name}_mask"
+        if target in params and bound.get(target) is None and target not in positional:
+            mask = _carried_mask(value)
+            if mask is not None:
+                kwargs[target] = mask
 
 
 def _carry_mask(layer, args, mask_in, outputs) -> None:

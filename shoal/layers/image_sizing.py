@@ -93,7 +93,10 @@ class Resizing(_ImageSizingLayer):
         self.antialias = bool(antialias)
 
     def call(self, inputs):
-        images = jnp.asarray(inputs).astype(self.compute_dtype)
+        images = jnp.asarray(inputs)
+        if jnp.issubdtype(images.dtype, jnp.floating):
+            images = images.astype(self.compute_dtype)
+        # else as Keras: integer images (uint8) come back rounded, in their own dtype
         self._hw_axes(images.ndim)
         return image_ops.resize(
             images,

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from shoal.backend import config
+from shoal.ops.core import saturate_cast
 from shoal.ops.dispatch import keras_op, public_names
 from shoal.ops.image_color import hsv_to_rgb as hsv_to_rgb
 from shoal.ops.image_color import rgb_to_grayscale as rgb_to_grayscale
@@ -109,6 +110,7 @@ def resize(
             f"resize: argument 'size' must be (height, width), two positive integers; got {size!r}"
         )
     images = _t(images)
+    dtype = images.dtype
     axes = _hw_axes(images, config.standardize_data_format(data_format))
     if crop_to_aspect_ratio:
         images = _crop_to_aspect(images, axes, size)
@@ -116,7 +118,13 @@ def resize(
         images = _pad_to_aspect(images, axes, size, fill_value)
     shape = list(images.shape)
     shape[axes[0]], shape[axes[1]] = int(size[0]), int(size[1])
-    return jax.image.resize(images, tuple(shape), method=interpolation, antialias=antialias)
+    resized = jax.image.resize(images, tuple(shape), method=interpolation, antialias=antialias)
+    if resized.dtype == dtype:
+        return resized
+    # As Keras: the input's dtype comes back (uint8 images stay uint8), integers rounded.
+    if jnp.issubdtype(dtype, jnp.integer):
+        resized = jnp.round(resized)
+    return saturate_cast(resized, dtype)
 
 
 _IMPORTED = [

@@ -12,6 +12,7 @@ import inspect
 import jax
 import numpy as np
 
+from shoal.backend.naming import to_snake_case
 from shoal.metrics.base import Metric
 
 
@@ -116,7 +117,9 @@ def _resolve_metric(identifier, y_true, y_pred):
         metric = metrics_module.get(identifier)
         if not isinstance(metric, metrics_module.Metric):
             fn = metric
-            metric = metrics_module.MeanMetricWrapper(fn, name=getattr(fn, "__name__", "metric"))
+            # Keras logs a function metric under its snake-cased name (PSNR -> "psnr").
+            name = to_snake_case(getattr(fn, "__name__", None) or type(fn).__name__)
+            metric = metrics_module.MeanMetricWrapper(fn, name=name)
         if isinstance(identifier, str):
             metric.name = identifier
     # Metrics whose variables depend on data shapes create them now, outside any trace.

@@ -376,13 +376,16 @@ def fit(
 
 
 def _validation_tuple(validation_data):
-    if isinstance(validation_data, tuple) and len(validation_data) in (1, 2, 3):
-        # (x_val,) is Keras' form for models that need no targets (a compute_loss override).
+    # Keras reads a list like a tuple, (x_val,) for models that need no targets (a
+    # compute_loss override), and anything else (a dict of inputs for a model whose loss
+    # comes from add_loss, a dataset) as inputs alone.
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) in (1, 2, 3):
         return (*validation_data, None, None)[:3]
-    if data_adapter.is_array_data(validation_data):
+    if isinstance(validation_data, (tuple, list)) or hasattr(validation_data, "__array__"):
         raise ValueError(
-            "Argument `validation_data` must be a tuple (x_val,), (x_val, y_val) or (x_val, y_val, "
-            f"sample_weight), or a dataset; got {type(validation_data).__name__}"
+            "Argument `validation_data` must be a tuple (x_val,), (x_val, y_val) or (x_val, "
+            "y_val, sample_weight), a dataset, or a dict of inputs; got "
+            f"{type(validation_data).__name__}"
         )
     return (validation_data, None, None)
 

@@ -187,11 +187,13 @@ class Trainer:
             if id(layer) in visited:
                 continue
             visited.add(id(layer))
+            pending.extend(getattr(layer, "_layers", []))
+            if layer is not self and isinstance(layer, Trainer):
+                continue  # a compiled sub-model's metrics are its own (a teacher), as in Keras
             for value in vars(layer).values():
                 if isinstance(value, Metric) and id(value) not in seen:
                     seen.add(id(value))
                     found.append(value)
-            pending.extend(getattr(layer, "_layers", []))
         return found
 
     @property

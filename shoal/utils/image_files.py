@@ -192,13 +192,17 @@ def smart_resize(x, size, interpolation="bilinear", data_format="channels_last",
             "smart_resize: argument 'x' must be an image (height, width, channels) or a batch "
             f"of them, got shape {np.shape(x)}"
         )
-    return image_ops.resize(
+    was_numpy = isinstance(x, np.ndarray)
+    if not np.issubdtype(np.asarray(x).dtype, np.floating):
+        x = np.asarray(x, dtype="float32")  # Keras' smart_resize returns floats for uint8
+    resized = image_ops.resize(
         x,
         tuple(size),
         interpolation=interpolation,
         crop_to_aspect_ratio=True,
         data_format=data_format,
     )
+    return np.asarray(resized) if was_numpy else resized
 
 
 __all__ = ["array_to_img", "img_to_array", "load_img", "save_img", "smart_resize"]
