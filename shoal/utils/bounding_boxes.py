@@ -377,6 +377,15 @@ def _check_variance(variance):
     return variance
 
 
+def _delta_args(fn, argument, fmt, variance, image_shape):
+    """(variance, height, width) for the delta encoding functions, `fmt` checked."""
+    if fmt not in ("center_xywh", "center_yxhw"):
+        raise ValueError(
+            f"{fn}: argument '{argument}' must be 'center_xywh' or 'center_yxhw'; got {fmt!r}"
+        )
+    return (_check_variance(variance), *_image_hw(image_shape))
+
+
 def _image_hw(image_shape):
     if image_shape is None:
         return None, None
@@ -405,13 +414,9 @@ def encode_box_to_deltas(
         variance: optional 4 numbers to divide the deltas by.
         image_shape: `(height, width, channels)`, needed for relative formats.
     """
-    variance = _check_variance(variance)
-    if encoding_format not in ("center_xywh", "center_yxhw"):
-        raise ValueError(
-            "encode_box_to_deltas: argument 'encoding_format' must be 'center_xywh' or "
-            f"'center_yxhw'; got {encoding_format!r}"
-        )
-    height, width = _image_hw(image_shape)
+    variance, height, width = _delta_args(
+        "encode_box_to_deltas", "encoding_format", encoding_format, variance, image_shape
+    )
     anchors = convert_format(anchors, anchor_format, encoding_format, height, width)
     boxes = convert_format(boxes, box_format, encoding_format, height, width)
     anchor_size = jnp.maximum(anchors[..., 2:], epsilon())
@@ -447,13 +452,9 @@ def decode_deltas_to_boxes(
         variance: optional 4 numbers to multiply the deltas by.
         image_shape: `(height, width, channels)`, needed for relative formats.
     """
-    variance = _check_variance(variance)
-    if encoded_format not in ("center_xywh", "center_yxhw"):
-        raise ValueError(
-            "decode_deltas_to_boxes: argument 'encoded_format' must be 'center_xywh' or "
-            f"'center_yxhw'; got {encoded_format!r}"
-        )
-    height, width = _image_hw(image_shape)
+    variance, height, width = _delta_args(
+        "decode_deltas_to_boxes", "encoded_format", encoded_format, variance, image_shape
+    )
 
     def decode(anchor, delta):
         anchor = convert_format(anchor, anchor_format, encoded_format, height, width)
