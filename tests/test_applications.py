@@ -645,3 +645,23 @@ def test_top_level_names_match_keras():
             want = inspect.signature(getattr(KA, name))
             got = inspect.signature(getattr(apps, name))
             assert list(got.parameters) == list(want.parameters), name
+
+
+def test_a_saved_application_with_its_own_layers_reloads_in_both_libraries(tmp_path):
+    """ConvNeXt's LayerScale is in no public namespace: written under Keras' module
+    (`keras.src.applications.convnext`), it reloads in shoal and in Keras, and Keras'
+    file reloads in shoal."""
+    x = np.random.default_rng(0).random((1, 32, 32, 3)).astype("float32")
+    ours = shoal.applications.ConvNeXtTiny(weights=None, input_shape=(32, 32, 3), classes=3)
+    ours.save(tmp_path / "ours.keras")
+    want = ours.predict(x, verbose=0)
+    for loader in (shoal.models.load_model, keras.models.load_model):
+        again = loader(tmp_path / "ours.keras")
+        np.testing.assert_allclose(again.predict(x, verbose=0), want, atol=1e-5)
+    ref = keras.applications.ConvNeXtTiny(weights=None, input_shape=(32, 32, 3), classes=3)
+    ref.save(tmp_path / "ref.keras")
+    np.testing.assert_allclose(
+        shoal.models.load_model(tmp_path / "ref.keras").predict(x, verbose=0),
+        ref.predict(x, verbose=0),
+        atol=1e-5,
+    )

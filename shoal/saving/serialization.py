@@ -431,6 +431,8 @@ def _class_entry(cls, inner_config) -> dict:
             "registered_name": "Functional" if class_name == "Functional" else None,
         }
     module = cls.__module__
+    if module.startswith(_APPLICATIONS[1]):
+        module = _APPLICATIONS[0] + module[len(_APPLICATIONS[1]) :]
     return {
         "module": None if module == "__main__" else module,
         "class_name": cls.__name__,
@@ -631,6 +633,9 @@ def _retrieve(name, registered_name, module, kind, full_config, custom_objects, 
         return found
     if module_objects and name in module_objects:
         return module_objects[name]
+    application_layer = _application_class(module, name) if kind == "class" else None
+    if application_layer is not None:
+        return application_layer
     if module is _MISSING or _is_keras_module(module) or module == "builtins":
         preferred = None
         if isinstance(module, str):
@@ -660,6 +665,20 @@ def _retrieve(name, registered_name, module, kind, full_config, custom_objects, 
         f"the module defining it before loading), or pass `custom_objects={{'{name}': "
         f"{name}}}` to the loading function. Config: {_short(full_config)}"
     )
+
+
+# The helper layers of the applications (ConvNeXt's LayerScale, InceptionResNetV2's
+# CustomScaleLayer) are in no public namespace: Keras writes them under their module,
+# `keras.src.applications.<model>`, and so does shoal.
+_APPLICATIONS = ("keras.src.applications.", "shoal.applications.")
+
+
+def _application_class(module, name):
+    if not isinstance(module, str) or not module.startswith(_APPLICATIONS):
+        return None
+    found = _import_optional("shoal.applications." + module.rsplit(".", 1)[-1])
+    obj = getattr(found, name, None) if found is not None else None
+    return obj if inspect.isclass(obj) else None
 
 
 class _Missing:
