@@ -151,8 +151,10 @@ def test_evaluate_list_puts_multi_output_metrics_last_sorted():
     got = model.evaluate(x, [y, y], verbose=0)
     # zz predicts 1.5 (error 0.5), aa predicts 0 (error 1, accuracy 0).
     np.testing.assert_allclose(got, [1.25, 0.25, 1.0, 0.0, 0.5, 0.25], rtol=1e-6)
-    names = list(model.evaluate(x, [y, y], verbose=0, return_dict=True))
-    assert names == ["loss", "zz_loss", "aa_loss", "aa_accuracy", "zz_mae", "zz_mse"]
+    # The dict (and the history, and the logs callbacks see) in key order, as Keras'.
+    names = ["aa_accuracy", "aa_loss", "loss", "zz_loss", "zz_mae", "zz_mse"]
+    assert list(model.evaluate(x, [y, y], verbose=0, return_dict=True)) == names
+    assert list(model.fit(x, [y, y], verbose=0).history) == names
 
 
 def test_string_input_names_the_argument_and_the_way_out():

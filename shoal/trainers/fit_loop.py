@@ -28,15 +28,23 @@ def _to_device(batch):
     return jax.device_put(batch)  # one transfer call for the whole batch pytree
 
 
-def _pythonify(logs, model=None):
-    """Host floats, ordered as Keras orders them: loss, per-output losses, then metrics.
+def _pythonify(logs):
+    """Host floats in key order, as Keras 3 hands logs to callbacks and `History` (sorted).
 
     A dict value (a custom train_step logging `compile_metrics`' result) is merged in, as
     Keras does."""
     logs = _flat_logs(logs)
-    order = model._log_names() if model is not None else list(logs)
-    keys = [k for k in order if k in logs] + [k for k in logs if k not in order]
-    return {k: _host_value(logs[k]) for k in keys}
+    return {k: _host_value(logs[k]) for k in sorted(logs)}
+
+
+def _results(logs, model, return_dict):
+    """`evaluate` / `*_on_batch`'s return: the logs, or their values in `metrics_names`'
+    order (loss, per-output losses, metrics), the rest sorted, as Keras lists them."""
+    if return_dict:
+        return logs
+    order = model._log_names()
+    values = [logs[k] for k in order if k in logs] + [logs[k] for k in logs if k not in order]
+    return values[0] if len(values) == 1 else values
 
 
 def _flat_logs(logs):
@@ -340,7 +348,7 @@ def fit(
             if not logs:  # a finite generator ran out: stop, keeping what was trained
                 warnings.warn(_RAN_OUT, stacklevel=2)
                 break
-            epoch_logs = _pythonify(logs, model)
+            epoch_logs = _pythonify(logs)
             if val_data is not None and _should_validate(epoch, validation_freq):
                 val_x, val_y, val_sw = val_data
                 try:
@@ -453,12 +461,9 @@ def evaluate(
             cbs.on_test_batch_end(start + i, logs)
         if model.stop_evaluating:  # a callback asked to stop (Keras 3)
             break
-    logs = _pythonify(logs, model)
+    logs = _pythonify(logs)
     cbs.on_test_end(logs)
-    if return_dict:
-        return logs
-    values = list(logs.values())
-    return values[0] if len(values) == 1 else values
+    return _results(logs, model, return_dict)
 
 
 def predict(
@@ -522,8 +527,5 @@ def on_batch(model, kind, x, y, sample_weight, class_weight, return_dict):
     model._build_for_data(x, y)
     model.reset_metrics()
     runner = _Runner(model, kind)
-    logs = _pythonify(runner(runner.put_batch((x, y, sample_weight), False), False), model)
-    if return_dict:
-        return logs
-    values = list(logs.values())
-    return values[0] if len(values) == 1 else values
+    logs = _pythonify(runner(runner.put_batch((x, y, sample_weight), False), False))
+    return _results(logs, model, return_dict)
