@@ -642,3 +642,26 @@ def test_user_batch_callbacks_see_each_step_and_can_stop(fresh, data):
     )
     assert batches == [0]
     assert len(model.predict(x, batch_size=BATCH, verbose=0, callbacks=[StopEval()])) == BATCH
+
+
+def test_a_users_batch_hooks_get_python_floats_in_key_order_as_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    import keras as reference
+
+    def run(lib):
+        seen = []
+
+        class Record(lib.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                seen.append([(k, type(v).__name__) for k, v in logs.items()])
+
+            def on_test_batch_end(self, batch, logs=None):
+                seen.append([(k, type(v).__name__) for k, v in logs.items()])
+
+        model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(1)])
+        model.compile("sgd", "mse", metrics=["mse", "accuracy"])
+        x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=[Record()], validation_data=(x, y))
+        return seen
+
+    assert run(shoal) == run(reference)

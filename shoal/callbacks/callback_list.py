@@ -87,15 +87,32 @@ class CallbackList(Callback):
         return next((c for c in self.callbacks if isinstance(c, History)), None)
 
 
+def _host_logs(logs) -> dict:
+    """Batch logs as Keras hands them to callbacks: flat, in key order, Python floats."""
+    if all(not hasattr(v, "shape") for v in logs.values()) and list(logs) == sorted(logs):
+        return logs
+    from shoal.trainers.fit_loop import _pythonify
+
+    return _pythonify(logs)
+
+
 def _fan_out(name):
     # `logs` goes positionally to every hook: LambdaCallback functions and user overrides
     # may take it as a required positional argument.
     if "batch" in name or "epoch" in name:
+        base = getattr(Callback, name)
 
         def hook(self, index, logs=None):
             logs = {} if logs is None else logs  # Keras hands hooks a dict, never None
+            host = None
             for cb in self.callbacks:
-                getattr(cb, name)(index, logs)
+                own = type(cb).__module__.startswith("shoal.")
+                if own or (getattr(type(cb), name) is base and name not in vars(cb)):
+                    getattr(cb, name)(index, logs)  # shoal's own read device values lazily
+                    continue
+                if host is None:  # a user's callback gets Python floats, as in Keras
+                    host = _host_logs(logs)
+                getattr(cb, name)(index, host)
 
     else:
 
