@@ -68,8 +68,15 @@ def test_validation_data_as_dict_of_inputs_and_as_list():
     x, y = data["image"], data["image"][:, :1]
     history = model.fit(x, y, validation_data=[x, y], epochs=1, verbose=0).history
     assert sorted(history) == ["loss", "val_loss"]
-    with pytest.raises(ValueError, match=r"`validation_data` must be a tuple.*got ndarray"):
+    # A bare array is inputs alone, as Keras reads it: a model compiled with a loss then
+    # says it needs targets, before it trains (its weights are untouched).
+    before = model.get_weights()
+    with pytest.raises(ValueError, match=r"Targets are required.*`validation_data`"):
         model.fit(x, y, validation_data=x, epochs=1, verbose=0)
+    for a, b in zip(model.get_weights(), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"`validation_data` must be a tuple.*list of 4"):
+        model.fit(x, y, validation_data=[x, y, y, y], epochs=1, verbose=0)
 
 
 # -- knowledge_distillation: a Distiller model holding a compiled teacher ---------------------

@@ -385,15 +385,16 @@ def fit(
 
 def _validation_tuple(validation_data):
     # Keras reads a list like a tuple, (x_val,) for models that need no targets (a
-    # compute_loss override), and anything else (a dict of inputs for a model whose loss
-    # comes from add_loss, a dataset) as inputs alone.
+    # compute_loss override), and anything else (an array or a dict of inputs for a model
+    # whose loss comes from add_loss, a dataset) as inputs alone. A model compiled with a
+    # loss then says that targets are required, before anything runs.
     if isinstance(validation_data, (tuple, list)) and len(validation_data) in (1, 2, 3):
         return (*validation_data, None, None)[:3]
-    if isinstance(validation_data, (tuple, list)) or hasattr(validation_data, "__array__"):
+    if isinstance(validation_data, (tuple, list)):
         raise ValueError(
             "Argument `validation_data` must be a tuple (x_val,), (x_val, y_val) or (x_val, "
-            "y_val, sample_weight), a dataset, or a dict of inputs; got "
-            f"{type(validation_data).__name__}"
+            "y_val, sample_weight), a dataset, or inputs alone; got a "
+            f"{type(validation_data).__name__} of {len(validation_data)} entries"
         )
     return (validation_data, None, None)
 
