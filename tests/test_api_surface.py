@@ -441,3 +441,16 @@ def test_new_top_level_and_utils_names_are_listed_as_in_keras():
         assert name in dir(keras.utils) and name in dir(shoal.utils), name
     assert "initialize" in dir(keras.distribution) and "initialize" in dir(shoal.distribution)
     assert {"LayoutMap", "process_index"} <= set(dir(shoal.distribution))
+
+
+def test_keras2_legacy_names_say_what_to_use():
+    assert "legacy" in dir(shoal.optimizers) and "legacy" in dir(shoal.utils)
+    for name in ("Adagrad", "Adam", "Ftrl", "Optimizer", "RMSprop", "SGD"):
+        with pytest.raises(ImportError, match="not supported in Keras 3 or shoal: use"):
+            getattr(shoal.optimizers.legacy, name)(learning_rate=0.1)
+        with pytest.raises(ImportError):
+            getattr(keras.optimizers.legacy, name)()
+    layer = shoal.layers.Dense(2, name="d")
+    assert shoal.utils.legacy.serialize_keras_object(layer) == (
+        keras.utils.legacy.serialize_keras_object(keras.layers.Dense(2, name="d"))
+    )

@@ -112,3 +112,17 @@ __all__ = [
     "schedules",
     "serialize",
 ]
+
+
+def __getattr__(name):
+    # `legacy` is imported on first use (Keras 2 names, kept out of every import of
+    # shoal.optimizers).
+    if name == "legacy":
+        import importlib
+
+        return importlib.import_module("shoal.optimizers.legacy")
+    raise AttributeError(f"module 'shoal.optimizers' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), "legacy"])

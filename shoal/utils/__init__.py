@@ -78,3 +78,17 @@ __all__ = [
     "to_categorical",
     "unpack_x_y_sample_weight",
 ]
+
+
+def __getattr__(name):
+    # `legacy` is imported on first use (Keras 2 names, kept out of every import of
+    # shoal.utils).
+    if name == "legacy":
+        import importlib
+
+        return importlib.import_module("shoal.utils.legacy")
+    raise AttributeError(f"module 'shoal.utils' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), "legacy"])
