@@ -7,6 +7,7 @@ from shoal.backend.dtype_policy import (
     DTypePolicy,
     Int4DTypePolicy,
     QuantizedDTypePolicy,
+    QuantizedFloat8DTypePolicy,
 )
 from shoal.backend.dtype_policy import get as _get
 
@@ -17,7 +18,7 @@ class FloatDTypePolicy(DTypePolicy):
 
 def get(identifier):
     """A policy from a name ("float32", "mixed_bfloat16", "int8_from_float32",
-    "int4/128_from_float32", ...), a config dict or a policy."""
+    "int4/128_from_float32", "float8_from_float32", ...), a config dict or a policy."""
     return _get(identifier)
 
 
@@ -35,6 +36,7 @@ def deserialize(config, custom_objects=None):
         "FloatDTypePolicy",
         "QuantizedDTypePolicy",
         "Int4DTypePolicy",
+        "QuantizedFloat8DTypePolicy",
     ):
         return _get(config)
     return deserialize_keras_object(config, custom_objects=custom_objects)
@@ -46,6 +48,7 @@ __all__ = [
     "FloatDTypePolicy",
     "Int4DTypePolicy",
     "QuantizedDTypePolicy",
+    "QuantizedFloat8DTypePolicy",
     "deserialize",
     "get",
     "serialize",

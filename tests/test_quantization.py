@@ -160,13 +160,14 @@ def test_fit_after_quantize_trains_float_weights_only():
 def test_inputs_gradient_is_the_dequantized_kernels():
     import jax
 
-    layer = shoal.layers.Dense(3)
+    layer = shoal.layers.Dense(3, kernel_initializer=shoal.initializers.GlorotUniform(seed=1))
     x = _x(2, 4)
     layer(x)
     layer.quantize("int8")
     grad = jax.grad(lambda v: layer(v).sum())(x)
     kernel = np.asarray(layer._kernel, "float32") / np.asarray(layer.kernel_scale)
-    np.testing.assert_allclose(grad, np.tile(kernel.sum(1), (2, 1)), rtol=1e-6)
+    # Sums of three terms in another order: near-cancelling rows need an absolute bound.
+    np.testing.assert_allclose(grad, np.tile(kernel.sum(1), (2, 1)), rtol=1e-6, atol=1e-6)
 
 
 def test_lora_on_int8_dense_matches_keras(tmp_path):
@@ -206,8 +207,8 @@ def test_errors():
     layer.build((None, 3))
     with pytest.raises(ValueError, match=r"argument 'mode'.*'int8'.*got 'int5'"):
         layer.quantize("int5")
-    with pytest.raises(NotImplementedError, match=r"argument 'mode'.*got 'float8'"):
-        layer.quantize("float8")
+    with pytest.raises(NotImplementedError, match=r"argument 'mode'.*got 'gptq'"):
+        layer.quantize("gptq")
     with pytest.raises(ValueError, match="'mode'.*or 'config'"):
         layer.quantize()
     layer.quantize("int8")

@@ -6,9 +6,10 @@ from shoal.backend import config, dtypes
 
 _GLOBAL = {"policy": None}
 _MIXED = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
-# Keras' quantization modes; shoal implements "int8" and "int4" (see shoal.layers.quantization).
+# Keras' quantization modes; shoal implements "int8", "float8" and "int4" (see
+# shoal.layers.quantization).
 QUANTIZATION_MODES = ("int8", "float8", "int4", "gptq", "awq")
-SUPPORTED_QUANTIZATION_MODES = ("int8", "int4")
+SUPPORTED_QUANTIZATION_MODES = ("int8", "float8", "int4")
 
 
 class DTypePolicy:
@@ -124,6 +125,57 @@ class Int4DTypePolicy(QuantizedDTypePolicy):
         return f'<Int4DTypePolicy "{self.name}">'
 
 
+class QuantizedFloat8DTypePolicy(QuantizedDTypePolicy):
+    """`"float8_from_<source>"`: float8 training and inference, the scales computed from
+    the largest absolute values of the last `amax_history_length` steps (Keras' policy)."""
+
+    default_amax_history_length = 1024
+
+    def __init__(self, mode, source_name=None, amax_history_length=1024):
+        super().__init__(mode, source_name)
+        if mode != "float8":
+            raise ValueError(
+                f"QuantizedFloat8DTypePolicy: argument 'mode' must be 'float8'; got {mode!r}"
+            )
+        if isinstance(amax_history_length, bool) or not isinstance(amax_history_length, int):
+            raise TypeError(
+                "QuantizedFloat8DTypePolicy: argument 'amax_history_length' must be an "
+                f"integer; got amax_history_length={amax_history_length!r}"
+            )
+        if amax_history_length < 1:
+            raise ValueError(
+                "QuantizedFloat8DTypePolicy: argument 'amax_history_length' must be positive; "
+                f"got amax_history_length={amax_history_length}"
+            )
+        self._amax_history_length = amax_history_length
+
+    @property
+    def amax_history_length(self) -> int:
+        return self._amax_history_length
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "amax_history_length": self._amax_history_length}
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, QuantizedFloat8DTypePolicy)
+            and other.name == self.name
+            and other.amax_history_length == self.amax_history_length
+        )
+
+    def __hash__(self):
+        return hash((self.name, self._amax_history_length))
+
+    def __repr__(self):
+        return f'<QuantizedFloat8DTypePolicy "{self.name}">'
+
+
+def _quantized_class(mode):
+    if "/" in str(mode):
+        return Int4DTypePolicy
+    return QuantizedFloat8DTypePolicy if mode == "float8" else QuantizedDTypePolicy
+
+
 def check_quantization_mode(mode, owner="QuantizedDTypePolicy") -> None:
     """Raise unless `mode` is a quantization mode shoal implements."""
     if mode in SUPPORTED_QUANTIZATION_MODES:
@@ -147,9 +199,7 @@ def _quantized_from_name(name: str) -> QuantizedDTypePolicy:
             "DTypePolicy: a quantized policy name must read '<mode>_from_<source>', e.g. "
             f"'int8_from_float32'; got {name!r}"
         )
-    if "/" in mode:
-        return Int4DTypePolicy(mode, source)
-    return QuantizedDTypePolicy(mode, source)
+    return _quantized_class(mode)(mode, source)
 
 
 def get(identifier) -> DTypePolicy:
@@ -159,11 +209,8 @@ def get(identifier) -> DTypePolicy:
         return identifier
     if isinstance(identifier, dict):
         config = identifier.get("config", identifier)
-        if identifier.get("class_name") in ("QuantizedDTypePolicy", "Int4DTypePolicy") or (
-            "mode" in config
-        ):
-            cls = Int4DTypePolicy if "/" in str(config.get("mode")) else QuantizedDTypePolicy
-            return cls(**config)
+        if identifier.get("class_name") in QUANTIZED_POLICY_CLASSES or "mode" in config:
+            return _quantized_class(config.get("mode"))(**config)
         if identifier.get("class_name") == "DTypePolicyMap":
             raise NotImplementedError(
                 "DTypePolicy: a DTypePolicyMap (per-layer policies) is not supported by shoal; "
@@ -175,6 +222,13 @@ def get(identifier) -> DTypePolicy:
             return _quantized_from_name(identifier)
         return DTypePolicy(identifier)
     return DTypePolicy(dtypes.standardize_dtype(identifier))
+
+
+QUANTIZED_POLICY_CLASSES = (
+    "QuantizedDTypePolicy",
+    "Int4DTypePolicy",
+    "QuantizedFloat8DTypePolicy",
+)
 
 
 def global_policy() -> DTypePolicy:

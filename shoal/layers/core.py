@@ -147,7 +147,8 @@ class Dense(QuantizedKernel, LoRAKernel, Layer):
     `lora_rank` (or `enable_lora(rank)` once built) freezes the kernel and trains a
     low-rank update instead (see `shoal.layers.lora`). `quantize("int8")` stores the
     kernel as int8 with one scale per unit, `quantize("int4")` packed two per byte with
-    per-unit or per-group scales (see `shoal.layers.quantization`)."""
+    per-unit or per-group scales, `quantize("float8")` trains and infers in float8 with
+    delayed scaling (see `shoal.layers.quantization`)."""
 
     def __init__(
         self,
@@ -190,7 +191,7 @@ class Dense(QuantizedKernel, LoRAKernel, Layer):
             )
         if self.quantization_mode is not None:
             self._build_quantized_kernel((input_dim, self.units))
-        else:
+        if self._builds_float_kernel:
             self._kernel = self.add_weight(
                 name="kernel",
                 shape=(input_dim, self.units),
@@ -212,9 +213,9 @@ class Dense(QuantizedKernel, LoRAKernel, Layer):
         self.built = True
         self._maybe_enable_lora()
 
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         if self.quantization_mode is not None:
-            return self._quantized_call(inputs)
+            return self._quantized_call(inputs, training)
         x = cpu_matmul.matmul(inputs, self._kernel_value())
         if self.bias is not None:
             x = x + self.bias.value

@@ -222,7 +222,7 @@ class EinsumDense(QuantizedKernel, LoRAKernel, Layer):
         self._input_rank = len(input_shape)
         if self.quantization_mode is not None:
             self._build_quantized_kernel(tuple(kernel_shape))
-        else:
+        if self._builds_float_kernel:
             self._kernel = self.add_weight(
                 name="kernel",
                 shape=tuple(kernel_shape),
@@ -243,9 +243,9 @@ class EinsumDense(QuantizedKernel, LoRAKernel, Layer):
         self._maybe_enable_lora()
 
     # -- forward ---------------------------------------------------------------------------
-    def call(self, inputs):
+    def call(self, inputs, training=None):
         if self.quantization_mode is not None:
-            return self._quantized_call(inputs)
+            return self._quantized_call(inputs, training)
         x = jnp.einsum(self.equation, inputs, self._kernel_value())
         if self.bias is not None:
             x = x + self.bias.value

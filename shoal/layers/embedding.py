@@ -134,6 +134,11 @@ class Embedding(Layer):
         mode, config = resolve_quantize_args(self, mode, config)
         if type_check and type(self) is not Embedding:
             raise not_quantizable_error(self)
+        if mode not in ("int8", "int4"):
+            raise NotImplementedError(
+                f"Embedding '{self.name}': quantize: argument 'mode' must be 'int8' or 'int4' "
+                f"(an Embedding has no {mode!r} mode, as in Keras); got {mode!r}"
+            )
         table = self.embeddings.value
         if mode == "int8":
             quantizer = config.weight_quantizer or quantizers.AbsMaxQuantizer(axis=-1)

@@ -1,4 +1,4 @@
-"""Post-training quantization (Keras' `layer.quantize("int8" | "int4")`) for Dense and
+"""Quantization (Keras' `layer.quantize("int8" | "int4" | "float8")`) for Dense and
 EinsumDense.
 
 `quantize("int8")` replaces the float kernel with an int8 `kernel` and a float
@@ -17,6 +17,17 @@ int8 `kernel_zero` per column, and `g_idx` giving each row's group. The policy b
 `"int4/<block_size>_from_<policy>"`. A call dequantizes the kernel and contracts in float
 (Dense per-channel, as Keras: contracts the int values, then divides by the scales), the
 inputs quantized only if the config has an `activation_quantizer`.
+
+`quantize("float8")` keeps the float kernel (still trained) and adds, frozen to the
+optimizer but trainable for autodiff as in Keras, a float32 scale and an amax history
+(`amax_history_length` past abs-maxima) for each of the inputs, the kernel and the
+outputs' gradient. A call rounds the inputs and the kernel to float8 e4m3 (`x / scale`,
+clipped, rounded, times `scale`), contracts in the compute dtype, and in the backward pass
+rounds the outputs' gradient to e5m2. In training, the custom gradient returns each new
+scale (from the history's max) and new history (rolled, with this step's abs-max first) as
+the "gradient" of those variables, and the optimizer writes them in place of an update
+(`overwrite_with_gradient`, see `shoal.optimizers.base`). The policy becomes
+`"float8_from_<policy>"` (`QuantizedFloat8DTypePolicy`).
 
 A layer built under a quantized policy (a loaded model) creates those variables directly.
 The gradient with respect to the inputs is that of the float contraction with the
@@ -39,10 +50,12 @@ import numpy as np
 from shoal.backend.dtype_policy import (
     Int4DTypePolicy,
     QuantizedDTypePolicy,
+    QuantizedFloat8DTypePolicy,
     check_quantization_mode,
 )
 from shoal.quantizers import (
     AbsMaxQuantizer,
+    Float8QuantizationConfig,
     Int4QuantizationConfig,
     Int8QuantizationConfig,
     QuantizationConfig,
@@ -51,9 +64,29 @@ from shoal.quantizers import (
     serialize,
     unpack_int4,
 )
+from shoal.quantizers.float8 import (
+    E4M3_MAX,
+    E5M2_MAX,
+    compute_float8_amax_history,
+    compute_float8_scale,
+    quantize_and_dequantize,
+)
 from shoal.quantizers.int4 import dequantize_with_sz_map, group_index
 
-_DEFAULT_CONFIGS = {"int8": Int8QuantizationConfig, "int4": Int4QuantizationConfig}
+_DEFAULT_CONFIGS = {
+    "int8": Int8QuantizationConfig,
+    "int4": Int4QuantizationConfig,
+    "float8": Float8QuantizationConfig,
+}
+# The float8 variables beside the kernel, in Keras' creation (and file) order.
+FLOAT8_VARIABLES = (
+    "inputs_scale",
+    "inputs_amax_history",
+    "kernel_scale",
+    "kernel_amax_history",
+    "outputs_grad_scale",
+    "outputs_grad_amax_history",
+)
 
 
 def resolve_quantize_args(layer, mode, config):
@@ -156,6 +189,8 @@ def quantized_policy(mode, block_size, source_name):
     """The policy `quantize(mode)` switches to (Keras' names)."""
     if mode == "int4":
         return Int4DTypePolicy(f"int4/{block_size or -1}", source_name)
+    if mode == "float8":
+        return QuantizedFloat8DTypePolicy(mode, source_name)
     return QuantizedDTypePolicy(mode, source_name)
 
 
@@ -181,6 +216,55 @@ def add_group_variables(layer, zero_name, zero_shape, length, block_size):
     )
     g_idx.assign(group_index(length, block_size))
     return zero, g_idx
+
+
+def float8_qdq_inputs(compute, training):
+    """`qdq(x, scale, amax_history)`: `x` rounded to e4m3 with `scale`. Its gradient passes
+    the upstream through to `x` and, in training, gives the new scale (from the history's
+    max) and the new history (with `max(|x|)`) as the "gradients" of the two."""
+
+    @jax.custom_vjp
+    def qdq(x, scale, history):
+        return quantize_and_dequantize(x, scale, "float8_e4m3fn", compute)
+
+    def fwd(x, scale, history):
+        out = qdq(x, scale, history)
+        if training:
+            amax = jnp.max(history, axis=0)
+            scale, history = (
+                compute_float8_scale(amax, scale, jnp.float32(E4M3_MAX)),
+                compute_float8_amax_history(x, history),
+            )
+        # Not training: the values themselves, which overwriting leaves unchanged.
+        return out, (jnp.zeros((), x.dtype), scale, history)
+
+    def bwd(residuals, upstream):
+        like, scale, history = residuals
+        return upstream.astype(like.dtype), scale, history
+
+    qdq.defvjp(fwd, bwd)
+    return qdq
+
+
+def float8_qdq_outputs_grad(compute):
+    """`qdq(y, scale, amax_history)`: `y` unchanged; its gradient rounded to e5m2 with
+    `scale`, and the new scale and history as the "gradients" of the two."""
+
+    @jax.custom_vjp
+    def qdq(y, scale, history):
+        return y
+
+    def fwd(y, scale, history):
+        return y, (scale, history)
+
+    def bwd(residuals, upstream):
+        scale, history = residuals
+        new_scale = compute_float8_scale(jnp.max(history, axis=0), scale, jnp.float32(E5M2_MAX))
+        rounded = quantize_and_dequantize(upstream, scale, "float8_e5m2", compute)
+        return rounded, new_scale, compute_float8_amax_history(upstream, history)
+
+    qdq.defvjp(fwd, bwd)
+    return qdq
 
 
 def not_quantizable_error(layer):
@@ -209,7 +293,7 @@ def with_float_gradient(forward, float_forward):
 
 
 class QuantizedKernel:
-    """Mixin (before `LoRAKernel`): `quantize("int8" | "int4")` and the quantized call for
+    """Mixin (before `LoRAKernel`): `quantize("int8" | "int4" | "float8")` and the quantized call for
     one kernel.
 
     The layer provides the layout: `_kernel_reduced_axes()` (the contracted kernel axes),
@@ -232,6 +316,17 @@ class QuantizedKernel:
         mode, config = resolve_quantize_args(self, mode, config)
         if type_check and type(self) is not self._quantizable_class():
             raise not_quantizable_error(self)
+        if mode == "float8":
+            if self.lora_enabled:
+                raise NotImplementedError(
+                    f"{type(self).__name__} '{self.name}': float8 quantization doesn't "
+                    "support LoRA (as Keras); got lora_rank="
+                    f"{getattr(self, 'lora_rank', None)!r}"
+                )
+            self.quantization_config = config
+            self._build_quantized_kernel(tuple(self._kernel.shape), mode)
+            self.dtype_policy = quantized_policy(mode, None, self.dtype_policy.name)
+            return
         old = self._kernel
         if mode == "int8":
             values = self._int8_values(old.value, config.weight_quantizer)
@@ -265,6 +360,8 @@ class QuantizedKernel:
 
     def _quantized_variables(self) -> list:
         """The quantized kernel's variables, in Keras' file order (bias aside)."""
+        if self.quantization_mode == "float8":
+            return [self._kernel] + [getattr(self, name) for name in FLOAT8_VARIABLES]
         extra = [self.kernel_zero, self.g_idx] if self._int4_block_size else []
         return [self._kernel, self.kernel_scale] + extra
 
@@ -272,15 +369,19 @@ class QuantizedKernel:
         # Keras' order: the variables created trainable (bias, LoRA factors), then the
         # quantized ones (created frozen), however the layer came to be quantized.
         own = super()._own_weights()
-        if self.quantization_mode is None:
+        if self.quantization_mode in (None, "float8"):  # float8: creation order, as Keras
             return own
         quantized = self._quantized_variables()
         return [v for v in own if all(v is not q for q in quantized)] + quantized
 
     def _build_quantized_kernel(self, kernel_shape, mode=None) -> None:
-        """The quantized variables (a quantized policy's build, or `quantize`)."""
+        """The quantized variables (a quantized policy's build, or `quantize`); float8's
+        beside the float kernel, which the layer builds."""
         mode = mode or self.quantization_mode
         config = self.quantization_config
+        if mode == "float8":
+            self._build_float8_variables()
+            return
         self._kernel_shape = tuple(kernel_shape)
         if mode == "int8":
             self.inputs_quantizer = QuantizationConfig.activation_quantizer_or_default(
@@ -304,12 +405,39 @@ class QuantizedKernel:
                 self, "kernel_zero", scale_shape, rows, block_size
             )
 
+    def _build_float8_variables(self) -> None:
+        # The policy's history length (the default while `quantize` switches policies).
+        length = getattr(
+            self.dtype_policy,
+            "amax_history_length",
+            QuantizedFloat8DTypePolicy.default_amax_history_length,
+        )
+        for name in FLOAT8_VARIABLES:
+            scale = name.endswith("_scale")
+            variable = self.add_weight(
+                name=name,
+                shape=() if scale else (length,),
+                initializer="ones" if scale else "zeros",
+                dtype="float32",
+                trainable=True,  # differentiated: the custom gradient carries new values
+                autocast=False,
+                overwrite_with_gradient=True,
+            )
+            setattr(self, name, variable)
+
+    @property
+    def _builds_float_kernel(self) -> bool:
+        """Whether `build` creates the float kernel (unquantized, or float8)."""
+        return self.quantization_mode in (None, "float8")
+
     def _quantization_config_entry(self) -> dict:
         """Keras writes `quantization_config` into every config (None when unquantized)."""
         return {"quantization_config": serialize(self.quantization_config)}
 
     # -- forward -------------------------------------------------------------------------
-    def _quantized_call(self, inputs):
+    def _quantized_call(self, inputs, training=None):
+        if self.quantization_mode == "float8":
+            return self._float8_call(inputs, training)
         if self.quantization_mode == "int8":
             x = self._int8_contraction(inputs, self._kernel.value)
         elif self._int4_block_size is None and self._int4_contracts_values:
@@ -322,6 +450,29 @@ class QuantizedKernel:
             x = x.astype(self.compute_dtype)
         if self.bias is not None:
             x = x + self.bias.value
+        return self.activation(x) if self.activation is not None else x
+
+    def _float8_call(self, inputs, training):
+        if self.lora_enabled:
+            raise NotImplementedError(
+                f"{type(self).__name__} '{self.name}': the float8 call doesn't support LoRA "
+                f"(as Keras); got lora_rank={getattr(self, 'lora_rank', None)!r}"
+            )
+        compute = self.compute_dtype
+        qdq = float8_qdq_inputs(compute, bool(training))
+        x = qdq(inputs, self.inputs_scale.value, self.inputs_amax_history.value)
+        kernel = qdq(self._kernel.value, self.kernel_scale.value, self.kernel_amax_history.value)
+        x = float8_qdq_outputs_grad(compute)(
+            self._contract(x, kernel),
+            self.outputs_grad_scale.value,
+            self.outputs_grad_amax_history.value,
+        )
+        if self.bias is not None:
+            bias = self.bias.value
+            if compute == "float32":
+                # Keras rounds a float32 bias through bfloat16 here (for XLA's bias fusion).
+                bias = bias.astype(jnp.bfloat16).astype(bias.dtype)
+            x = x + bias
         return self.activation(x) if self.activation is not None else x
 
     def _int8_contraction(self, inputs, kernel):
@@ -385,7 +536,7 @@ class QuantizedKernel:
         """As Keras: int8 the stored values, int4 the unpacked ones (in the float kernel's
         shape); with LoRA on, plus the update, in the compute dtype."""
         mode = self.quantization_mode
-        if mode is None or (mode == "int8" and not self.lora_enabled):
+        if mode in (None, "float8") or (mode == "int8" and not self.lora_enabled):
             return super().kernel
         if mode == "int8":
             kernel = self._kernel.value
@@ -396,14 +547,14 @@ class QuantizedKernel:
         return (kernel + self._lora_delta()).astype(self.compute_dtype)
 
     def _kernel_value(self):
-        if self.quantization_mode is not None:
+        if self.quantization_mode not in (None, "float8"):
             return self._dequantized_kernel()
         return super()._kernel_value()
 
     def _quantized_saved(self) -> list:
         """`_quantized_variables()` for a weights file: with LoRA, the update merged in and
         quantized again (with the default quantizer, as Keras)."""
-        if not self.lora_enabled:
+        if not self.lora_enabled or self.quantization_mode == "float8":
             return self._quantized_variables()
         merged = self._dequantized_kernel() + self._lora_delta()
         if self.quantization_mode == "int8":

@@ -98,6 +98,8 @@ class Optimizer:
 
         self.built = False
         self._trainable_variables: list[Variable] = []
+        self._updated_variables: list[Variable] = []
+        self._updated_positions: list[int] = []
         self._index: dict[Variable, int] = {}
         self._averages: list[Variable] = []
         self._accumulators: list[Variable] = []
@@ -180,8 +182,14 @@ class Optimizer:
         variables = list(trainable_variables)
         self._trainable_variables = variables
         self._index = {v: i for i, v in enumerate(variables)}
+        # Variables written with their "gradient" (float8 scales) get no slots or averages,
+        # as Keras; the rule sees only the others.
+        self._updated_positions = [
+            i for i, v in enumerate(variables) if not getattr(v, "overwrite_with_gradient", False)
+        ]
+        self._updated_variables = [variables[i] for i in self._updated_positions]
 
-        def copies(slot):
+        def copies(slot, variables=variables):
             return [
                 self._new_variable(
                     np.zeros(v.shape, jnp.dtype(v.dtype)),
@@ -192,12 +200,12 @@ class Optimizer:
             ]
 
         if self.use_ema:
-            self._averages = copies("average")
+            self._averages = copies("average", self._updated_variables)
         if self.gradient_accumulation_steps:
             self._accumulators = copies("gradient_accumulator")
         self._tx = optax.chain(self._clipping(), self._transform())
         # The rules' initial state depends on shapes and dtypes only, never on values.
-        state = initial_state(self._tx, variables)
+        state = initial_state(self._tx, self._updated_variables)
         leaves, self._treedef = jax.tree_util.tree_flatten_with_path(state)
         names = [name for group in self._slot_groups for name in group]
         order = []
@@ -205,6 +213,7 @@ class Optimizer:
             field = [k.name for k in path if isinstance(k, jax.tree_util.GetAttrKey)][-1]
             slot = self._slot_names.get(field, field)
             owner = path[-1].idx if isinstance(path[-1], jax.tree_util.SequenceKey) else None
+            owner = None if owner is None else self._updated_positions[owner]
             if owner is None:
                 var = self._new_variable(value, slot, value.dtype)
             else:
@@ -349,12 +358,33 @@ class Optimizer:
                 f"Gradients do not exist for variables {missing} when minimizing the loss.",
                 stacklevel=2,
             )
+        full = self._overwrite_with_gradients(full)
         present = [g is not None for g in full]
         self._update(full, present)
         for var, has_grad in zip(self._trainable_variables, present, strict=True):
             if has_grad and var.constraint is not None:
                 var.assign(var.constraint(var))
         self._iterations.assign(self._iterations.value + 1)
+
+    def _overwrite_with_gradients(self, grads) -> list:
+        """Variables flagged `overwrite_with_gradient` (float8 scales and amax histories)
+        take their "gradient" as their new value and leave the update; with gradient
+        accumulation, the running max, written on update steps (as Keras)."""
+        out = list(grads)
+        for i, (grad, var) in enumerate(zip(grads, self._trainable_variables, strict=True)):
+            if grad is None or not getattr(var, "overwrite_with_gradient", False):
+                continue
+            grad = convert_to_tensor(grad, var.dtype)
+            if self.gradient_accumulation_steps:
+                is_update = (self._iterations.value + 1) % self.gradient_accumulation_steps == 0
+                acc = self._accumulators[i]
+                peak = jnp.maximum(grad, acc.value)
+                acc.assign(jnp.where(is_update, jnp.zeros_like(peak), peak))
+                var.assign(jnp.where(is_update, peak, var.value))
+            else:
+                var.assign(grad)
+            out[i] = None
+        return out
 
     def _update(self, grads, present) -> None:
         variables = self._trainable_variables
@@ -389,15 +419,16 @@ class Optimizer:
     def _update_step(self, grads, present) -> None:
         learning_rate = self._current_learning_rate()
         self._apply_weight_decay(learning_rate, present)
-        variables = self._trainable_variables
+        positions = self._updated_positions
+        variables = self._updated_variables
         params = [v.value for v in variables]
         state = self._treedef.unflatten([s.value for s in self._leaf_slots])
         count = self._count()
         deltas, state = self._tx.update(
-            grads, state, params, learning_rate=learning_rate, count=count
+            [grads[i] for i in positions], state, params, learning_rate=learning_rate, count=count
         )
-        for var, param, delta, ok in zip(variables, params, deltas, present, strict=True):
-            if ok:
+        for var, param, delta, i in zip(variables, params, deltas, positions, strict=True):
+            if present[i]:
                 var.assign(self._new_value(param, delta))
         for slot, owner, value in zip(
             self._leaf_slots, self._leaf_owner, jax.tree.leaves(state), strict=True
@@ -411,12 +442,12 @@ class Optimizer:
 
     def _update_averages(self) -> None:
         count = self._count()
-        for var, average in zip(self._trainable_variables, self._averages, strict=True):
+        for var, average in zip(self._updated_variables, self._averages, strict=True):
             momentum = (count != 0).astype(var.dtype) * self.ema_momentum
             average.assign(momentum * average.value + (1 - momentum) * var.value)
         if self.ema_overwrite_frequency:
             overwrite = (count + 1) % self.ema_overwrite_frequency == 0
-            for var, average in zip(self._trainable_variables, self._averages, strict=True):
+            for var, average in zip(self._updated_variables, self._averages, strict=True):
                 var.assign(jnp.where(overwrite, average.value, var.value))
 
     def stateless_apply(self, optimizer_variables, grads, trainable_variables):
@@ -447,7 +478,7 @@ class Optimizer:
         """At the end of training, replace `var_list` by their moving averages (`use_ema`)."""
         if not self.use_ema:
             return
-        var_list = list(var_list)
+        var_list = [v for v in var_list if not getattr(v, "overwrite_with_gradient", False)]
         if len(var_list) != len(self._averages):
             self._fail(
                 "var_list",

@@ -237,9 +237,7 @@ class Muon(Optimizer):
             scale_by_rms_rate(self.rms_rate),
             transforms.scale_by_learning_rate(),
         )
-        labels = [
-            "adamw" if self._should_use_adamw(v) else "muon" for v in self._trainable_variables
-        ]
+        labels = ["adamw" if self._should_use_adamw(v) else "muon" for v in self._updated_variables]
         # Only the groups in use: a Keras-form rule over no variable at all has nothing to map.
         rules = {k: v for k, v in (("adamw", adam), ("muon", muon)) if k in labels}
         return optax.partition(rules, labels) if rules else optax.identity()

@@ -134,6 +134,24 @@ class Int4QuantizationConfig(QuantizationConfig):
         )
 
 
+class Float8QuantizationConfig(QuantizationConfig):
+    """float8 training and inference (delayed scaling); takes no custom quantizers."""
+
+    def __init__(self):
+        super().__init__(None, None)
+
+    @property
+    def mode(self):
+        return "float8"
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls()
+
+
 _OBJECTS = {
     cls.__name__: cls
     for cls in (
@@ -142,6 +160,7 @@ _OBJECTS = {
         QuantizationConfig,
         Int8QuantizationConfig,
         Int4QuantizationConfig,
+        Float8QuantizationConfig,
     )
 }
 

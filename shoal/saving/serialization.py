@@ -272,7 +272,7 @@ def _public_index() -> dict:
     dtype_policy = _import_optional("shoal.backend.dtype_policy")
     if dtype_policy is not None:
         mapping[id(dtype_policy.DTypePolicy)] = ("keras", "DTypePolicy")
-        for name in ("QuantizedDTypePolicy", "Int4DTypePolicy"):
+        for name in dtype_policy.QUANTIZED_POLICY_CLASSES:
             mapping[id(getattr(dtype_policy, name))] = ("keras.dtype_policies", name)
     _INDEX["map"] = mapping
     _INDEX["complete"] = complete
@@ -299,8 +299,9 @@ def _lookup_in_namespaces(name: str, preferred: str | None = None, kind: str = "
             functional = _import_optional("shoal.models.functional")
             if functional is not None:
                 return functional.Functional
-        if name in ("DTypePolicy", "QuantizedDTypePolicy", "Int4DTypePolicy"):
-            return getattr(importlib.import_module("shoal.backend.dtype_policy"), name)
+        policies = importlib.import_module("shoal.backend.dtype_policy")
+        if name == "DTypePolicy" or name in policies.QUANTIZED_POLICY_CLASSES:
+            return getattr(policies, name)
         allowed = [ns for ns, _ in _NAMESPACES]
     else:
         allowed = list(_FUNCTION_NAMESPACES)
