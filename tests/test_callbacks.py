@@ -661,7 +661,14 @@ def test_a_users_batch_hooks_get_python_floats_in_key_order_as_keras():
         model = lib.Sequential([lib.Input((3,)), lib.layers.Dense(1)])
         model.compile("sgd", "mse", metrics=["mse", "accuracy"])
         x, y = np.ones((8, 3), "float32"), np.ones((8, 1), "float32")
-        model.fit(x, y, batch_size=4, verbose=0, callbacks=[Record()], validation_data=(x, y))
+        # LambdaCallback is the library's class, its functions the user's: floats too.
+        lam = lib.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: seen.append(
+                [("lambda", k, type(v).__name__) for k, v in logs.items()]
+            )
+        )
+        callbacks = [Record(), lam]
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=callbacks, validation_data=(x, y))
         return seen
 
     assert run(shoal) == run(reference)

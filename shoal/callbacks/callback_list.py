@@ -73,18 +73,21 @@ class CallbackList(Callback):
         hooks = [f"on_{kind}_batch_begin", f"on_{kind}_batch_end"]
         if kind == "train":
             hooks += ["on_batch_begin", "on_batch_end"]
-        for cb in self.callbacks:
-            own = type(cb).__module__.startswith("shoal.")
-            for hook in hooks:
-                if hook in vars(cb):  # set on the instance (LambdaCallback)
-                    return True
-                if not own and getattr(type(cb), hook, None) is not getattr(Callback, hook):
-                    return True
-        return False
+        return any(_users_hook(cb, hook) for cb in self.callbacks for hook in hooks)
 
     @property
     def history(self):
         return next((c for c in self.callbacks if isinstance(c, History)), None)
+
+
+def _users_hook(cb, hook) -> bool:
+    """Whether `cb`'s `hook` runs the user's code: set on the instance (LambdaCallback's
+    functions), or overridden by a class of the user's (shoal's own handle fused executions
+    and device values)."""
+    if hook in vars(cb):
+        return True
+    own = type(cb).__module__.startswith("shoal.")
+    return not own and getattr(type(cb), hook, None) is not getattr(Callback, hook)
 
 
 def _host_logs(logs) -> dict:
@@ -100,17 +103,15 @@ def _fan_out(name):
     # `logs` goes positionally to every hook: LambdaCallback functions and user overrides
     # may take it as a required positional argument.
     if "batch" in name or "epoch" in name:
-        base = getattr(Callback, name)
 
         def hook(self, index, logs=None):
             logs = {} if logs is None else logs  # Keras hands hooks a dict, never None
             host = None
             for cb in self.callbacks:
-                own = type(cb).__module__.startswith("shoal.")
-                if own or (getattr(type(cb), name) is base and name not in vars(cb)):
+                if not _users_hook(cb, name):
                     getattr(cb, name)(index, logs)  # shoal's own read device values lazily
                     continue
-                if host is None:  # a user's callback gets Python floats, as in Keras
+                if host is None:  # the user's code gets Python floats, as in Keras
                     host = _host_logs(logs)
                 getattr(cb, name)(index, host)
 

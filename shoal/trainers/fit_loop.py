@@ -30,10 +30,7 @@ def _to_device(batch):
 
 def _pythonify(logs):
     """Host floats in key order, as Keras 3 hands logs to callbacks and `History` (sorted).
-
-    A dict value (a custom train_step logging `compile_metrics`' result) is merged in, as
-    Keras does."""
-    logs = _flat_logs(logs)
+    The logs are an execution's, already flat (`_Runner.__call__`)."""
     return {k: _host_value(logs[k]) for k in sorted(logs)}
 
 
