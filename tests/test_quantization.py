@@ -242,3 +242,62 @@ def test_weight_only_config_and_filters():
     np.testing.assert_allclose(model(x), a(x) @ dequant + np.asarray(b.bias), rtol=1e-5)
     rebuilt = shoal.layers.Dense.from_config(b.get_config())
     assert rebuilt.quantization_config.activation_quantizer is None
+
+
+def _attention_model(k, layer):
+    q, v = k.Input((3, 8)), k.Input((4, 8))
+    return k.Model([q, v], layer(k)(q, v))
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        lambda k: k.layers.MultiHeadAttention(2, 4, use_gate=True),
+        lambda k: k.layers.GroupQueryAttention(4, 2, 2),
+    ],
+    ids=["mha", "gqa"],
+)
+def test_attention_projections_quantize_as_keras(layer):
+    # Keras' attention layers project through EinsumDense sub-layers, so quantize() and
+    # enable_lora() reach them; shoal's are EinsumDense too.
+    ours, theirs = _attention_model(shoal, layer), _attention_model(keras, layer)
+    weights = [_x(*w.shape, seed=i + 1) for i, w in enumerate(theirs.get_weights())]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    inputs = [_x(2, 3, 8, seed=20), _x(2, 4, 8, seed=21)]
+    with _quiet():  # both warn that the InputLayers have no quantize()
+        ours.quantize("int8")
+        theirs.quantize("int8")
+    assert [(n, s, d) for n, s, d, _ in map(tuple, _summary(ours))] == [
+        (n, s, d) for n, s, d, _ in map(tuple, _summary(theirs))
+    ]
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(
+        ours.predict(inputs, verbose=0), theirs.predict(inputs, verbose=0), rtol=1e-5, atol=1e-5
+    )
+    attention = ours.layers[-1]
+    projections = [sub for sub in attention._layers if isinstance(sub, shoal.layers.EinsumDense)]
+    assert [p.quantization_mode for p in projections] == ["int8"] * len(projections)
+
+
+def test_lora_on_an_attention_projection_matches_keras():
+    def make(k):
+        layer = k.layers.MultiHeadAttention(2, 4)
+        q = _x(2, 3, 8, seed=3)
+        layer(q, q)
+        return layer, q
+
+    (ours, q), (theirs, _) = make(shoal), make(keras)
+    ours.set_weights(theirs.get_weights())
+    ours.query_dense.enable_lora(2)
+    theirs.query_dense.enable_lora(2)
+    assert len(ours.trainable_weights) == len(theirs.trainable_weights)
+    assert [w.shape for w in ours.query_dense.trainable_weights] == [
+        w.shape for w in theirs.query_dense.trainable_weights
+    ]
+    factors = [_x(*w.shape, seed=30 + i) for i, w in enumerate(theirs.query_dense.weights[-2:])]
+    for layer in (ours, theirs):
+        for w, value in zip(layer.query_dense.weights[-2:], factors, strict=True):
+            w.assign(value)
+    np.testing.assert_allclose(ours(q, q), theirs(q, q), rtol=1e-5, atol=1e-5)

@@ -21,6 +21,7 @@ from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
 from shoal.layers.lora import LoRAKernel
 from shoal.layers.quantization import QuantizedKernel
+from shoal.ops import cpu_matmul
 
 _FORMS = (
     (re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"), None),
@@ -246,7 +247,7 @@ class EinsumDense(QuantizedKernel, LoRAKernel, Layer):
     def call(self, inputs, training=None):
         if self.quantization_mode is not None:
             return self._quantized_call(inputs, training)
-        x = jnp.einsum(self.equation, inputs, self._kernel_value())
+        x = self._float_contract(inputs, self._kernel_value())
         if self.bias is not None:
             x = x + self.bias.value
         return self.activation(x) if self.activation is not None else x
@@ -324,10 +325,28 @@ class EinsumDense(QuantizedKernel, LoRAKernel, Layer):
         sizes = iter(scale.shape)
         return jnp.reshape(scale, [next(sizes) if c in out else 1 for c in weight])
 
+    def _trailing_contraction(self):
+        """How many trailing input axes the equation contracts, when it is a plain
+        `(*free, *bound) x (*bound, *new) -> (*free, *new)` product (the projections of
+        attention layers, `...b,bc->...c`); None for any other layout."""
+        inp, weight, out = self._full_specs()
+        n = next((i for i, c in enumerate(weight) if c in out), len(weight))
+        bound = weight[:n]
+        if n == 0 or not inp.endswith(bound) or out != inp[: len(inp) - n] + weight[n:]:
+            return None
+        return n
+
+    def _float_contract(self, x, kernel):
+        n = self._trailing_contraction()
+        if n is None:
+            return jnp.einsum(self.equation, x, kernel)
+        # The same product as the einsum, through the CPU-tuned matmul (shoal.ops.cpu_matmul).
+        return cpu_matmul.contract(x, kernel, n)
+
     def _contract(self, x, kernel):
         if x.dtype == jnp.int8 and kernel.dtype == jnp.int8:
             return jnp.einsum(self.equation, x, kernel, preferred_element_type=jnp.int32)
-        return jnp.einsum(self.equation, x, kernel)
+        return self._float_contract(x, kernel)
 
     def _lora_contract(self, x):
         x = jnp.einsum(self.equation, x, self.lora_kernel_a.value)

@@ -33,11 +33,10 @@ from shoal.layers.input_spec import format_shape
 from shoal.layers.multi_head_attention import (
     MultiHeadAttention,
     _attention_equations,
-    _EinsumProjection,
+    _einsum_projection,
     _expand_mask,
     _explicit_attention,
     _fused_attention,
-    _projection_equation,
     _serialize,
     _with_fan_axes,
 )
@@ -173,20 +172,18 @@ class GroupedQueryAttention(Layer):
                 "gate", query_shape[-1], heads, activation="sigmoid"
             )
         self._value_dense = self._projection("value", value_shape[-1], kv_heads)
-        self._output_dense = _EinsumProjection(
-            _projection_equation(2, 2, 1),
+        self._output_dense = _einsum_projection(
+            2,
             (heads, self.head_dim, self.feature_dim),
             n_in=2,
             name="attention_output",
             **self._sublayer_kwargs(),
         )
-        for layer in self._projections():
-            layer.build()
         self.built = True
 
     def _projection(self, name, in_dim, heads, activation=None):
-        return _EinsumProjection(
-            _projection_equation(2, 1, 2),
+        return _einsum_projection(
+            2,
             (in_dim, heads, self.head_dim),
             n_in=1,
             name=name,

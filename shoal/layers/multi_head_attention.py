@@ -29,14 +29,14 @@ import string
 import jax
 import jax.numpy as jnp
 
-from shoal import activations, constraints, initializers, regularizers
+from shoal import constraints, initializers, regularizers
 from shoal.backend import naming
 from shoal.backend.random import draw_key as _draw_key
 from shoal.backend.symbolic import eval_output_spec
 from shoal.layers.attention import _causal, _check_rate, _check_seed
 from shoal.layers.base import Layer
+from shoal.layers.einsum_dense import EinsumDense
 from shoal.layers.input_spec import format_shape
-from shoal.ops import cpu_matmul
 from shoal.random import seed_generator_for
 
 
@@ -165,70 +165,25 @@ def _dropped(probs, rng, rate):
     return jnp.where(keep, probs / (1.0 - rate), jnp.zeros((), probs.dtype))
 
 
-class _EinsumProjection(Layer):
-    """The EinsumDense sub-layers of MultiHeadAttention: `einsum(equation, x, kernel) + bias`.
+def _einsum_projection(free_dims, kernel_shape, n_in, name, use_bias, kernel_initializer, **kwargs):
+    """An attention layer's projection: the `EinsumDense` Keras builds, already built.
 
-    The kernel's leading `n_in` axes are contracted with the input's trailing axes; the
-    bias (if any) covers the trailing output axes.
+    Its equation contracts the input's trailing `n_in` axes with the kernel's leading
+    ones (`abc,cde->abde` for `free_dims=2`); the bias covers the output's new axes.
     """
-
-    def __init__(
-        self,
+    n_out = len(kernel_shape) - n_in
+    equation = _projection_equation(free_dims, n_in, n_out)
+    in_axes, out_axes = range(n_in), range(n_in, len(kernel_shape))
+    layer = EinsumDense(
         equation,
-        kernel_shape,
-        n_in,
-        use_bias,
-        activation=None,
-        kernel_initializer="glorot_uniform",
-        bias_initializer="zeros",
-        kernel_regularizer=None,
-        bias_regularizer=None,
-        kernel_constraint=None,
-        bias_constraint=None,
+        output_shape=(None,) * (free_dims - 1) + tuple(kernel_shape[n_in:]),
+        bias_axes=equation[-n_out:] if use_bias else None,
+        kernel_initializer=_with_fan_axes(kernel_initializer, in_axes, out_axes),
+        name=name,
         **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.equation = equation
-        self.kernel_shape = tuple(kernel_shape)
-        self.n_in = n_in
-        self.use_bias = use_bias
-        self.activation = activations.get(activation)
-        in_axes, out_axes = range(n_in), range(n_in, len(self.kernel_shape))
-        self.kernel_initializer = _with_fan_axes(kernel_initializer, in_axes, out_axes)
-        self.bias_initializer = bias_initializer
-        self.kernel_regularizer = kernel_regularizer
-        self.bias_regularizer = bias_regularizer
-        self.kernel_constraint = kernel_constraint
-        self.bias_constraint = bias_constraint
-        self.supports_masking = True
-
-    def build(self, input_shape=None):
-        self.kernel = self.add_weight(
-            name="kernel",
-            shape=self.kernel_shape,
-            initializer=self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-            constraint=self.kernel_constraint,
-        )
-        self.bias = None
-        if self.use_bias:
-            self.bias = self.add_weight(
-                name="bias",
-                shape=self.kernel_shape[self.n_in :],
-                initializer=self.bias_initializer,
-                regularizer=self.bias_regularizer,
-                constraint=self.bias_constraint,
-            )
-        self.built = True
-
-    def call(self, inputs):
-        # Weights are used in the compute dtype (mixed precision keeps float32 variables).
-        dtype = self.compute_dtype
-        # = einsum(self.equation, ...): contracts the input's trailing `n_in` axes.
-        x = cpu_matmul.contract(inputs, self.kernel.value.astype(dtype), self.n_in)
-        if self.bias is not None:
-            x = x + self.bias.value.astype(dtype)
-        return self.activation(x) if self.activation is not None else x
+    )
+    layer.build((None,) * free_dims + tuple(kernel_shape[:n_in]))
+    return layer
 
 
 def _positive_int(layer, arg, value, allow_none=False):
@@ -435,15 +390,13 @@ class MultiHeadAttention(Layer):
             )
         self.value_dense = self._projection("value", rank, value_shape[-1], self._value_dim)
         out_shape = self._output_shape or (query_shape[-1],)
-        self.output_dense = _EinsumProjection(
-            _projection_equation(rank - 1, 2, len(out_shape)),
+        self.output_dense = _einsum_projection(
+            rank - 1,
             (heads, self._value_dim, *out_shape),
             n_in=2,
             name="attention_output",
             **self._sublayer_kwargs(),
         )
-        for layer in self._projections():
-            layer.build()
         (
             self._dot_product_equation,
             self._combine_equation,
@@ -466,8 +419,8 @@ class MultiHeadAttention(Layer):
         }
 
     def _projection(self, name, rank, in_dim, head_dim, activation=None):
-        return _EinsumProjection(
-            _projection_equation(rank - 1, 1, 2),
+        return _einsum_projection(
+            rank - 1,
             (in_dim, self._num_heads, head_dim),
             n_in=1,
             name=name,
