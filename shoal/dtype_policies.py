@@ -22,10 +22,10 @@ def get(identifier):
     return _get(identifier)
 
 
-def serialize(policy) -> dict:
+def serialize(dtype_policy) -> dict:
     from shoal.saving.serialization import serialize_keras_object
 
-    return serialize_keras_object(policy)
+    return serialize_keras_object(dtype_policy)
 
 
 def deserialize(config, custom_objects=None):

@@ -454,3 +454,79 @@ def test_keras2_legacy_names_say_what_to_use():
     assert shoal.utils.legacy.serialize_keras_object(layer) == (
         keras.utils.legacy.serialize_keras_object(keras.layers.Dense(2, name="d"))
     )
+
+
+# -- keyword arguments -----------------------------------------------------------------
+
+
+# Keras parameters shoal does not take: a per-variable DTensor layout (shoal places
+# variables by the Distribution's LayoutMap, keyed by variable path).
+_KERAS_ONLY_PARAMETERS = {"Variable": {"layout"}}
+
+
+def _public_callables(keras_module, shoal_module, prefix="", depth=0, seen=None):
+    import inspect
+
+    seen = set() if seen is None else seen
+    for name in dir(keras_module):
+        theirs, ours = getattr(keras_module, name), getattr(shoal_module, name, None)
+        if name.startswith("_") or ours is None or id(theirs) in seen:
+            continue
+        seen.add(id(theirs))
+        if inspect.ismodule(theirs):
+            if depth < 3 and theirs.__name__.startswith("keras"):
+                yield from _public_callables(theirs, ours, f"{prefix}{name}.", depth + 1, seen)
+        elif callable(theirs):
+            yield f"{prefix}{name}", theirs, ours
+
+
+def _named_parameters(fn):
+    import inspect
+
+    try:
+        signature = inspect.signature(fn.__init__ if inspect.isclass(fn) else fn)
+    except (TypeError, ValueError):
+        return None, False
+    kinds = {p.kind for p in signature.parameters.values()}
+    named = [
+        p.name
+        for p in signature.parameters.values()
+        if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self"
+    ]
+    return named, inspect.Parameter.VAR_KEYWORD in kinds
+
+
+def test_every_keras_keyword_argument_is_taken():
+    # A Keras program may pass any documented argument by name: shoal's functions and
+    # classes take each one (explicitly, or through **kwargs that a base class checks).
+    missing = {}
+    for path, theirs, ours in _public_callables(keras, shoal):
+        their_names, _ = _named_parameters(theirs)
+        our_names, our_kwargs = _named_parameters(ours)
+        if their_names is None or our_names is None or our_kwargs:
+            continue
+        exempt = _KERAS_ONLY_PARAMETERS.get(path.rsplit(".", 1)[-1], set())
+        lacking = [p for p in their_names if p not in our_names and p not in exempt]
+        if lacking:
+            missing[path] = lacking
+    assert missing == {}
+
+
+def test_dataset_format_and_backend_arguments():
+    series = np.arange(10, dtype="float32")
+    ds = shoal.utils.timeseries_dataset_from_array(series, None, 3, batch_size=4, format="tf")
+    assert next(iter(ds)).tolist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]]
+    with pytest.raises(ValueError, match="'format'.*grain"):
+        shoal.utils.timeseries_dataset_from_array(series, None, 3, format="grain")
+    with pytest.raises(ValueError, match="'format'.*got 'torch'"):
+        shoal.utils.timeseries_dataset_from_array(series, None, 3, format="torch")
+    left, right = shoal.utils.split_dataset(series, left_size=0.8, preferred_backend="tensorflow")
+    assert (len(left), len(right)) == (8, 2)
+    before = shoal.config.image_data_format()
+    shoal.backend.set_image_data_format(data_format="channels_first")
+    assert shoal.config.image_data_format() == "channels_first"
+    shoal.backend.set_image_data_format(before)
+    shoal.backend.clear_session(free_memory=False)
+    with pytest.raises(ValueError, match="'ragged' must be False"):
+        shoal.KerasTensor((None, 2), ragged=True)
+    assert shoal.KerasTensor((None, 2), ragged=False).ragged is False

@@ -1,5 +1,7 @@
 """The small functional core: variables, dtypes, random keys, symbolic tensors, scopes."""
 
+import gc
+
 from shoal.backend.config import (
     backend,
     epsilon,
@@ -21,9 +23,12 @@ from shoal.backend.tensors import convert_to_numpy, convert_to_tensor, is_tensor
 from shoal.backend.variables import Variable
 
 
-def clear_session() -> None:
-    """Reset default layer names, as `keras.backend.clear_session()` does."""
+def clear_session(free_memory: bool = True) -> None:
+    """Reset default layer names, as `keras.backend.clear_session()` does; with
+    `free_memory` also run Python's garbage collector (as Keras)."""
     reset_uids()
+    if free_memory:
+        gc.collect()
 
 
 __all__ = [

@@ -33,10 +33,9 @@ def image_data_format() -> str:
     return _IMAGE_DATA_FORMAT
 
 
-def set_image_data_format(value: str) -> None:
+def set_image_data_format(data_format: str) -> None:
     global _IMAGE_DATA_FORMAT
-    value = standardize_data_format(value)
-    _IMAGE_DATA_FORMAT = value
+    _IMAGE_DATA_FORMAT = standardize_data_format(data_format)
 
 
 def standardize_data_format(data_format: str | None) -> str:

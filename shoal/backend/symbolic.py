@@ -18,7 +18,15 @@ from shoal.backend.symbolic_scope import SymbolicScope
 
 
 class KerasTensor:
-    def __init__(self, shape, dtype="float32", sparse=False, name=None, record_history=True):
+    def __init__(
+        self, shape, dtype="float32", sparse=False, ragged=False, record_history=True, name=None
+    ):
+        if ragged:
+            raise ValueError(
+                "KerasTensor: argument 'ragged' must be False (ragged tensors exist only on "
+                f"Keras' TensorFlow backend; JAX arrays are dense), got ragged={ragged!r}"
+            )
+        self.ragged = False
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = dtypes.standardize_dtype(dtype)
         self.sparse = bool(sparse)

@@ -323,17 +323,17 @@ ALL_SCHEDULES = {
 }
 
 
-def serialize(schedule: LearningRateSchedule) -> dict:
+def serialize(learning_rate_schedule: LearningRateSchedule) -> dict:
     """The Keras 3 dict form: `{"module", "class_name", "config", "registered_name"}`."""
-    if not isinstance(schedule, LearningRateSchedule):
+    if not isinstance(learning_rate_schedule, LearningRateSchedule):
         raise TypeError(
-            "schedules.serialize: argument 'schedule' must be a LearningRateSchedule, "
-            f"got {type(schedule).__name__}"
+            "schedules.serialize: argument 'learning_rate_schedule' must be a LearningRateSchedule, "
+            f"got {type(learning_rate_schedule).__name__}"
         )
     return {
         "module": _MODULE,
-        "class_name": type(schedule).__name__,
-        "config": schedule.get_config(),
+        "class_name": type(learning_rate_schedule).__name__,
+        "config": learning_rate_schedule.get_config(),
         "registered_name": None,
     }
 

@@ -165,10 +165,11 @@ _OBJECTS = {
 }
 
 
-def serialize(obj):
+def serialize(initializer):
+    """Keras' name for the argument (a quantizer or a quantization config)."""
     from shoal.saving.serialization import serialize_keras_object
 
-    return serialize_keras_object(obj)
+    return serialize_keras_object(initializer)
 
 
 def deserialize(config, custom_objects=None):

@@ -84,6 +84,7 @@ def image_dataset_from_directory(
     pad_to_aspect_ratio=False,
     data_format=None,
     verbose=True,
+    format="tf",
 ):
     """The images under `directory` (`.bmp .gif .jpeg .jpg .png`) as a `PyDataset` of
     batches `(images, labels)` (just `images` when `labels` or `label_mode` is None), as
@@ -110,6 +111,7 @@ def image_dataset_from_directory(
         ...     seed=1)  # doctest: +SKIP
         >>> model.fit(train, validation_data=val, epochs=3)  # doctest: +SKIP
     """
+    dataset_files.check_format(_OWNER, format)
     labels, label_mode = dataset_files.check_arguments(
         _OWNER, labels, label_mode, class_names, validation_split, subset, shuffle, seed
     )

@@ -31,7 +31,9 @@ from shoal.utils.sample_dataset import ArrayBatches, SampleDataset, num_samples,
 _OWNER = "split_dataset"
 
 
-def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=None):
+def split_dataset(
+    dataset, left_size=None, right_size=None, shuffle=False, seed=None, preferred_backend=None
+):
     """Splits `dataset` into `(left, right)`.
 
     Args:
@@ -42,6 +44,9 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
         right_size: as `left_size`, for the right part.
         shuffle: whether to shuffle the samples before splitting.
         seed: random seed for the shuffle.
+        preferred_backend: Keras' choice between tf.data and torch datasets; taken for
+            compatibility (None, "tensorflow", "jax", "torch", ...): the parts are always
+            shoal datasets, which `fit` takes on every backend.
 
     Returns:
         A tuple of two datasets: `SampleDataset`s of single samples for arrays, datasets of
@@ -53,6 +58,11 @@ def split_dataset(dataset, left_size=None, right_size=None, shuffle=False, seed=
         >>> len(left_ds), len(right_ds)
         (800, 200)
     """
+    if preferred_backend is not None and not isinstance(preferred_backend, str):
+        raise ValueError(
+            f"{_OWNER}: argument 'preferred_backend' must be None or a backend name "
+            f"such as 'tensorflow'; got {preferred_backend!r}"
+        )
     data = _as_data(dataset)
     if left_size is None and right_size is None:
         raise ValueError(

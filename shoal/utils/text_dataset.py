@@ -25,6 +25,7 @@ def text_dataset_from_directory(
     subset=None,
     follow_links=False,
     verbose=True,
+    format="tf",
 ):
     """The `.txt` files under `directory` as a `PyDataset` of batches `(texts, labels)`
     (just `texts` when `labels` or `label_mode` is None), as Keras'
@@ -47,6 +48,7 @@ def text_dataset_from_directory(
         >>> vectorize = TextVectorization(max_tokens=20000)  # doctest: +SKIP
         >>> vectorize.adapt(np.concatenate([x for x, _ in ds]))  # doctest: +SKIP
     """
+    dataset_files.check_format(_OWNER, format)
     labels, label_mode = dataset_files.check_arguments(
         _OWNER, labels, label_mode, class_names, validation_split, subset, shuffle, seed
     )

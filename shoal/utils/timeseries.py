@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from shoal.utils.batch_dataset import BatchDataset
+from shoal.utils.dataset_files import check_format
 
 
 def _positive(name, value, below=None):
@@ -34,6 +35,7 @@ def timeseries_dataset_from_array(
     seed=None,
     start_index=None,
     end_index=None,
+    format="tf",
 ):
     """Windows `data[s], data[s + r], ..., data[s + r * (sequence_length - 1)]` for start
     points `s = start_index + k * sequence_stride` (r the `sampling_rate`), paired with
@@ -48,6 +50,7 @@ def timeseries_dataset_from_array(
         >>> next(iter(ds)).tolist()
         [[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]]
     """
+    check_format("timeseries_dataset_from_array", format)
     data = np.asarray(data)
     n = len(data)
     sequence_length = _positive("sequence_length", sequence_length)
