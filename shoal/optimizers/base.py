@@ -11,6 +11,8 @@ the same code runs eagerly and, through `stateless_apply` inside a
 Subclasses provide the rule (`_transform`, an optax transformation of the
 Keras formula), Keras' slot order (`_slot_groups`), the names optax gives its
 state fields (`_slot_names`), and their hyper-parameter names (`_config_keys`).
+A user's subclass may instead be written the Keras way, with `build` adding
+Variables and `update_step` assigning them (see `shoal.optimizers.custom_rules`).
 
 Example:
     >>> import jax.numpy as jnp
@@ -40,6 +42,7 @@ from shoal.backend.scope import StatelessScope
 from shoal.backend.tensors import convert_to_tensor
 from shoal.backend.variables import Variable
 from shoal.optimizers import schedules, transforms
+from shoal.optimizers.custom_rules import CustomRules
 from shoal.optimizers.initial_state import initial_state
 
 
@@ -47,7 +50,7 @@ def _is_number(x) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
-class Optimizer:
+class Optimizer(CustomRules):
     _slot_groups: tuple[tuple[str, ...], ...] = ()  # Keras' creation order of slot variables
     _slot_names: dict[str, str] = {}  # optax state field -> Keras slot name
     _config_keys: tuple[str, ...] = ()  # hyper-parameters added to get_config()
@@ -106,6 +109,8 @@ class Optimizer:
         self._slots: list[Variable] = []  # in Keras order
         self._leaf_slots: list[Variable] = []  # in optax-state leaf order
         self._leaf_owner: list[int | None] = []  # trainable index of each leaf, None if shared
+        self._custom_variables: list[Variable] = []  # added by a Keras-style subclass's build
+        self._custom_owner: list[int | None] = []
         self._exclude_from_wd: set[Variable] = set()
         self._exclude_from_wd_pattern = None
         self._iterations = self._new_variable(0, "iteration", "int32")
@@ -173,13 +178,15 @@ class Optimizer:
     def variables(self) -> list[Variable]:
         """All optimizer state, in Keras' order (what `stateless_apply` takes and returns)."""
         lr = [self._lr_variable] if self._lr_variable is not None else []
-        return [self._iterations, *lr, *self._averages, *self._accumulators, *self._slots]
+        own = [*self._averages, *self._accumulators, *self._slots, *self._custom_variables]
+        return [self._iterations, *lr, *own]
 
-    def build(self, trainable_variables) -> None:
-        """Create the slot Variables for `trainable_variables` (once; later calls do nothing)."""
+    def build(self, variables) -> None:
+        """Create the slot Variables for the trainable `variables` (once; later calls do
+        nothing)."""
         if self.built:
             return
-        variables = list(trainable_variables)
+        variables = list(variables)
         self._trainable_variables = variables
         self._index = {v: i for i, v in enumerate(variables)}
         # Variables written with their "gradient" (float8 scales) get no slots or averages,
@@ -203,6 +210,10 @@ class Optimizer:
             self._averages = copies("average", self._updated_variables)
         if self.gradient_accumulation_steps:
             self._accumulators = copies("gradient_accumulator")
+        if self._uses_custom_rule:
+            self._tx = self._clipping()  # the subclass's build adds its own Variables
+            self.built = True
+            return
         self._tx = optax.chain(self._clipping(), self._transform())
         # The rules' initial state depends on shapes and dtypes only, never on values.
         state = initial_state(self._tx, self._updated_variables)
@@ -230,7 +241,10 @@ class Optimizer:
         self.built = True
 
     def _transform(self) -> optax.GradientTransformation:
-        raise NotImplementedError(f"{type(self).__name__} must implement `_transform()`")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement update_step(gradient, variable, "
+            "learning_rate) (Keras' way), or _transform() (an optax rule)"
+        )
 
     def _clipping(self) -> optax.GradientTransformation:
         if self.clipnorm:
@@ -406,7 +420,7 @@ class Optimizer:
         every `gradient_accumulation_steps`-th call, from the mean of the accumulated grads."""
         steps = self.gradient_accumulation_steps
         is_update = (self._iterations.value + 1) % steps == 0
-        kept = [*self._trainable_variables, *self._leaf_slots]
+        kept = [*self._trainable_variables, *self._leaf_slots, *self._custom_variables]
         before = [v.value for v in kept]
         sums = [g + acc.value for g, acc in zip(grads, self._accumulators, strict=True)]
         self._update_step([s / steps for s in sums], present)
@@ -419,6 +433,9 @@ class Optimizer:
     def _update_step(self, grads, present) -> None:
         learning_rate = self._current_learning_rate()
         self._apply_weight_decay(learning_rate, present)
+        if self._uses_custom_rule:
+            self._custom_update_step(grads, present, learning_rate)
+            return
         positions = self._updated_positions
         variables = self._updated_variables
         params = [v.value for v in variables]
@@ -435,6 +452,15 @@ class Optimizer:
         ):
             if owner is None or present[owner]:
                 slot.assign(value)
+
+    def _custom_update_step(self, grads, present, learning_rate) -> None:
+        """A Keras-style subclass's rule: clip, then `update_step` per variable with a
+        gradient, as Keras' `apply` does."""
+        positions = [i for i in self._updated_positions if present[i]]
+        params = [self._trainable_variables[i].value for i in positions]
+        clipped, _ = self._tx.update([grads[i] for i in positions], self._tx.init(params), params)
+        for i, grad in zip(positions, clipped, strict=True):
+            self.update_step(grad, self._trainable_variables[i], learning_rate)
 
     def _new_value(self, param, update):
         """A variable's value after the rule's `update` (optax's convention: a delta)."""

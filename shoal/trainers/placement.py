@@ -29,6 +29,13 @@ def slot_references(optimizer) -> dict:
         ):
             if owner is not None:
                 refs[slot] = owned[owner]
+        for slot, owner in zip(
+            getattr(optimizer, "_custom_variables", []),
+            getattr(optimizer, "_custom_owner", []),
+            strict=False,
+        ):
+            if owner is not None:
+                refs[slot] = owned[owner]
         for name in ("_averages", "_accumulators"):
             for slot, var in zip(getattr(optimizer, name, None) or [], owned, strict=False):
                 refs[slot] = var
