@@ -283,6 +283,29 @@ class Layer(Operation):
         return _dedupe([v for v in self.variables if id(v) in ids] + wanted)
 
     # -- weights -----------------------------------------------------------
+    def add_variable(
+        self,
+        shape,
+        initializer,
+        dtype=None,
+        trainable: bool = True,
+        autocast: bool = True,
+        regularizer=None,
+        constraint=None,
+        name: str | None = None,
+    ) -> Variable:
+        """`add_weight` with Keras' other argument order (shape and initializer first)."""
+        return self.add_weight(
+            shape=shape,
+            initializer=initializer,
+            dtype=dtype,
+            trainable=trainable,
+            autocast=autocast,
+            regularizer=regularizer,
+            constraint=constraint,
+            name=name,
+        )
+
     def add_weight(
         self,
         shape=None,

@@ -34,6 +34,16 @@ def _pythonify(logs):
     return {k: _host_value(logs[k]) for k in sorted(logs)}
 
 
+def _metrics_or_logs(model, logs):
+    """Keras' rule at the end of an epoch or evaluation: when a model's own train_step /
+    test_step logs exactly the names of its metrics, the metrics' accumulated results
+    stand for them (not the last step's values)."""
+    if not logs or not model._overrides_steps():
+        return logs
+    results = model.get_metrics_result()
+    return results if set(results) == set(logs) else logs
+
+
 def _results(logs, model, return_dict):
     """`evaluate` / `*_on_batch`'s return: the logs, or their values in `metrics_names`'
     order (loss, per-output losses, metrics), the rest sorted, as Keras lists them."""
@@ -345,7 +355,7 @@ def fit(
             if not logs:  # a finite generator ran out: stop, keeping what was trained
                 warnings.warn(_RAN_OUT, stacklevel=2)
                 break
-            epoch_logs = _pythonify(logs)
+            epoch_logs = _pythonify(_metrics_or_logs(model, logs))
             if val_data is not None and _should_validate(epoch, validation_freq):
                 val_x, val_y, val_sw = val_data
                 try:
@@ -459,7 +469,7 @@ def evaluate(
             cbs.on_test_batch_end(start + i, logs)
         if model.stop_evaluating:  # a callback asked to stop (Keras 3)
             break
-    logs = _pythonify(logs)
+    logs = _pythonify(_metrics_or_logs(model, logs))
     cbs.on_test_end(logs)
     return _results(logs, model, return_dict)
 

@@ -315,6 +315,29 @@ class Trainer:
         metrics_variables = [scope.get_value(v) for v in self.metrics_variables]
         return loss, (y_pred, non_trainable_variables, metrics_variables)
 
+    def stateless_compute_loss(
+        self,
+        trainable_variables,
+        non_trainable_variables,
+        metrics_variables,
+        x=None,
+        y=None,
+        y_pred=None,
+        sample_weight=None,
+        training=True,
+    ):
+        """Pure `compute_loss` for a given `y_pred`: `(loss, (trainable, non_trainable,
+        metrics_variables))` with the values `compute_loss` assigned (Keras 3's JAX API)."""
+        mapping = list(zip(self.trainable_variables, trainable_variables, strict=True))
+        mapping += list(zip(self.non_trainable_variables, non_trainable_variables, strict=True))
+        mapping += self._metric_mapping(metrics_variables)
+        with StatelessScope(mapping) as scope:
+            extra = {"training": training} if _takes_training(self.compute_loss) else {}
+            loss = self.compute_loss(x, y, y_pred, sample_weight, **extra)
+        non_trainable_variables = [scope.get_value(v) for v in self.non_trainable_variables]
+        metrics_variables = [scope.get_value(v) for v in self.metrics_variables]
+        return loss, (trainable_variables, non_trainable_variables, metrics_variables)
+
     def _update_metrics(self, metrics_variables, loss, x, y, y_pred, sample_weight):
         with StatelessScope(self._metric_mapping(metrics_variables)) as scope:
             self._loss_tracker.update_state(loss, sample_weight=batch_size_of(x))
@@ -494,6 +517,16 @@ class Trainer:
 
     def make_train_function(self, force=False):
         return self._function("train", False)
+
+    def make_test_function(self, force=False):
+        return self._function("test", False)
+
+    def make_predict_function(self, force=False):
+        return self._function("predict", False)
+
+    def jax_state_sync(self) -> None:
+        """Keras' JAX trainer copies its loop state back into the variables here; shoal
+        writes the state back after every execution, so the variables are current."""
 
     # -- building ------------------------------------------------------------
     @property
