@@ -530,3 +530,62 @@ def test_dataset_format_and_backend_arguments():
     with pytest.raises(ValueError, match="'ragged' must be False"):
         shoal.KerasTensor((None, 2), ragged=True)
     assert shoal.KerasTensor((None, 2), ragged=False).ragged is False
+
+
+# Keras internals a program does not reach for (quantization / remat hooks, serialization
+# specs, TensorFlow ragged tensors) and the noted gap of LoRA on Embedding.
+_INTERNAL_ATTRIBUTES = {
+    "quantized_build",
+    "quantized_call",
+    "rematerialized_call",
+    "variable_serialization_spec",
+    "inner_loop",
+    "get_quantization_layer_structure",
+    "ragged_rank",
+    "row_splits_dtype",
+    "enable_lora",
+    "lora_alpha",
+    "lora_enabled",
+    "lora_rank",
+}
+
+
+def _instances(k):
+    dense = k.layers.Dense(2)
+    dense(np.ones((1, 3), "float32"))
+    lstm = k.layers.LSTM(2)
+    lstm(np.ones((1, 2, 3), "float32"))
+    inputs = k.Input((3,))
+    model = k.Model(inputs, k.layers.Dense(2)(inputs))
+    model.compile("adam", "mse", metrics=["mae"])
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+    return {"dense": dense, "lstm": lstm, "model": model, "tensor": inputs}
+
+
+def test_instances_have_every_public_keras_attribute():
+    ours, theirs = _instances(shoal), _instances(keras)
+    missing = {}
+    for kind, their in theirs.items():
+        lacking = []
+        for name in dir(their):
+            if name.startswith("_") or name in _INTERNAL_ATTRIBUTES:
+                continue
+            try:
+                getattr(their, name)
+            except Exception:  # noqa: BLE001 - Keras' own property may raise here
+                continue
+            if not hasattr(ours[kind], name):
+                lacking.append(name)
+        if lacking:
+            missing[kind] = lacking
+    assert missing == {}
+    model = ours["model"]
+    assert model.operations == model.layers and model.train_function is not None
+    model.train_function = None
+    assert model.train_function is None
+    with pytest.raises(ValueError, match="'train_function' can only be set to None"):
+        model.train_function = lambda data: data
+    with pytest.raises(NotImplementedError, match="add_metric"):
+        ours["dense"].add_metric(1.0)
+    assert ours["dense"].call_signature_parameters == theirs["dense"].call_signature_parameters
+    assert ours["lstm"].input_dtype == theirs["lstm"].input_dtype

@@ -30,6 +30,7 @@ class KerasTensor:
         self.shape = tuple(None if d is None else int(d) for d in shape)
         self.dtype = dtypes.standardize_dtype(dtype)
         self.sparse = bool(sparse)
+        self.record_history = bool(record_history)
         self.name = name
         self._keras_history = None
         self._keras_mask = None  # a KerasTensor when the producing layer emits a mask
@@ -42,6 +43,11 @@ class KerasTensor:
         from shoal import ops
 
         return ops.reshape(self, newshape)
+
+    def squeeze(self, axis=None):
+        from shoal import ops
+
+        return ops.squeeze(self, axis=axis)
 
     def __repr__(self):
         return f"<KerasTensor shape={self.shape}, dtype={self.dtype}, name={self.name}>"

@@ -35,6 +35,7 @@ from shoal.backend.symbolic import (
 )
 from shoal.backend.variables import Variable
 from shoal.layers.input_spec import assert_input_compatibility
+from shoal.layers.layer_introspection import LayerIntrospection
 from shoal.random import SeedGenerator
 
 # The `training` argument of the layer calls in progress, outermost first.
@@ -70,7 +71,7 @@ _LAYER_KWARGS = {
 }
 
 
-class Layer(Operation):
+class Layer(LayerIntrospection, Operation):
     """Base class of all layers (Keras 3 semantics).
 
     Subclass it as in Keras: create weights in `build(input_shape)` with
@@ -383,6 +384,14 @@ class Layer(Operation):
         return int(sum(int(np.prod(w.shape)) for w in self.weights))
 
     # -- losses ------------------------------------------------------------
+    def add_metric(self, *args, **kwargs):
+        """Removed in Keras 3 (raises there too): says what to do instead."""
+        raise NotImplementedError(
+            f"Layer '{self.name}': add_metric() was removed in Keras 3. Pass the metric to "
+            "Model.compile(metrics=[...]), or create a metric tracker (e.g. "
+            "metrics.Mean()) in __init__ or build and call its update_state()"
+        )
+
     def add_loss(self, loss) -> None:
         scope = current_stateless_scope()
         if scope is not None:

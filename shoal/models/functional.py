@@ -58,6 +58,11 @@ class Functional(Model):
         return [op for op in self._operations if isinstance(op, Layer)]
 
     @property
+    def operations(self) -> list:
+        """Every operation of the graph (InputLayers included), in topological order."""
+        return list(self._operations)
+
+    @property
     def inputs(self):
         return list(self._inputs)
 

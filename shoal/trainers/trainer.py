@@ -518,6 +518,33 @@ class Trainer:
     def make_train_function(self, force=False):
         return self._function("train", False)
 
+    def _compiled(self, kind):
+        return next((fn for key, fn in self._functions.items() if key[0] == kind), None)
+
+    def _forget_compiled(self, kind, value) -> None:
+        if value is not None:
+            raise ValueError(
+                f"Model '{self.name}': argument '{kind}_function' can only be set to None "
+                f"(to compile the {kind} step again on the next call); shoal compiles its own "
+                f"steps, got {value!r} (override {kind}_step instead)"
+            )
+        self._functions = {k: fn for k, fn in self._functions.items() if k[0] != kind}
+
+    # Keras' attributes: the compiled functions (None before the first call); setting one
+    # to None makes the next fit / evaluate / predict trace the step again.
+    train_function = property(
+        lambda self: self._compiled("train"),
+        lambda self, value: self._forget_compiled("train", value),
+    )
+    test_function = property(
+        lambda self: self._compiled("test"),
+        lambda self, value: self._forget_compiled("test", value),
+    )
+    predict_function = property(
+        lambda self: self._compiled("predict"),
+        lambda self, value: self._forget_compiled("predict", value),
+    )
+
     def make_test_function(self, force=False):
         return self._function("test", False)
 
