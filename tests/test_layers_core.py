@@ -104,3 +104,66 @@ def test_dense_lora_matches_keras(tmp_path):
     np.testing.assert_allclose(plain(x), theirs(x), rtol=1e-6)
     with pytest.raises(ValueError, match="enable_lora needs a built layer without LoRA"):
         ours.enable_lora(2)
+
+
+@pytest.mark.parametrize("mode", [None, "int8", "int4"])
+def test_embedding_lora_matches_keras(mode, tmp_path):
+    """Embedding LoRA (QLoRA over a quantized table too): Keras' weights, outputs, and the
+    weights file (the update merged in, re-quantized), which a plain Keras layer loads."""
+    import warnings
+
+    import keras
+
+    ids = np.array([[0, 3, 5], [2, 2, 1]])
+
+    def make(k, **kwargs):
+        layer = k.layers.Embedding(6, 4, **kwargs)
+        layer(ids)
+        return layer
+
+    ours, theirs = make(shoal), make(keras)
+    ours.set_weights(theirs.get_weights())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Keras' quantize warns about NumPy 2
+        for layer in (ours, theirs):
+            if mode:
+                layer.quantize(mode)
+            layer.enable_lora(2, lora_alpha=3.0)
+
+    def summary(layer):
+        return [(w.name, tuple(w.shape), str(w.dtype), w.trainable) for w in layer.weights]
+
+    assert summary(ours) == summary(theirs)
+    factors = [w for w in theirs.weights if "lora" in w.name]
+    for i, w in enumerate(factors):
+        w.assign(np.random.default_rng(i).standard_normal(w.shape).astype("float32"))
+    ours.set_weights(theirs.get_weights())
+    np.testing.assert_allclose(ours(ids), theirs(ids), rtol=1e-6, atol=1e-6)
+    path, their_path = str(tmp_path / "lora.weights.h5"), str(tmp_path / "k.weights.h5")
+    shoal.Sequential([shoal.Input((3,), dtype="int32"), ours]).save_weights(path)
+    keras.Sequential([keras.Input((3,), dtype="int32"), theirs]).save_weights(their_path)
+
+    def plain_keras(weights_file):
+        plain = keras.Sequential([keras.Input((3,), dtype="int32"), make(keras)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if mode:
+                plain.quantize(mode)
+        plain.load_weights(weights_file)
+        return plain(ids)
+
+    merged = plain_keras(path)
+    np.testing.assert_allclose(merged, plain_keras(their_path), rtol=1e-6, atol=1e-6)
+    if mode is None:
+        np.testing.assert_allclose(merged, theirs(ids), rtol=1e-6, atol=1e-6)
+    reloaded = shoal.Sequential([shoal.Input((3,), dtype="int32"), make(shoal)])
+    if mode:
+        reloaded.quantize(mode)
+    reloaded.layers[-1].enable_lora(2)
+    reloaded.load_weights(path)
+    np.testing.assert_allclose(reloaded(ids), merged, rtol=1e-6, atol=1e-6)
+    lora_layer = shoal.layers.Embedding(6, 4, lora_rank=2, lora_alpha=4)
+    lora_layer(ids)
+    assert lora_layer.get_config()["lora_rank"] == 2 and lora_layer.lora_alpha == 4
+    with pytest.raises(ValueError, match="quantize\\(\\) needs a layer without LoRA"):
+        lora_layer.quantize("int8")

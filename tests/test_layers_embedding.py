@@ -121,8 +121,8 @@ def test_keras_config_loads():
         ),
         ({"input_dim": 5, "output_dim": True}, r"argument 'output_dim'.*got True"),
         (
-            {"input_dim": 5, "output_dim": 2, "lora_rank": 4},
-            r"argument 'lora_rank' is not supported by shoal \(expected None\), got 4",
+            {"input_dim": 5, "output_dim": 2, "lora_rank": 0},
+            r"argument 'lora_rank' must be None or a positive integer; got 0",
         ),
         ({"input_dim": 5, "output_dim": 2, "embeddings_initializer": "nope"}, r"nope"),
         (

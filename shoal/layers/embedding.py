@@ -10,6 +10,7 @@ import numpy as np
 from shoal import constraints, initializers, quantizers, regularizers
 from shoal.backend.symbolic import KerasTensor
 from shoal.layers.base import Layer
+from shoal.layers.embedding_lora import EmbeddingLoRA
 from shoal.layers.quantization import (
     add_group_variables,
     int4_block_size,
@@ -25,7 +26,7 @@ def _serialize(module, obj):
     return None if obj is None else module.serialize(obj)
 
 
-class Embedding(Layer):
+class Embedding(EmbeddingLoRA, Layer):
     """Maps integer ids in `[0, input_dim)` to rows of a `(input_dim, output_dim)` table.
 
     Inputs of any shape `(..., )` give outputs `(..., output_dim)`. Integer inputs are used
@@ -71,17 +72,12 @@ class Embedding(Layer):
                     f"Embedding '{self.name}': argument '{arg}' must be a positive integer, "
                     f"got {value!r}"
                 )
-        for arg, value in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha)):
-            if value is not None:
-                raise ValueError(
-                    f"Embedding '{self.name}': argument '{arg}' is not supported by shoal "
-                    f"(expected None), got {value!r}"
-                )
         self.input_dim = input_dim
         self.output_dim = output_dim
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
+        self._init_embedding_lora(lora_rank, lora_alpha)
         self.mask_zero = bool(mask_zero)
         self.quantization_config = quantizers.deserialize(quantization_config)
         self.supports_masking = self.mask_zero
@@ -98,33 +94,43 @@ class Embedding(Layer):
             return
         if self.quantization_mode is not None:
             self._build_quantized_embeddings(self.quantization_mode)
-            self.built = True
-            return
-        self.embeddings = self.add_weight(
-            name="embeddings",
-            shape=(self.input_dim, self.output_dim),
-            initializer=self.embeddings_initializer,
-            regularizer=self.embeddings_regularizer,
-            constraint=self.embeddings_constraint,
-            trainable=True,
-        )
+        else:
+            self.embeddings = self.add_weight(
+                name="embeddings",
+                shape=(self.input_dim, self.output_dim),
+                initializer=self.embeddings_initializer,
+                regularizer=self.embeddings_regularizer,
+                constraint=self.embeddings_constraint,
+                trainable=True,
+            )
         self.built = True
+        if self.lora_rank and not self.lora_enabled:
+            self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
 
     def call(self, inputs):
         if inputs.dtype not in (jnp.int32, jnp.int64):
             inputs = inputs.astype(jnp.int32)
-        outputs = jnp.take(self.embeddings.value, inputs, axis=0)
         if self.quantization_mode is None:
-            return outputs.astype(self.compute_dtype)
+            return jnp.take(self._float_table(), inputs, axis=0).astype(self.compute_dtype)
+        outputs = self._dequantized_rows(inputs)
+        if self.lora_enabled:
+            outputs = (outputs + self._lora_rows(inputs)).astype(self.compute_dtype)
+        return outputs
+
+    def _dequantized_rows(self, ids):
+        outputs = jnp.take(self.embeddings.value, ids, axis=0)
         if self.quantization_mode == "int4":
             outputs = quantizers.unpack_int4(outputs, self.output_dim, axis=-1)
         outputs = outputs.astype(self.compute_dtype)
         # In the compute dtype, as Keras' autocast variables (so are the outputs).
-        scale = jnp.take(self.embeddings_scale.value, inputs, axis=0).astype(outputs.dtype)
+        scale = jnp.take(self.embeddings_scale.value, ids, axis=0).astype(outputs.dtype)
         if self._int4_block_size:
-            zero = jnp.take(self.embeddings_zero.value, inputs, axis=0)
+            zero = jnp.take(self.embeddings_zero.value, ids, axis=0)
             return dequantize_with_sz_map(outputs, scale, zero, self.g_idx.value)
         return outputs / scale[..., None]
+
+    def _dequantized_table(self):
+        return self._dequantized_rows(jnp.arange(self.input_dim))
 
     # -- quantization ----------------------------------------------------------------------
     _int4_block_size = None  # None: per-channel
@@ -139,11 +145,14 @@ class Embedding(Layer):
                 f"Embedding '{self.name}': quantize: argument 'mode' must be 'int8' or 'int4' "
                 f"(an Embedding has no {mode!r} mode, as in Keras); got {mode!r}"
             )
+        if self.lora_enabled:
+            raise ValueError(
+                f"Embedding '{self.name}': quantize() needs a layer without LoRA (quantize "
+                "first, then enable_lora); got lora_rank={self.lora_rank!r}"
+            )
         table = self.embeddings.value
         if mode == "int8":
-            quantizer = config.weight_quantizer or quantizers.AbsMaxQuantizer(axis=-1)
-            table, scale = quantizer(table, to_numpy=True)
-            values = [table, scale.reshape(scale.shape[:1])]
+            values = self._int8_values(table, config)
         else:
             values = self._int4_values(table, int4_block_size(self, config), config)
         old = self.embeddings
@@ -156,12 +165,18 @@ class Embedding(Layer):
         self.dtype_policy = quantized_policy(mode, self._int4_block_size, self.dtype_policy.name)
 
     @staticmethod
+    def _int8_values(table, config=None):
+        quantizer = getattr(config, "weight_quantizer", None) or quantizers.AbsMaxQuantizer(axis=-1)
+        table, scale = quantizer(table, to_numpy=True)
+        return [table, scale.reshape(scale.shape[:1])]
+
+    @staticmethod
     def _int4_values(table, block_size, config):
         if block_size:  # groups along output_dim: quantize the transposed table
             values, scale, zero = int4_quantize(np.asarray(table).T, block_size)
             groups = group_index(table.shape[1], block_size)
             return [quantizers.pack_int4(values.T, axis=-1)[0], scale.T, zero.T, groups]
-        quantizer = config.weight_quantizer or quantizers.AbsMaxQuantizer(
+        quantizer = getattr(config, "weight_quantizer", None) or quantizers.AbsMaxQuantizer(
             axis=-1, value_range=(-8, 7)
         )
         table, scale = quantizer(table, to_numpy=True)
@@ -213,4 +228,5 @@ class Embedding(Layer):
             "embeddings_constraint": _serialize(constraints, self.embeddings_constraint),
             "mask_zero": self.mask_zero,
             "quantization_config": quantizers.serialize(self.quantization_config),
+            **self._lora_config(),
         }

@@ -122,7 +122,7 @@ class ReversibleEmbedding(Embedding):
     def call(self, inputs, reverse=False):
         if not reverse:
             return super().call(inputs)
-        kernel = self.embeddings.value.T if self.tie_weights else self.reverse_embeddings.value
+        kernel = self._float_table().T if self.tie_weights else self.reverse_embeddings.value
         if self.reverse_dtype is not None:
             inputs = inputs.astype(self.reverse_dtype)
             kernel = kernel.astype(self.reverse_dtype)
