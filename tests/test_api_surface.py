@@ -533,7 +533,7 @@ def test_dataset_format_and_backend_arguments():
 
 
 # Keras internals a program does not reach for (quantization / remat hooks, serialization
-# specs, TensorFlow ragged tensors) and the noted gap of LoRA on Embedding.
+# specs, TensorFlow ragged tensors).
 _INTERNAL_ATTRIBUTES = {
     "quantized_build",
     "quantized_call",
@@ -543,10 +543,6 @@ _INTERNAL_ATTRIBUTES = {
     "get_quantization_layer_structure",
     "ragged_rank",
     "row_splits_dtype",
-    "enable_lora",
-    "lora_alpha",
-    "lora_enabled",
-    "lora_rank",
 }
 
 
@@ -555,11 +551,13 @@ def _instances(k):
     dense(np.ones((1, 3), "float32"))
     lstm = k.layers.LSTM(2)
     lstm(np.ones((1, 2, 3), "float32"))
+    embedding = k.layers.Embedding(5, 2)
+    embedding(np.ones((1, 3), "int32"))
     inputs = k.Input((3,))
     model = k.Model(inputs, k.layers.Dense(2)(inputs))
     model.compile("adam", "mse", metrics=["mae"])
     model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
-    return {"dense": dense, "lstm": lstm, "model": model, "tensor": inputs}
+    return {"dense": dense, "lstm": lstm, "embedding": embedding, "model": model, "tensor": inputs}
 
 
 def test_instances_have_every_public_keras_attribute():
