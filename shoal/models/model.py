@@ -174,10 +174,12 @@ class Model(Trainer, Layer):
 
         save_model(self, filepath, overwrite=overwrite, zipped=zipped, **kwargs)
 
-    def save_weights(self, filepath, overwrite=True):
+    def save_weights(self, filepath, overwrite=True, max_shard_size=None):
+        """Save the weights to a `.weights.h5` file or, with `max_shard_size` (GB), to a
+        `.weights.json` index and shards of at most that size (Keras 3's layouts)."""
         from shoal.saving.api import save_weights
 
-        save_weights(self, filepath, overwrite=overwrite)
+        save_weights(self, filepath, overwrite=overwrite, max_shard_size=max_shard_size)
 
     def get_state_tree(self, value_format="backend_tensor"):
         """Every variable (trainable, non-trainable, optimizer, metrics) as nested dicts

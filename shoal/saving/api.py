@@ -8,6 +8,7 @@ import warnings
 
 from shoal.saving import archive as _archive
 from shoal.saving import orbax_checkpoints
+from shoal.saving import sharded_weights as _sharded
 from shoal.saving import weights_file as _weights
 
 
@@ -131,16 +132,28 @@ def load_model(filepath, custom_objects=None, compile: bool = True, safe_mode: b
     )
 
 
-def save_weights(model, filepath, overwrite: bool = True, **kwargs) -> None:
-    """Save `model`'s weights to a `.weights.h5` file (Keras 3's layout)."""
+def save_weights(model, filepath, overwrite: bool = True, max_shard_size=None, **kwargs) -> None:
+    """Save `model`'s weights to a `.weights.h5` file (Keras 3's layout), or, with
+    `max_shard_size` (GB), to a `.weights.json` index and `*_NNNNN.weights.h5` shards of at
+    most that size each (Keras 3's sharded layout; a `.weights.h5` path is renamed to
+    `.weights.json`, with a warning).
+
+    Example:
+        >>> model.save_weights("model.weights.json", max_shard_size=0.25)
+        >>> model.load_weights("model.weights.json")
+    """
     filepath = _path(filepath, "save_weights")
     if kwargs:
         raise ValueError(f"save_weights: unsupported argument(s) {sorted(kwargs)}")
+    if max_shard_size is not None:
+        _sharded.save_sharded_weights(model, filepath, max_shard_size, overwrite=overwrite)
+        return
     _weights.save_weights(model, filepath, overwrite=overwrite)
 
 
 def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None:
-    """Load weights into `model` from a `.weights.h5` file, a `.keras` archive, a legacy
+    """Load weights into `model` from a `.weights.h5` file, the `.weights.json` index of
+    sharded weights (`save_weights(..., max_shard_size=)`), a `.keras` archive, a legacy
     Keras 2 / tf.keras HDF5 file (`.h5` / `.hdf5`; `by_name=True` matches layers by name), or
     an Orbax checkpoint directory (the whole state tree, optimizer and metrics included, onto
     the model's own shardings)."""
@@ -163,10 +176,13 @@ def load_weights(model, filepath, skip_mismatch: bool = False, **kwargs) -> None
         _weights.check_built(model, "load")
         _archive.load_weights_from_archive(model, filepath, skip_mismatch=skip_mismatch)
         return
+    if filepath.endswith(".weights.json"):
+        _sharded.load_sharded_weights(model, filepath, skip_mismatch=skip_mismatch)
+        return
     if not filepath.endswith(".weights.h5"):
         raise ValueError(
-            "load_weights: argument 'filepath' must end in '.weights.h5', '.keras' or (legacy "
-            "HDF5) '.h5'; "
+            "load_weights: argument 'filepath' must end in '.weights.h5', '.weights.json' "
+            "(sharded), '.keras' or (legacy HDF5) '.h5'; "
             f"got filepath={filepath!r}"
         )
     _weights.load_weights(model, filepath, skip_mismatch=skip_mismatch)

@@ -247,7 +247,7 @@ class _WriteStore:
         return len(self.keys())
 
 
-def _to_numpy(value):
+def variable_to_numpy(value):
     inner = getattr(value, "value", None)
     if inner is not None and not isinstance(value, np.ndarray):
         value = inner
@@ -256,7 +256,7 @@ def _to_numpy(value):
 
 def write_dataset(group, key: str, value) -> None:
     """Store one variable's value (or an array) as dataset `key` of `group`."""
-    value = _to_numpy(value)
+    value = variable_to_numpy(value)
     if value.dtype.name == "bfloat16":
         # As Keras: HDF5 has no bfloat16, h5py stores it opaque; the attribute says what it is.
         dataset = group.create_dataset(key, data=value)
@@ -267,10 +267,16 @@ def write_dataset(group, key: str, value) -> None:
 
 def write_weights(model, h5) -> None:
     """Write every variable of `model` (and its optimizer) into the open h5py File `h5`."""
+    write_stores(model, lambda path, name: _WriteStore(h5, path, name))
+
+
+def write_stores(model, make_store) -> None:
+    """Walk `model`'s object tree, writing each object's variables into
+    `make_store(path, name)` (a dict-like `vars` group; `name` is None for unnamed objects)."""
 
     def visit(obj, path):
         name = getattr(obj, "name", None)
-        store = _WriteStore(h5, path, name if isinstance(name, str) else None)
+        store = make_store(path, name if isinstance(name, str) else None)
         custom = _overridden(obj, "save_own_variables")
         if custom is not None:
             custom(store)
@@ -349,7 +355,7 @@ def _read_dataset(group, key, where, source):
     return value
 
 
-def _get_vars_group(h5, path, source):
+def get_vars_group(h5, path, source):
     import h5py
 
     node = h5
@@ -381,20 +387,35 @@ def _describe(obj, path):
     return f"{kind} '{name}' (stored at {where})"
 
 
+class _SingleFile:
+    """The `vars` groups of one open h5py File (what `read_weights` reads from)."""
+
+    def __init__(self, h5, source):
+        self._h5, self._source = h5, source
+
+    def vars_group(self, path):
+        return get_vars_group(self._h5, path, self._source)
+
+    def unused(self, consumed: set) -> list:
+        return unused_layer_weights(self._h5, consumed)
+
+
 def read_weights(model, h5, source: str, skip_mismatch: bool = False) -> None:
-    """Load the variables of `model` from the open h5py File `h5`.
+    """Load the variables of `model` from the open h5py File `h5` (or from any object with
+    `vars_group(path)` and `unused(consumed)`, such as the shards of a `.weights.json`).
 
     Everything is checked before any variable is assigned. Mismatched layers raise
     ValueError naming the layer and the file, or (skip_mismatch=True) are skipped with
     a warning.
     """
+    tree = h5 if hasattr(h5, "vars_group") else _SingleFile(h5, source)
     pending: list = []  # (variable, value)
     custom_loads: list = []
     problems: list = []
     consumed: set = set()
 
     def visit(obj, path):
-        group = _get_vars_group(h5, path, source)
+        group = tree.vars_group(path)
         store = _ReadStore(group, path, source)
         if group is not None:
             consumed.add(_join(path, "vars"))
@@ -441,7 +462,7 @@ def read_weights(model, h5, source: str, skip_mismatch: bool = False) -> None:
 
     _walk(model, "", visit, set())
 
-    unused = _unused_layer_weights(h5, consumed)
+    unused = tree.unused(consumed)
     if unused:
         problems.append(
             "the file holds weights that no layer of the model uses: "
@@ -501,7 +522,7 @@ def _int_key(k):
     return (0, int(k)) if k.isdigit() else (1, k)
 
 
-def _unused_layer_weights(h5, consumed: set) -> list:
+def unused_layer_weights(h5, consumed: set) -> list:
     """Paths of `.../vars` groups under `layers/` holding datasets the model did not read."""
     import h5py
 
@@ -571,8 +592,8 @@ def save_weights(model, filepath, overwrite: bool = True) -> None:
     filepath = os.fspath(filepath)
     if not filepath.endswith(".weights.h5"):
         raise ValueError(
-            "save_weights: argument 'filepath' must end in '.weights.h5'; "
-            f"got filepath={filepath!r}"
+            "save_weights: argument 'filepath' must end in '.weights.h5' (or '.weights.json' "
+            f"with max_shard_size, for sharded weights); got filepath={filepath!r}"
         )
     check_built(model, "save")
     with atomic_output(filepath, overwrite) as tmp:
