@@ -111,11 +111,43 @@ def test_sharded_orbax_checkpoint_restores_on_one_device(scenarios):
 
 
 # -- API, in this process (one CPU device) ---------------------------------------------------
+def test_distribution_attributes_as_keras():
+    os.environ.setdefault("KERAS_BACKEND", "jax")
+    keras = pytest.importorskip("keras")
+    import jax
+
+    ours_mesh = dist.DeviceMesh((1,), ["batch"], devices=dist.list_devices()[:1])
+    theirs_mesh = keras.distribution.DeviceMesh(
+        (1,), ["batch"], devices=keras.distribution.list_devices()[:1]
+    )
+    assert ours_mesh.axis_names == theirs_mesh.axis_names
+    assert isinstance(ours_mesh.backend_mesh, type(theirs_mesh.backend_mesh))
+    layout = dist.TensorLayout(["batch", None], ours_mesh)
+    assert isinstance(layout.backend_layout, jax.sharding.NamedSharding)
+    layout_map = (dist.LayoutMap(ours_mesh), keras.distribution.LayoutMap(theirs_mesh))
+    pairs = [
+        (dist.DataParallel(device_mesh=ours_mesh), keras.distribution.DataParallel(theirs_mesh)),
+        (
+            dist.ModelParallel(layout_map=layout_map[0], batch_dim_name="batch"),
+            keras.distribution.ModelParallel(layout_map=layout_map[1], batch_dim_name="batch"),
+        ),
+    ]
+    for ours, theirs in pairs:
+        for name in (
+            "num_model_replicas",
+            "num_processes",
+            "data_shard_id",
+            "batch_dim_name",
+            "auto_shard_dataset",
+        ):
+            assert getattr(ours, name) == getattr(theirs, name), name
+
+
 def test_list_devices_and_mesh():
     devices = dist.list_devices()
     assert devices[0] == "cpu:0" and dist.get_device_count() == len(devices)
     mesh = dist.DeviceMesh((1,), ("batch",), devices=devices[:1])
-    assert mesh.shape == (1,) and mesh.axis_names == ("batch",)
+    assert mesh.shape == (1,) and mesh.axis_names == ["batch"]
     with pytest.raises(ValueError, match="holds 2 devices but 1 were given"):
         dist.DeviceMesh((2,), ("batch",), devices=devices[:1])
     with pytest.raises(ValueError, match="one name per axis"):

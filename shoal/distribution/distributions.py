@@ -51,6 +51,24 @@ class Distribution:
     def data_parallel_size(self) -> int:
         return self._device_mesh.axis_size(self._batch_dim_name)
 
+    @property
+    def num_model_replicas(self) -> int:
+        """How many copies of the model the batch is split over (the batch axis' size)."""
+        return self.data_parallel_size
+
+    @property
+    def num_processes(self) -> int:
+        return jax.process_count()
+
+    @property
+    def data_shard_id(self) -> int:
+        """Which slice of the data this process feeds, as Keras counts it: its process
+        index, or with more processes than replicas, its replica's index."""
+        replicas, processes = self.num_model_replicas, self.num_processes
+        if replicas >= processes:
+            return jax.process_index()
+        return jax.process_index() // (processes // replicas)
+
     # -- Keras' API ---------------------------------------------------------------
     def get_data_layout(self, data_shape) -> TensorLayout:
         """Batch dimension (the first) over the batch axis, the rest replicated."""

@@ -57,8 +57,8 @@ class DeviceMesh:
         return self._shape
 
     @property
-    def axis_names(self):
-        return self._axis_names
+    def axis_names(self) -> list:
+        return list(self._axis_names)
 
     @property
     def devices(self):
@@ -66,6 +66,11 @@ class DeviceMesh:
 
     @property
     def jax_mesh(self) -> Mesh:
+        return self._jax_mesh
+
+    @property
+    def backend_mesh(self) -> Mesh:
+        """Keras' name for the `jax.sharding.Mesh`."""
         return self._jax_mesh
 
     def axis_size(self, name) -> int:
@@ -134,6 +139,11 @@ class TensorLayout:
                 for a, d in zip(axes, shape, strict=True)
             ]
         return NamedSharding(self._device_mesh.jax_mesh, PartitionSpec(*axes))
+
+    @property
+    def backend_layout(self) -> NamedSharding:
+        """Keras' name for the `jax.sharding.NamedSharding` (the mesh must be set)."""
+        return self.sharding()
 
     def __repr__(self):
         return f"<TensorLayout axes={self._axes}>"
