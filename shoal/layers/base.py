@@ -230,9 +230,6 @@ class Layer(LayerIntrospection, Operation):
     def path(self) -> str:
         return self.name
 
-    def _own_weights(self) -> list:
-        return self._trainable_variables + self._non_trainable_variables
-
     @property
     def weights(self) -> list:
         out, seen = [], set()
