@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from shoal import initializers
-from shoal.layers.lora import _positive_int
+from shoal.layers.lora import _positive_int, lora_arguments
 
 
 class EmbeddingLoRA:
@@ -21,20 +21,8 @@ class EmbeddingLoRA:
     lora_alpha = None
 
     def _init_embedding_lora(self, lora_rank, lora_alpha) -> None:
-        where = f"{type(self).__name__} '{self.name}'"
-        if lora_rank is not None and not _positive_int(lora_rank):
-            raise ValueError(
-                f"{where}: argument 'lora_rank' must be None or a positive integer; got "
-                f"{lora_rank!r}"
-            )
-        if lora_alpha is not None and (
-            isinstance(lora_alpha, bool) or not isinstance(lora_alpha, (int, float))
-        ):
-            raise ValueError(
-                f"{where}: argument 'lora_alpha' must be None or a number; got {lora_alpha!r}"
-            )
-        self.lora_rank = None if lora_rank is None else int(lora_rank)
-        self.lora_alpha = lora_alpha if lora_alpha is not None else self.lora_rank
+        owner = f"{type(self).__name__} '{self.name}'"
+        self.lora_rank, self.lora_alpha = lora_arguments(owner, lora_rank, lora_alpha)
         self.lora_enabled = False
 
     def enable_lora(self, rank, lora_alpha=None, a_initializer="he_uniform", b_initializer="zeros"):

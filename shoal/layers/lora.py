@@ -30,24 +30,12 @@ class LoRAKernel:
 
     def _init_lora(self, lora_rank, lora_alpha) -> None:
         owner = f"{type(self).__name__} '{self.name}'"
-        if lora_rank is not None and not _positive_int(lora_rank):
-            raise ValueError(
-                f"{owner}: argument 'lora_rank' must be None or a positive integer; got "
-                f"{lora_rank!r}"
-            )
-        if lora_alpha is not None and (
-            isinstance(lora_alpha, bool) or not isinstance(lora_alpha, numbers.Real)
-        ):
-            raise ValueError(
-                f"{owner}: argument 'lora_alpha' must be None or a number; got {lora_alpha!r}"
-            )
+        self.lora_rank, self.lora_alpha = lora_arguments(owner, lora_rank, lora_alpha)
         if lora_rank and getattr(self, "kernel_constraint", None) is not None:
             raise ValueError(
                 f"{owner}: argument 'lora_rank' must be None when a kernel_constraint is set "
                 f"(LoRA cannot constrain a merged kernel); got lora_rank={lora_rank!r}"
             )
-        self.lora_rank = None if lora_rank is None else int(lora_rank)
-        self.lora_alpha = lora_alpha if lora_alpha is not None else self.lora_rank
         self.lora_enabled = False
 
     def _maybe_enable_lora(self) -> None:
@@ -149,6 +137,22 @@ class LoRAKernel:
         return (
             {"lora_rank": self.lora_rank, "lora_alpha": self.lora_alpha} if self.lora_rank else {}
         )
+
+
+def lora_arguments(owner, lora_rank, lora_alpha) -> tuple:
+    """The constructor's `(lora_rank, lora_alpha)`, checked; alpha defaults to the rank."""
+    if lora_rank is not None and not _positive_int(lora_rank):
+        raise ValueError(
+            f"{owner}: argument 'lora_rank' must be None or a positive integer; got {lora_rank!r}"
+        )
+    if lora_alpha is not None and (
+        isinstance(lora_alpha, bool) or not isinstance(lora_alpha, numbers.Real)
+    ):
+        raise ValueError(
+            f"{owner}: argument 'lora_alpha' must be None or a number; got {lora_alpha!r}"
+        )
+    rank = None if lora_rank is None else int(lora_rank)
+    return rank, lora_alpha if lora_alpha is not None else rank
 
 
 def _positive_int(value) -> bool:
