@@ -455,3 +455,12 @@ def test_bad_arguments_raise(kwargs, needle):
 def test_unknown_input_length_raises():
     with pytest.raises(ValueError, match="fixed size"):
         export_tflite(seq(L.LSTM(2), shape=(None, 3)))
+
+
+def test_keras_format_name_litert(example_models, tmp_path):
+    # Keras 3 calls this format "litert": `model.export(path, format="litert")` runs as is.
+    model, inputs, want = example_models["functional_multi_input"]
+    path = tmp_path / "model.tflite"
+    content = model.export(path, format="litert")
+    assert path.read_bytes() == content
+    assert_close(run_tflite(content, inputs), want)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 FORMATS = ("onnx", "tflite", "stablehlo")
+_ALIASES = {"litert": "tflite"}  # Keras 3's name for the TFLite / LiteRT flatbuffer
 _SUFFIXES = {
     ".onnx": "onnx",
     ".tflite": "tflite",
@@ -24,8 +25,8 @@ def export_model(
             StableHLO).
         filepath: the output file.
         format: `"onnx"`: an ONNX graph written from the layer graph (options: `opset`,
-            default 17); `"tflite"`: a TFLite / LiteRT flatbuffer (options: `quantize=
-            "dynamic"` for int8 weights, `batch_size`: an int, or None for a dynamic batch;
+            default 17); `"tflite"` (Keras' name: `"litert"`): a TFLite / LiteRT flatbuffer
+            (options: `quantize="dynamic"` for int8 weights, `batch_size`: an int, or None for a dynamic batch;
             default: None when `input_signature` leaves the batch unknown, else 1);
             `"stablehlo"`: a `jax.export` artifact plus `filepath + ".mlir"` (options:
             `platforms`, `mlir`).
@@ -38,12 +39,12 @@ def export_model(
     Returns:
         The `onnx.ModelProto`, the flatbuffer bytes, or the `jax.export.Exported`.
     """
-    if not isinstance(format, str) or format.lower() not in FORMATS:
+    if not isinstance(format, str) or _ALIASES.get(format.lower(), format.lower()) not in FORMATS:
         raise ValueError(
-            f"export: argument 'format' must be one of {', '.join(map(repr, FORMATS))}, "
-            f"got {format!r}"
+            f"export: argument 'format' must be one of {', '.join(map(repr, FORMATS))} "
+            f"(or 'litert', Keras' name for 'tflite'), got {format!r}"
         )
-    format = format.lower()
+    format = _ALIASES.get(format.lower(), format.lower())
     if format == "onnx":
         from shoal.export.onnx import export_onnx
 
