@@ -516,8 +516,8 @@ def test_dataset_format_and_backend_arguments():
     series = np.arange(10, dtype="float32")
     ds = shoal.utils.timeseries_dataset_from_array(series, None, 3, batch_size=4, format="tf")
     assert next(iter(ds)).tolist() == [[0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]]
-    with pytest.raises(ValueError, match="'format'.*grain"):
-        shoal.utils.timeseries_dataset_from_array(series, None, 3, format="grain")
+    grain = shoal.utils.timeseries_dataset_from_array(series, None, 3, batch_size=4, format="grain")
+    assert next(iter(grain)).tolist() == next(iter(ds)).tolist()
     with pytest.raises(ValueError, match="'format'.*got 'torch'"):
         shoal.utils.timeseries_dataset_from_array(series, None, 3, format="torch")
     left, right = shoal.utils.split_dataset(series, left_size=0.8, preferred_backend="tensorflow")

@@ -17,7 +17,13 @@ class StatelessScope(StackedScope):
     def __init__(self, state_mapping=None, collect_losses: bool = False, initialize_variables=True):
         # Keys are Variables (hashed by identity), values are arrays. Keras passes a list
         # of (variable, value) pairs; a dict works too.
-        self.values = dict(state_mapping or {})
+        from shoal.backend.variables import Variable
+
+        # A Variable given as a value stands for its current value (Keras converts each one).
+        self.values = {
+            k: v.value if isinstance(v, Variable) else v
+            for k, v in dict(state_mapping or {}).items()
+        }
         self.assigned: dict = {}
         self.collect_losses = collect_losses
         self.losses: list = []

@@ -61,6 +61,10 @@ class Variable:
         self._uid = next(_UIDS)
         self.constraint = None
         self.regularizer = None
+        if isinstance(initializer, str):  # a named initializer ("ones"), as Keras
+            from shoal import initializers  # above the backend: imported on use
+
+            initializer = initializers.get(initializer)
         if callable(initializer) and not hasattr(initializer, "shape"):
             if shape is None:
                 raise ValueError(

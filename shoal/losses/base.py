@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from shoal.backend import config, dtype_policy, naming
+from shoal.backend.tensor_masks import get_keras_mask
 from shoal.backend.tensors import convert_to_tensor
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
@@ -135,7 +136,8 @@ class Loss:
         return self._dtype
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        return self._apply(y_true, y_pred, sample_weight)
+        # The mask y_pred carries (a masking layer's output) excludes its entries, as Keras.
+        return self._apply(y_true, y_pred, sample_weight, mask=get_keras_mask(y_pred))
 
     def _apply(self, y_true, y_pred, sample_weight=None, mask=None):
         """`__call__` with an optional boolean `mask` on y_pred (the trainer's entry point).

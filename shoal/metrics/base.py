@@ -40,6 +40,15 @@ def _initial_value(initializer, shape, dtype):
     return jnp.broadcast_to(jnp.asarray(initializer, dtype=dtype), shape)
 
 
+def _nested_items(value):
+    """`value` itself, or the items of the lists, tuples and dicts it nests."""
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return [leaf for item in value for leaf in _nested_items(item)]
+    return [value]
+
+
 class Metric:
     """Base class of metrics (Keras 3 API).
 
@@ -57,12 +66,18 @@ class Metric:
         self.built = True
 
     def __setattr__(self, name, value):
-        # Track sub-metrics so that `variables` includes theirs (as Keras does).
+        # Track Variables and sub-metrics, also in lists, tuples and dicts, so that
+        # `variables` includes them (as Keras does).
         if "_metrics" in self.__dict__:
-            items = value if isinstance(value, (list, tuple)) else [value]
-            for item in items:
-                if isinstance(item, Metric) and all(item is not m for m in self._metrics):
-                    self._metrics.append(item)
+            for item in _nested_items(value):
+                if isinstance(item, Metric):
+                    store = self._metrics
+                elif isinstance(item, Variable):
+                    store = self._variables
+                else:
+                    continue
+                if all(item is not known for known in store):
+                    store.append(item)
         super().__setattr__(name, value)
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from shoal.backend.tensor_masks import get_keras_mask
 from shoal.backend.tensors import convert_to_tensor
 from shoal.losses.base import apply_mask, divide_no_nan, squeeze_or_expand_to_same_rank
 from shoal.losses.functions import values_and_mask
@@ -26,7 +27,9 @@ def reduce_to_samplewise_values(values, sample_weight, reduce_fn, dtype, mask=No
         weight_ndim = sample_weight.ndim
         if values.ndim > weight_ndim:
             values = reduce_fn(values, axis=tuple(range(weight_ndim, values.ndim)))
-        values = values * jnp.broadcast_to(sample_weight, values.shape)
+        # Broadcast first: a weight shared along an axis counts once per element there.
+        sample_weight = jnp.broadcast_to(sample_weight, values.shape)
+        values = values * sample_weight
         if weight_ndim > 1:
             sample_weight = reduce_fn(sample_weight, axis=tuple(range(1, weight_ndim)))
     if values.ndim > 1:
@@ -88,6 +91,8 @@ class MeanMetricWrapper(Mean):
         self._fn_kwargs = kwargs
 
     def update_state(self, y_true, y_pred, sample_weight=None, mask=None):
+        if mask is None:  # the mask y_pred carries (a masking layer's output), as Keras
+            mask = get_keras_mask(y_pred)
         values, values_mask = values_and_mask(self._fn, y_true, y_pred, **self._fn_kwargs)
         sample_weight = apply_mask(sample_weight, mask, self.dtype, reduction="sum")
         self._accumulate(values, sample_weight, values_mask)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -96,12 +97,20 @@ class Functional(Model):
                 keys = list(self._inputs_struct.keys())
             else:
                 keys = [t.name for t in self._inputs]
-            unknown = sorted(set(inputs) - set(keys))
+            unknown = sorted(set(inputs) - set(keys), key=str)
             missing = [k for k in keys if k not in inputs]
-            if unknown or missing:
+            if missing:
                 raise ValueError(
                     f"Model '{self.name}': input dict keys must match the model's inputs "
-                    f"{keys}; got keys {sorted(inputs)} (unknown: {unknown}, missing: {missing})"
+                    f"{keys}; got keys {sorted(inputs, key=str)} (unknown: {unknown}, "
+                    f"missing: {missing})"
+                )
+            if unknown:  # Keras warns and leaves the extra entries out
+                warnings.warn(
+                    "The structure of `inputs` doesn't match the expected structure.\n"
+                    f"Expected: {keys}\nReceived: inputs={sorted(inputs, key=str)}\n"
+                    f"Model '{self.name}' ignores the extra entries {unknown}.",
+                    stacklevel=2,
                 )
             flat = [inputs[k] for k in keys]
             if isinstance(self._inputs_struct, dict):
@@ -117,9 +126,14 @@ class Functional(Model):
             )
         out = []
         for x, ref in zip(flat, self._inputs, strict=True):
-            if isinstance(x, KerasTensor):
-                out.append(x)
+            if isinstance(x, KerasTensor) or (x is None and _is_optional(ref)):
+                out.append(x)  # None: an optional input left out, for its layers to handle
                 continue
+            if x is None:
+                raise ValueError(
+                    f"Model '{self.name}': input '{ref.name}' is not optional, but it was given "
+                    "None; pass an array (or declare it with `Input(..., optional=True)`)."
+                )
             x = _to_array(x, ref, self.name)
             out.append(x)
         if not _PROBE.active:
@@ -301,6 +315,12 @@ def _detach_at_inputs(inputs, outputs):
         jax.tree_util.tree_map(swap, inputs, is_leaf=is_keras_tensor),
         jax.tree_util.tree_map(swap, outputs, is_leaf=is_keras_tensor),
     )
+
+
+def _is_optional(t) -> bool:
+    """Whether `t` is an `Input(optional=True)`, which may be given None."""
+    history = getattr(t, "_keras_history", None)
+    return bool(history) and getattr(history[0], "optional", False)
 
 
 def _flatten_masks(mask, n):

@@ -122,6 +122,8 @@ class Sequential(Model):
         if self._functional is not None:
             return
         first = args[0] if args else next(iter(kwargs.values()))
+        if not hasattr(first, "shape"):
+            return  # nested inputs (a dict, a list): no graph; `call` applies the layers in turn
         shape = (None,) + tuple(first.shape[1:])
         dtype = str(getattr(first, "dtype", "float32"))
         if self._input_layer is not None:
@@ -129,15 +131,30 @@ class Sequential(Model):
         self._build_graph(shape, dtype if dtype != "float64" else "float32")
 
     def call(self, inputs, training=None, mask=None):
-        if self._functional is None:
-            raise ValueError(f"Sequential '{self.name}' is not built; call it on data first.")
-        return self._functional.call(inputs, training=training, mask=mask)
+        if self._functional is not None:
+            return self._functional.call(inputs, training=training, mask=mask)
+        if not self._stack:
+            raise ValueError(f"Sequential '{self.name}' has no layers; add one before calling it.")
+        # No graph (nested inputs, or a layer whose output shape cannot be inferred): apply
+        # the layers in turn, as Keras; each output carries its mask to the next layer.
+        x = inputs
+        for layer in self._stack:
+            x = layer(x, training=training)
+        return x
 
     def compute_output_spec(self, inputs, training=None, mask=None):
-        return self._functional.compute_output_spec(inputs)
+        if self._functional is not None:
+            return self._functional.compute_output_spec(inputs)
+        for layer in self._stack:
+            inputs = layer.compute_output_spec(inputs)
+        return inputs
 
     def compute_output_shape(self, input_shape):
-        return self._functional.compute_output_shape(input_shape)
+        if self._functional is not None:
+            return self._functional.compute_output_shape(input_shape)
+        for layer in self._stack:
+            input_shape = layer.compute_output_shape(input_shape)
+        return input_shape
 
     @property
     def inputs(self):
@@ -173,7 +190,9 @@ class Sequential(Model):
 
     @property
     def output_names(self):
-        return self._functional.output_names if self._functional else [self._stack[-1].name]
+        if self._functional is not None:
+            return self._functional.output_names
+        return [self._stack[-1].name] if self._stack else []
 
     @property
     def input_names(self):

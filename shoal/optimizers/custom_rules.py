@@ -111,21 +111,23 @@ class CustomRules:
     def assign_sub(self, variable, value):
         variable.assign_sub(value)
 
-    def set_weights(self, weights):
-        """Assign `weights` to the optimizer's variables, in `variables`' order."""
+    def set_weights(self, weights) -> None:
+        """Assign `weights` (arrays, in the order of `variables`) to the optimizer's state."""
         if not self.built:
             raise ValueError(
-                f"{type(self).__name__} '{self.name}': set_weights() needs a built optimizer; "
-                "call optimizer.build(trainable_variables) first"
+                f"You are calling `set_weights()` on optimizer '{self.name}' "
+                f"({type(self).__name__}), which has not yet been built; call "
+                "`optimizer.build(trainable_variables)` first to create its variables"
             )
         own = self.variables
+        weights = list(weights)
         if len(weights) != len(own):
-            self._fail("weights", f"a list of {len(own)} arrays", f"{len(weights)} arrays")
+            self._fail("weights", f"a list of {len(own)} arrays (one per variable)", len(weights))
         for variable, weight in zip(own, weights, strict=True):
             if tuple(variable.shape) != tuple(np.shape(weight)):
                 self._fail(
                     "weights",
-                    f"an array of shape {tuple(variable.shape)} for {variable.path!r}",
-                    f"shape {tuple(np.shape(weight))}",
+                    f"an array of shape {tuple(variable.shape)} for variable '{variable.path}'",
+                    tuple(np.shape(weight)),
                 )
             variable.assign(weight)

@@ -84,10 +84,10 @@ def _per_output(spec, output_names, argument):
             )
         return list(spec)
     if n > 1 and isinstance(spec, (list, tuple)) and argument.endswith("metrics"):
-        nested = spec and all(isinstance(s, (list, tuple)) or s is None for s in spec)
-        if nested and len(spec) == n:
+        if len(spec) == n:
+            # One entry per output (a metric, a list of them, or None), as Keras reads it.
             return list(spec)
-        if nested:
+        if any(isinstance(s, (list, tuple)) or s is None for s in spec):
             raise ValueError(
                 f"compile(): argument `{argument}` is a list of {len(spec)} per-output lists, "
                 f"but the model has {n} outputs {list(output_names)}."
@@ -136,13 +136,33 @@ def _as_loss(fn):
     return losses_module.LossFunctionWrapper(fn, name=getattr(fn, "__name__", None))
 
 
+def _crossentropy_for_shapes(y_true, y_pred):
+    """compile's "crossentropy": binary, sparse or categorical by the shapes (Keras' rule,
+    the one `resolve_accuracy` follows for "accuracy")."""
+    from shoal import losses as losses_module
+
+    true_shape, pred_shape = np.shape(y_true), np.shape(y_pred)
+    if pred_shape[-1] == 1:
+        return losses_module.binary_crossentropy(y_true, y_pred)
+    if len(true_shape) < len(pred_shape) or (true_shape[-1] == 1 and pred_shape[-1] > 1):
+        return losses_module.sparse_categorical_crossentropy(y_true, y_pred)
+    return losses_module.categorical_crossentropy(y_true, y_pred)
+
+
+def _get_loss(identifier):
+    """`losses.get` as a Loss, plus the names only compile knows ("crossentropy", "ce")."""
+    from shoal import losses as losses_module
+
+    if isinstance(identifier, str) and identifier.lower() in ("crossentropy", "ce"):
+        return losses_module.LossFunctionWrapper(_crossentropy_for_shapes, name=identifier)
+    return _as_loss(losses_module.get(identifier))
+
+
 class CompileLoss:
     """The compiled loss per output. A model without a graph (subclassed) learns its
     outputs from its first call: `build(y_pred)` then spreads the loss over them."""
 
     def __init__(self, loss, loss_weights, output_names):
-        from shoal import losses as losses_module
-
         self._given = (loss, loss_weights)
         self.output_names = None
         self.losses, self.weights, self.trackers = [], [], []
@@ -151,7 +171,7 @@ class CompileLoss:
             return
         leaves = _spec_leaves(loss)
         for identifier in leaves:
-            losses_module.get(identifier)  # unknown names raise now, before any data
+            _get_loss(identifier)  # unknown names raise now, before any data
         if not leaves:
             raise ValueError(f"compile(): argument `loss` gives no loss; got loss={loss!r}")
 
@@ -160,13 +180,13 @@ class CompileLoss:
             self._spread(infer_output_names(y_pred))
 
     def _spread(self, output_names) -> None:
-        from shoal import losses as losses_module
-
         loss, loss_weights = self._given
         self.output_names = output_names
         specs = _per_output(loss, self.output_names, "loss")
+        # An output's loss may come as a one-entry list (`{"out": ["mse"]}`), as in Keras.
+        specs = [s[0] if isinstance(s, (list, tuple)) and len(s) == 1 else s for s in specs]
         weights = _per_output(loss_weights, self.output_names, "loss_weights")
-        self.losses = [None if s is None else _as_loss(losses_module.get(s)) for s in specs]
+        self.losses = [None if s is None else _get_loss(s) for s in specs]
         self.weights = [
             _loss_weight(w, name) for w, name in zip(weights, self.output_names, strict=True)
         ]

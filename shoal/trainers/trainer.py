@@ -20,6 +20,7 @@ import numpy as np
 
 from shoal.backend import random as shoal_random
 from shoal.backend.scope import StatelessScope
+from shoal.backend.symbolic import is_keras_tensor
 from shoal.optimizers.loss_scale import scaled_value_and_grad, wrap_for_policy
 from shoal.trainers import data_adapter, fit_loop
 from shoal.trainers.compile_utils import (
@@ -125,6 +126,13 @@ class Trainer:
     def _output_names_for_compile(self):
         """The graph's output names; None for a model without a graph (subclassed), whose
         compiled losses and metrics learn its outputs from its first call."""
+        struct = getattr(self, "_outputs_struct", None)
+        if isinstance(struct, dict) and all(
+            isinstance(k, str) and is_keras_tensor(v) for k, v in struct.items()
+        ):
+            # Keras names a dict output's losses and metrics by its keys ("alpha_loss"), not
+            # by the layers that give them; sorted, as the outputs are flattened.
+            return sorted(struct)
         names = getattr(self, "output_names", None)
         return list(names) if names else None
 

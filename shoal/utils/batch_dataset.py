@@ -25,6 +25,16 @@ def _count(owner, name, value):
     return int(value)
 
 
+FORMATS = ("tf", "grain")
+
+
+def check_format(owner, value) -> None:
+    """Keras 3.15's `format=` ("tf": a tf.data.Dataset, "grain": a Grain dataset). Both give
+    a BatchDataset here, which `fit` takes and which iterates as either would."""
+    if value not in FORMATS:
+        raise ValueError(f"{owner}: argument 'format' must be one of {FORMATS}; got {value!r}")
+
+
 class BatchDataset(PyDataset):
     """A PyDataset of batches with `take`, `skip`, `map`, `cache`, `shuffle`, `prefetch`."""
 

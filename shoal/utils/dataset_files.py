@@ -37,20 +37,6 @@ def positive_int_or_none(owner, name, value):
     return int(value)
 
 
-def check_format(owner, format):
-    """Keras' `format` argument: "tf" (the default) names the dataset these functions
-    return here, a PyDataset with tf.data's methods; Grain datasets are not made."""
-    if format == "tf":
-        return
-    if format == "grain":
-        raise ValueError(
-            f"{owner}: argument 'format' must be \"tf\" here (a PyDataset with tf.data's "
-            "methods: batch, map, shuffle, take, ...); shoal does not build Grain datasets, "
-            'got format="grain"'
-        )
-    raise ValueError(f'{owner}: argument \'format\' must be "tf" or "grain", got {format!r}')
-
-
 def check_arguments(
     owner, labels, label_mode, class_names, validation_split, subset, shuffle, seed
 ):

@@ -9,6 +9,7 @@ import numpy as np
 from shoal.backend import config
 from shoal.ops import image as image_ops
 from shoal.utils import dataset_files
+from shoal.utils.batch_dataset import check_format
 from shoal.utils.image_files import pillow
 
 ALLOWED_FORMATS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
@@ -83,8 +84,8 @@ def image_dataset_from_directory(
     crop_to_aspect_ratio=False,
     pad_to_aspect_ratio=False,
     data_format=None,
-    verbose=True,
     format="tf",
+    verbose=True,
 ):
     """The images under `directory` (`.bmp .gif .jpeg .jpg .png`) as a `PyDataset` of
     batches `(images, labels)` (just `images` when `labels` or `label_mode` is None), as
@@ -111,7 +112,7 @@ def image_dataset_from_directory(
         ...     seed=1)  # doctest: +SKIP
         >>> model.fit(train, validation_data=val, epochs=3)  # doctest: +SKIP
     """
-    dataset_files.check_format(_OWNER, format)
+    check_format("image_dataset_from_directory", format)
     labels, label_mode = dataset_files.check_arguments(
         _OWNER, labels, label_mode, class_names, validation_split, subset, shuffle, seed
     )

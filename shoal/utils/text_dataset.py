@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from shoal.utils import dataset_files
+from shoal.utils.batch_dataset import check_format
 
 ALLOWED_FORMATS = (".txt",)
 _OWNER = "text_dataset_from_directory"
@@ -24,8 +25,8 @@ def text_dataset_from_directory(
     validation_split=None,
     subset=None,
     follow_links=False,
-    verbose=True,
     format="tf",
+    verbose=True,
 ):
     """The `.txt` files under `directory` as a `PyDataset` of batches `(texts, labels)`
     (just `texts` when `labels` or `label_mode` is None), as Keras'
@@ -48,7 +49,7 @@ def text_dataset_from_directory(
         >>> vectorize = TextVectorization(max_tokens=20000)  # doctest: +SKIP
         >>> vectorize.adapt(np.concatenate([x for x, _ in ds]))  # doctest: +SKIP
     """
-    dataset_files.check_format(_OWNER, format)
+    check_format("text_dataset_from_directory", format)
     labels, label_mode = dataset_files.check_arguments(
         _OWNER, labels, label_mode, class_names, validation_split, subset, shuffle, seed
     )

@@ -6,8 +6,7 @@ import numbers
 
 import numpy as np
 
-from shoal.utils.batch_dataset import BatchDataset
-from shoal.utils.dataset_files import check_format
+from shoal.utils.batch_dataset import BatchDataset, check_format
 
 
 def _positive(name, value, below=None):
