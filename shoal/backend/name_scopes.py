@@ -24,6 +24,9 @@ class name_scope(StackedScope):  # noqa: N801 (Keras' public name)
         self.caller = caller
         self.deduplicate = deduplicate
         self.override_parent = override_parent
+        if override_parent is None and deduplicate:
+            # A layer re-entering its scope later (from another path) keeps its first path.
+            self.override_parent = getattr(caller, "_parent_path", None)
 
     def __enter__(self):
         parent = self._stack.current()

@@ -184,8 +184,8 @@ class Attention(Layer):
         outputs = jnp.matmul(kept, value)
         if query_mask is not None:
             outputs = jnp.where(jnp.asarray(query_mask, bool)[..., None], outputs, 0)
-        if return_attention_scores:
-            return outputs, weights
+        if return_attention_scores:  # the weights as applied (after dropout), as Keras
+            return outputs, kept
         return outputs
 
     def compute_mask(self, inputs, mask=None):

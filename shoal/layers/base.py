@@ -85,6 +85,8 @@ class Layer(LayerIntrospection, Operation):
         ...         return x * self.w
     """
 
+    _parent_path: str | None = None  # the name-scope path of the first call or build
+
     def __new__(cls, *args, **kwargs):
         instance = super().__new__(cls)
         # What the constructor was given, when it is plain data: `get_config` returns it
@@ -95,7 +97,10 @@ class Layer(LayerIntrospection, Operation):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if "__init__" in cls.__dict__:
-            cls.__init__ = _name_errors(cls.__init__)
+            init = _name_errors(cls.__init__)
+            if cls.__module__.startswith("shoal.layers."):
+                init = _unbuilt_for_user_build(init)
+            cls.__init__ = init
         if "build" in cls.__dict__:
             cls.build = _scoped_build(
                 cls.__dict__["build"], marks_built=not cls.__module__.startswith("shoal.")
@@ -212,6 +217,25 @@ class Layer(LayerIntrospection, Operation):
     @property
     def compute_dtype(self) -> str:
         return self.dtype_policy.compute_dtype
+
+    @property
+    def dtype_policy(self):
+        return self._dtype_policy
+
+    @dtype_policy.setter
+    def dtype_policy(self, value) -> None:
+        # A name ("mixed_float16") or config is resolved; a quantized policy set on a built,
+        # unquantized layer quantizes it, as in Keras.
+        policy = dtype_policies.get(value)
+        old = getattr(self, "_dtype_policy", None)
+        if (
+            policy.quantization_mode is not None
+            and self.built
+            and (old is None or old.quantization_mode is None)
+        ):
+            self.quantize(policy.quantization_mode)  # sets the quantized policy itself
+            return
+        self._dtype_policy = policy
 
     @property
     def quantization_mode(self):
@@ -403,9 +427,13 @@ class Layer(LayerIntrospection, Operation):
         self._losses.append(loss)
 
     def _regularization_losses(self) -> list:
+        # Only trainable weights are penalised, as in Keras: freezing a layer (or the kernel
+        # LoRA freezes) drops its weights' regularization terms from the loss.
+        if not self.trainable:
+            return []
         out = []
-        for v in self._trainable_variables + self._non_trainable_variables:
-            if getattr(v, "regularizer", None) is not None:
+        for v in self._trainable_variables:
+            if v.trainable and getattr(v, "regularizer", None) is not None:
                 out.append(v.regularizer(v.value))
         return out
 
@@ -463,8 +491,15 @@ class Layer(LayerIntrospection, Operation):
 
     def __call__(self, *args, **kwargs):
         # Sub-layers built while this one runs get paths under its name, as in Keras.
-        with name_scope(self.name, caller=self):
+        with self._open_name_scope():
             return self._scoped_call(*args, **kwargs)
+
+    def _open_name_scope(self):
+        """The layer's scope, under the path it was first called or built in (as Keras):
+        weights made later (`enable_lora`, `quantize`) join their siblings' path."""
+        if self._parent_path is None:
+            self._parent_path = current_path()
+        return name_scope(self.name, caller=self)
 
     def _scoped_call(self, *args, **kwargs):
         if not args and not kwargs:
@@ -789,14 +824,45 @@ def _scoped_build(build, marks_built):
 
     @functools.wraps(build)
     def wrapped(self, *args, **kwargs):
-        with name_scope(self.name, caller=self):
+        by_hand = current_path() == ""  # not a sub-layer built by its parent
+        with self._open_name_scope():
             result = build(self, *args, **kwargs)
+        if by_hand and getattr(self, "_build_shapes", None) is None:
+            # Built by hand (`layer.build(shape)`): its build config replays this call when
+            # a model holding it is loaded, as Keras records the build arguments.
+            if len(args) == 1 and not kwargs:
+                self._build_shapes = args[0]
+            elif not args:
+                self._build_shapes = dict(kwargs)
         if marks_built:
             self.built = True
         return result
 
     wrapped._shoal_scoped = True
     return wrapped
+
+
+def _unbuilt_for_user_build(init):
+    """A weightless shoal layer is built once constructed, but not when a user's subclass
+    overrides `build`: that `build` must still run on the first call (Keras builds at
+    init only while `build` is the default). A layer that made weights in its constructor
+    (`Embedding(weights=...)`) stays built."""
+    import functools
+
+    @functools.wraps(init)
+    def wrapped(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        if self.built and _user_build(type(self)) and not self.weights:
+            self.built = False
+
+    return wrapped
+
+
+def _user_build(cls) -> bool:
+    for klass in cls.__mro__:
+        if "build" in klass.__dict__:
+            return not klass.__module__.startswith("shoal.")
+    return False
 
 
 def _name_errors(init):

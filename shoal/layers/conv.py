@@ -13,6 +13,7 @@ from shoal import activations, constraints, initializers, regularizers
 from shoal.layers import conv_utils as cu
 from shoal.layers.base import Layer
 from shoal.layers.input_spec import InputSpec
+from shoal.layers.lora import LoRAKernel
 from shoal.ops import cpu_conv
 
 
@@ -133,8 +134,12 @@ class BaseConv(Layer):
         }
 
 
-class Conv(BaseConv):
-    """N-D convolution (cross-correlation) with optional groups, bias and activation."""
+class Conv(LoRAKernel, BaseConv):
+    """N-D convolution (cross-correlation) with optional groups, bias and activation.
+
+    `lora_rank` (or `enable_lora(rank)` once built) freezes the kernel and learns a low-rank
+    update of it, as Keras' Conv1D/2D/3D (see `shoal.layers.lora`).
+    """
 
     def __init__(
         self,
@@ -154,6 +159,8 @@ class Conv(BaseConv):
         activity_regularizer=None,
         kernel_constraint=None,
         bias_constraint=None,
+        lora_rank=None,
+        lora_alpha=None,
         **kwargs,
     ):
         super().__init__(
@@ -181,6 +188,7 @@ class Conv(BaseConv):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.kernel_constraint = constraints.get(kernel_constraint)
+        self._init_lora(lora_rank, lora_alpha)
 
     def build(self, input_shape):
         channels = self._build_common(input_shape)
@@ -191,7 +199,7 @@ class Conv(BaseConv):
                 f"{tuple(input_shape)}) and groups={self.groups}"
             )
         self._check_output(input_shape, self.compute_output_shape(input_shape))
-        self.kernel = self.add_weight(
+        self._kernel = self.add_weight(
             name="kernel",
             shape=self.kernel_size + (channels // self.groups, self.filters),
             initializer=self.kernel_initializer,
@@ -200,6 +208,7 @@ class Conv(BaseConv):
         )
         self._add_bias(self.filters)
         self.built = True
+        self._maybe_enable_lora()
 
     def _lax_padding(self):
         if self.padding == "causal":
@@ -223,7 +232,9 @@ class Conv(BaseConv):
         )
 
     def call(self, inputs):
-        return self._finish(self.convolution_op(inputs, self._read(self.kernel)))
+        kernel = self._kernel_value()  # merged with the LoRA update when that is on
+        kernel = kernel if kernel.dtype == self.compute_dtype else kernel.astype(self.compute_dtype)
+        return self._finish(self.convolution_op(inputs, kernel))
 
     def compute_output_shape(self, input_shape):
         return self._output_shape(input_shape, self.filters)
@@ -236,6 +247,7 @@ class Conv(BaseConv):
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "kernel_regularizer": _serialize(regularizers, self.kernel_regularizer),
             "kernel_constraint": _serialize(constraints, self.kernel_constraint),
+            **self._lora_config(),
         }
 
 

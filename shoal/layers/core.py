@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
+import warnings
+
 import jax.numpy as jnp
 
 from shoal import activations, constraints, initializers, quantizers, regularizers
@@ -12,6 +15,10 @@ from shoal.layers.input_spec import InputSpec
 from shoal.layers.lora import LoRAKernel
 from shoal.layers.quantization import QuantizedKernel
 from shoal.ops import cpu_matmul
+
+
+def _is_int(x) -> bool:
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)  # numpy ints too
 
 
 def _serialize(module, obj):
@@ -46,25 +53,46 @@ class InputLayer(Layer):
                 "Hashing to the strings before the model, e.g. in the data pipeline, and give "
                 f"the model their integer or float outputs); got dtype={dtype!r}"
             )
-        # Keras 2-style spelling accepted by Keras 3 configs.
+        # Keras 2-style spellings accepted by Keras 3 configs.
         if batch_shape is None and "batch_input_shape" in kwargs:
             batch_shape = kwargs.pop("batch_input_shape")
-        kwargs.pop("input_shape", None)
-        super().__init__(name=name, dtype=dtype)
-        if shape is not None and batch_shape is not None:
-            raise ValueError(
-                f"InputLayer '{self.name}': pass either `shape` or `batch_shape`, not both "
-                f"(got shape={shape}, batch_shape={batch_shape})."
+        if "input_shape" in kwargs:
+            warnings.warn(
+                "Argument `input_shape` is deprecated. Use `shape` instead.", stacklevel=2
             )
+            input_shape = kwargs.pop("input_shape")
+            shape = input_shape if shape is None else shape
+        super().__init__(name=name, dtype=dtype)
         if input_tensor is not None:
-            batch_shape = input_tensor.shape
-        elif batch_shape is None:
+            batch_shape = self._check_input_tensor(input_tensor, shape, batch_size, batch_shape)
+            for arg, value, given in [
+                ("dtype", dtype, input_tensor.dtype),
+                ("sparse", sparse, bool(getattr(input_tensor, "sparse", False))),
+            ]:
+                if value is not None and value != given:
+                    raise ValueError(
+                        f"InputLayer '{self.name}': you cannot provide an incompatible `{arg}` "
+                        f"with `input_tensor`; got {arg}={value!r}, input_tensor.{arg}={given!r}"
+                    )
+            dtype = input_tensor.dtype
+        else:
+            if shape is not None and batch_shape is not None:
+                raise ValueError(
+                    f"InputLayer '{self.name}': pass either `shape` or `batch_shape`, not both "
+                    f"(got shape={shape}, batch_shape={batch_shape})."
+                )
+            if batch_size is not None and batch_shape is not None:
+                raise ValueError(
+                    f"InputLayer '{self.name}': pass either `batch_size` or `batch_shape`, not "
+                    f"both (got batch_size={batch_size}, batch_shape={batch_shape})."
+                )
+        if batch_shape is None:
             if shape is None:
                 raise ValueError(
                     f"InputLayer '{self.name}': argument `shape` is required, e.g. "
                     "Input(shape=(28, 28, 1)); got shape=None."
                 )
-            if isinstance(shape, int):
+            if _is_int(shape):
                 shape = (shape,)
             if not isinstance(shape, (tuple, list)):
                 raise ValueError(
@@ -73,18 +101,47 @@ class InputLayer(Layer):
                 )
             batch_shape = (batch_size,) + tuple(shape)
         for d in batch_shape:
-            if d is not None and (not isinstance(d, int) or isinstance(d, bool) or d < 0):
+            if d is not None and (not _is_int(d) or d < 0):
                 raise ValueError(
                     f"InputLayer '{self.name}': every dimension of `shape` must be a "
                     f"non-negative integer or None; got {tuple(batch_shape)}"
                 )
+        batch_shape = tuple(None if d is None else int(d) for d in batch_shape)
         self._batch_shape = tuple(batch_shape)
         self._dtype = dtypes.standardize_dtype(dtype)
         self.sparse = bool(sparse)
+        self.ragged = False
         self.optional = optional
         self.built = True
         tensor = KerasTensor(self._batch_shape, dtype=self._dtype, name=self.name)
         Node(self, call_args=(), outputs=tensor)  # `self.output` is this tensor
+
+    def _check_input_tensor(self, tensor, shape, batch_size, batch_shape):
+        """The batch shape of `Input(tensor=...)`; other arguments must agree with it."""
+        owner = f"InputLayer '{self.name}'"
+        if not isinstance(tensor, KerasTensor):
+            raise ValueError(
+                f"{owner}: Argument `input_tensor` must be a KerasTensor; got "
+                f"{type(tensor).__name__}"
+            )
+        given = tuple(tensor.shape)
+        if batch_size is not None and (not given or given[0] != batch_size):
+            raise ValueError(
+                f"{owner}: you cannot provide an incompatible `batch_size` with "
+                f"`input_tensor`; got batch_size={batch_size}, input_tensor.shape={given}"
+            )
+        if shape is not None and tuple(shape) != given[1:]:
+            raise ValueError(
+                f"{owner}: you cannot provide an incompatible `shape` with `input_tensor`; "
+                f"got shape={tuple(shape)}, input_tensor.shape={given}"
+            )
+        if batch_shape is not None and tuple(batch_shape) != given:
+            raise ValueError(
+                f"{owner}: you cannot provide an incompatible `batch_shape` with "
+                f"`input_tensor`; got batch_shape={tuple(batch_shape)}, "
+                f"input_tensor.shape={given}"
+            )
+        return given
 
     @property
     def batch_shape(self):
@@ -94,7 +151,7 @@ class InputLayer(Layer):
     def dtype(self):
         return self._dtype
 
-    def call(self, inputs):
+    def call(self, inputs=None):
         return inputs
 
     def get_config(self):

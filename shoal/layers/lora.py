@@ -1,4 +1,4 @@
-"""LoRA (low-rank adaptation) for layers with one kernel: Dense, EinsumDense, Embedding.
+"""LoRA (low-rank adaptation) for layers with one kernel: Dense, EinsumDense, Conv1D/2D/3D.
 
 `enable_lora(rank)` freezes the kernel and adds two trainable factors, `lora_kernel_a`
 (the kernel's leading axes, `rank`) and `lora_kernel_b` (`rank`, its last axis), zero-

@@ -185,7 +185,7 @@ class BatchNormalization(_AffineNorm):
     computes on one global, sharded batch under `jax.jit`, so batch statistics are always
     those of the global batch (XLA inserts the cross-device reduction).
 
-    Call with `mask` (the input's shape without the feature axis, True = use) to
+    Call with `mask` (the input's shape without the last axis, True = use) to
     compute the batch statistics from the unmasked positions only.
     """
 
@@ -321,7 +321,9 @@ class BatchNormalization(_AffineNorm):
         axes = tuple(a for a in range(x.ndim) if a != self._axis)
         if mask is None:
             return jnp.mean(x, axis=axes), jnp.var(x, axis=axes)
-        weights = jnp.broadcast_to(jnp.expand_dims(jnp.asarray(mask), self._axis), x.shape)
+        # A mask covers every axis but the last (Masking's), whatever the feature axis: Keras
+        # broadcasts it along the last axis.
+        weights = jnp.broadcast_to(jnp.expand_dims(jnp.asarray(mask), -1), x.shape)
         weights = weights.astype(bool)
         count = jnp.sum(weights.astype(x.dtype), axis=axes, keepdims=True) + config.epsilon()
         mean = jnp.sum(jnp.where(weights, x, 0), axis=axes, keepdims=True) / count

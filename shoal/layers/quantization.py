@@ -325,7 +325,7 @@ class QuantizedKernel:
                 )
             self.quantization_config = config
             self._build_quantized_kernel(tuple(self._kernel.shape), mode)
-            self.dtype_policy = quantized_policy(mode, None, self.dtype_policy.name)
+            self._dtype_policy = quantized_policy(mode, None, self.dtype_policy.name)
             return
         old = self._kernel
         if mode == "int8":
@@ -339,7 +339,7 @@ class QuantizedKernel:
         self._build_quantized_kernel(tuple(old.shape), mode)
         for variable, value in zip(self._quantized_variables(), values, strict=True):
             variable.assign(value)
-        self.dtype_policy = quantized_policy(mode, self._int4_block_size, self.dtype_policy.name)
+        self._dtype_policy = quantized_policy(mode, self._int4_block_size, self.dtype_policy.name)
 
     def _int8_values(self, kernel, quantizer=None):
         quantizer = quantizer or AbsMaxQuantizer(axis=self._kernel_reduced_axes())

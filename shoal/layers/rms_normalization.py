@@ -29,7 +29,6 @@ class RMSNormalization(Layer):
         self.axis = _axes_arg(self, axis)
         self.epsilon = _number(self, "epsilon", epsilon, low=0)
         self.supports_masking = True
-        self.autocast = False
 
     def build(self, input_shape):
         self._axes = _resolve_axes(self, self.axis, input_shape)
@@ -42,13 +41,16 @@ class RMSNormalization(Layer):
         self.built = True
 
     def call(self, inputs):
+        # `axis` counts from the input's own rank, as in Keras: a layer built on a shape
+        # without the batch axis (`build((4, 8))`) normalizes the same axes of `(n, 4, 8)`.
+        axes = _resolve_axes(self, self.axis, inputs.shape, need_known=False)
         x = inputs.astype(_stat_dtype(inputs))
-        mean_square = jnp.mean(jnp.square(x), axis=self._axes, keepdims=True)
+        mean_square = jnp.mean(jnp.square(x), axis=axes, keepdims=True)
         out = x * jax.lax.rsqrt(mean_square + self.epsilon)
         # Broadcast `scale` along its own axes. Keras multiplies it against the trailing
         # axes, which is the same thing whenever the normalized axes are the last ones.
         shape = [1] * x.ndim
-        for a in self._axes:
+        for a in axes:
             shape[a] = x.shape[a]
         out = out * jnp.reshape(self.scale.value.astype(x.dtype), shape)
         return out.astype(inputs.dtype)

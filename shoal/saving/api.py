@@ -77,7 +77,7 @@ def save_model(model, filepath, overwrite: bool = True, zipped=None, **kwargs) -
             "save_model: argument 'filepath' must end in '.keras' (or, legacy, '.h5'; weights "
             f"alone: save_weights with '.weights.h5'); got filepath={filepath!r}"
         )
-    if not getattr(model, "built", False):
+    if not getattr(model, "built", False) and not model.weights:
         warnings.warn(
             f"save_model: model '{model.name}' is not built yet, so the file holds no weights. "
             "Call the model on data or build(input_shape) before saving to keep them.",
