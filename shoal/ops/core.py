@@ -15,8 +15,9 @@ import numpy as np
 
 from shoal.backend import dtypes
 from shoal.backend import tensors as _tensors
+from shoal.backend.symbolic import KerasTensor
 from shoal.backend.variables import Variable
-from shoal.ops.dispatch import keras_op, public_names
+from shoal.ops.dispatch import keras_op, public_names, symbolic_spec
 
 # -- conversion and inspection -----------------------------------------------
 
@@ -65,6 +66,11 @@ def saturate_cast(x, dtype):
 
 def convert_to_numpy(x) -> np.ndarray:
     """`x` as a NumPy array (copied to host)."""
+    if isinstance(x, KerasTensor):
+        raise ValueError(
+            "convert_to_numpy: argument 'x' must hold values; got a symbolic KerasTensor "
+            f"{x!r}. Build a Model from your Inputs and outputs, then call it on data."
+        )
     return np.array(_tensors.convert_to_numpy(x))
 
 
@@ -219,6 +225,22 @@ def scatter_update(inputs, indices, updates, reduction=None):
     return getattr(at, _SCATTER_REDUCTIONS[reduction])(_tensors.convert_to_tensor(updates))
 
 
+def _unstack_spec(x, num=None, axis=0):
+    rank = len(x.shape)
+    if not -rank <= axis < rank:
+        raise ValueError(f"unstack: argument 'axis' {axis} is out of bounds for rank {rank}")
+    axis %= rank
+    count = x.shape[axis] if x.shape[axis] is not None else num
+    if count is None:
+        raise ValueError(
+            f"unstack: argument 'num' is needed when axis {axis} of 'x' has an unknown "
+            f"size; got shape {x.shape} and num=None"
+        )
+    shape = x.shape[:axis] + x.shape[axis + 1 :]
+    return [KerasTensor(shape, dtype=x.dtype) for _ in range(count)]
+
+
+@symbolic_spec(_unstack_spec)
 @keras_op
 def unstack(x, num=None, axis=0):
     """The slices of `x` along `axis`, as a list."""

@@ -11,6 +11,7 @@ import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from shoal.ops import image_args as A
 from shoal.ops.dispatch import keras_op, public_names
@@ -57,6 +58,8 @@ def _to_nchw(images, data_format):
 
 
 def _pair(op, name, value, check, what):
+    if isinstance(value, (np.ndarray, jax.Array)) and not isinstance(value, jax.core.Tracer):
+        value = value.tolist()  # a concrete array of sizes, as Keras accepts
     items = (value, value) if not isinstance(value, (tuple, list)) else tuple(value)
     if len(items) != 2 or not all(check(v) for v in items):
         raise ValueError(f"{op}: argument '{name}' must be a pair of {what}, got {value!r}")

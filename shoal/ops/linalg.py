@@ -69,8 +69,18 @@ def lstsq(a, b, rcond=None):
 
 @keras_op
 def cholesky(x, upper=False):
-    """Cholesky factor of positive-definite matrices (lower, or upper when `upper`)."""
-    return jnp.linalg.cholesky(_matrices(x, "cholesky"), upper=upper)
+    """Cholesky factor of positive-definite matrices (lower, or upper when `upper`).
+
+    Eagerly, a matrix that is not positive definite raises ValueError (JAX would give
+    NaNs), as Keras; under tracing the NaNs pass through.
+    """
+    out = jnp.linalg.cholesky(_matrices(x, "cholesky"), upper=upper)
+    if not isinstance(out, jax.core.Tracer) and bool(jnp.any(jnp.isnan(out))):
+        raise ValueError(
+            "cholesky: argument 'x' must be positive definite matrices; the "
+            f"decomposition of the given {out.shape} input gave NaNs"
+        )
+    return out
 
 
 @keras_op
@@ -131,6 +141,7 @@ def matrix_rank(x, tol=None):
     return jnp.sum(s > tol, axis=-1).astype("int32")
 
 
+@keras_op
 def jvp(fun, primals, tangents, has_aux=False):
     """(fun(*primals), Jacobian-vector product with `tangents`) (plus aux when `has_aux`)."""
     return jax.jvp(fun, primals, tangents, has_aux=has_aux)

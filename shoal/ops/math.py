@@ -87,6 +87,11 @@ def logdet(x):
 def cdist(x, y):
     """Euclidean distances between the rows of `x` and of `y` (batched)."""
     x, y = _t(x), _t(y)
+    if x.shape[-1:] != y.shape[-1:]:
+        raise ValueError(
+            f"cdist: argument 'y' must have the last axis length of 'x'; got shapes "
+            f"x={x.shape} and y={y.shape}"
+        )
     diff = x[..., :, None, :] - y[..., None, :, :]
     return jnp.sqrt(jnp.sum(diff * diff, axis=-1))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +19,7 @@ import numpy as np
 from jax import lax
 
 from shoal.backend import config, run_settings
+from shoal.backend.symbolic import unknown_batch
 from shoal.ops import cpu_conv, cpu_lowering
 from shoal.ops import numpy as _np
 from shoal.ops.adaptive_pooling import (  # keras.ops.nn names defined there
@@ -126,8 +128,18 @@ def threshold(x, threshold, default_value):
 
 @keras_op
 def softmax(x, axis=-1):
-    """`exp(x) / sum(exp(x))` along `axis`, stably."""
-    return jax.nn.softmax(_t(x), axis=axis)
+    """`exp(x) / sum(exp(x))` along `axis`, stably (warns, as Keras, when that axis has
+    size 1: the result is then always 1)."""
+    x = _t(x)
+    if isinstance(axis, int) and -x.ndim <= axis < x.ndim and x.shape[axis] == 1:
+        shape = unknown_batch(x.shape)
+        warnings.warn(
+            f"You are using a softmax over axis {axis} of a tensor of shape {shape}. This axis "
+            "has size 1. The softmax operation will always return the value 1, which is likely "
+            "not what you intended. Did you mean to use a sigmoid instead?",
+            stacklevel=3,
+        )
+    return jax.nn.softmax(x, axis=axis)
 
 
 @keras_op
@@ -189,10 +201,16 @@ def polar(abs_, angle):
     return jax.lax.complex(abs_ * jnp.cos(angle), abs_ * jnp.sin(angle))
 
 
+def _block_size(op: str, block_size) -> int:
+    if not isinstance(block_size, numbers.Integral) or block_size < 2:
+        raise ValueError(f"{op}: argument 'block_size' must be an int >= 2, got {block_size!r}")
+    return int(block_size)
+
+
 @keras_op
 def depth_to_space(x, block_size, data_format="channels_last"):
     """Move `block_size x block_size` blocks of channels into the spatial axes."""
-    x, b = _t(x), int(block_size)
+    x, b = _t(x), _block_size("depth_to_space", block_size)
     if config.standardize_data_format(data_format) == "channels_last":
         n, h, w, c = x.shape
         x = x.reshape(n, h, w, b, b, c // (b * b)).transpose(0, 1, 3, 2, 4, 5)
@@ -205,7 +223,7 @@ def depth_to_space(x, block_size, data_format="channels_last"):
 @keras_op
 def space_to_depth(x, block_size, data_format="channels_last"):
     """Move `block_size x block_size` spatial blocks into the channel axis."""
-    x, b = _t(x), int(block_size)
+    x, b = _t(x), _block_size("space_to_depth", block_size)
     if config.standardize_data_format(data_format) == "channels_last":
         n, h, w, c = x.shape
         x = x.reshape(n, h // b, b, w // b, b, c).transpose(0, 1, 3, 2, 4, 5)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import builtins
 import math
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from shoal.backend import config, dtypes
 from shoal.backend.symbolic import KerasTensor, eval_output_spec
@@ -97,6 +99,23 @@ def _float_stat(name, jfn):
         return out.astype(x.dtype) if jnp.issubdtype(x.dtype, jnp.floating) else out
 
     return _op(name, op, f"`{name}` of `x` over `axis` (all axes when None).")
+
+
+def _signed_zeros(x):
+    """On CPU, float `x` (at least float32) with -0.0 as -tiny, as Keras' JAX backend does
+    there: XLA's CPU flush-to-zero makes subnormals equal to -0.0 (jax-ml/jax#24280), which
+    would give argmax/argmin other indices than NumPy's."""
+    if not jnp.issubdtype(x.dtype, jnp.floating) or x.ndim == 0 or not _on_cpu(x):
+        return x
+    x = x.astype(dtypes.result_type(x.dtype, "float32"))
+    return jnp.where((x == 0) & jnp.signbit(x), -jnp.finfo(x.dtype).tiny, x)
+
+
+def _on_cpu(x) -> bool:
+    if isinstance(x, jax.core.Tracer):
+        return jax.default_backend() == "cpu"
+    devices = x.devices()  # a sharded array is left alone, as in Keras
+    return len(devices) == 1 and next(iter(devices)).platform == "cpu"
 
 
 def _arg_reduction(name, jfn):
@@ -244,7 +263,6 @@ greater_equal = _binary("greater_equal", jnp.greater_equal)
 logical_and = _binary("logical_and", jnp.logical_and)
 logical_or = _binary("logical_or", jnp.logical_or)
 logical_xor = _binary("logical_xor", jnp.logical_xor)
-matmul = _binary("matmul", jnp.matmul)
 dot = _binary("dot", jnp.dot)
 vdot = _binary("vdot", jnp.vdot)
 inner = _binary("inner", jnp.inner)
@@ -363,8 +381,8 @@ std = _float_stat("std", jnp.std)
 nanmean = _float_stat("nanmean", jnp.nanmean)
 nanvar = _float_stat("nanvar", jnp.nanvar)
 nanstd = _float_stat("nanstd", jnp.nanstd)
-argmax = _arg_reduction("argmax", jnp.argmax)
-argmin = _arg_reduction("argmin", jnp.argmin)
+argmax = _arg_reduction("argmax", lambda x, **kw: jnp.argmax(_signed_zeros(x), **kw))
+argmin = _arg_reduction("argmin", lambda x, **kw: jnp.argmin(_signed_zeros(x), **kw))
 nanargmax = _arg_reduction("nanargmax", jnp.nanargmax)
 nanargmin = _arg_reduction("nanargmin", jnp.nanargmin)
 sort = _along_axis("sort", jnp.sort, -1)
@@ -543,6 +561,13 @@ dsplit = _splitter("dsplit", jnp.dsplit)
 @keras_op
 def reshape(x, newshape):
     """`x` with shape `newshape` (one entry may be -1)."""
+    sizes = newshape if isinstance(newshape, (tuple, list)) else (newshape,)
+    ints = [int(d) for d in sizes if isinstance(d, (int, np.integer))]
+    if builtins.any(d < -1 for d in ints) or ints.count(-1) > 1:
+        raise ValueError(
+            "reshape: argument 'newshape' must hold non-negative integers and at most one "
+            f"unknown dimension (-1); got newshape={tuple(sizes)}"
+        )
     return jnp.reshape(_t(x), newshape)
 
 
@@ -694,7 +719,13 @@ def diagflat(x, k=0):
 @keras_op
 def diagonal(x, offset=0, axis1=0, axis2=1):
     """Diagonal of `x` in the plane (`axis1`, `axis2`)."""
-    return jnp.diagonal(_t(x), offset=offset, axis1=axis1, axis2=axis2)
+    x = _t(x)
+    if x.ndim >= 2 and axis1 % x.ndim == axis2 % x.ndim:
+        raise ValueError(
+            f"diagonal: arguments 'axis1' and 'axis2' must name two axes; got {axis1} and "
+            f"{axis2} for rank {x.ndim}"
+        )
+    return jnp.diagonal(x, offset=offset, axis1=axis1, axis2=axis2)
 
 
 @keras_op
@@ -721,10 +752,25 @@ def tensordot(x1, x2, axes=2):
     return jnp.tensordot(_t(x1), _t(x2), axes=axes)
 
 
+def _int8_accumulator(xs):
+    """int32 when every operand is int8 (Keras accumulates int8 products in int32)."""
+    return "int32" if xs and builtins.all(x.dtype == jnp.int8 for x in xs) else None
+
+
+@keras_op
+def matmul(x1, x2):
+    """Matrix product of `x1` and `x2` (int8 operands give int32, as Keras)."""
+    x1, x2 = _t(x1), _t(x2)
+    return jnp.matmul(x1, x2, preferred_element_type=_int8_accumulator([x1, x2]))
+
+
 @keras_op
 def einsum(subscripts, *operands, **kwargs):
-    """Einstein summation of `operands` as described by `subscripts`."""
-    return jnp.einsum(subscripts, *_ts(operands), **kwargs)
+    """Einstein summation of `operands` as described by `subscripts` (all-int8 operands
+    give int32, as Keras)."""
+    operands = _ts(operands)
+    kwargs.setdefault("preferred_element_type", _int8_accumulator(operands))
+    return jnp.einsum(subscripts, *operands, **kwargs)
 
 
 @keras_op
@@ -753,8 +799,14 @@ def digitize(x, bins):
 
 @keras_op
 def argpartition(x, kth, axis=-1):
-    """Indices that partition `x` around its `kth` smallest element along `axis`."""
-    return jnp.argpartition(_t(x), kth, axis=axis).astype("int32")
+    """Indices that partition `x` around its `kth` smallest element along `axis`
+    (of the flattened `x` when None)."""
+    if not isinstance(kth, (int, np.integer)):
+        raise ValueError(f"argpartition: argument 'kth' must be an int, got {kth!r}")
+    x = _t(x)
+    if axis is None:
+        x, axis = jnp.ravel(x), 0
+    return jnp.argpartition(x, kth, axis=axis).astype("int32")
 
 
 @keras_op
