@@ -19,10 +19,13 @@ class StatelessScope(StackedScope):
         # of (variable, value) pairs; a dict works too.
         from shoal.backend.variables import Variable
 
-        # A Variable given as a value stands for its current value (Keras converts each one).
+        # A value may itself be a variable (`metric.stateless_update_state(metric.variables,
+        # ...)` eagerly): its current value stands in, as Keras converts each value.
         self.values = {
             k: v.value if isinstance(v, Variable) else v
-            for k, v in dict(state_mapping or {}).items()
+            for k, v in (
+                state_mapping.items() if isinstance(state_mapping, dict) else state_mapping or ()
+            )
         }
         self.assigned: dict = {}
         self.collect_losses = collect_losses

@@ -175,7 +175,12 @@ class Variable:
         return self is other
 
     def __repr__(self):
-        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}>"
+        # The value as Keras shows it; none for a traced or deleted (donated) buffer.
+        try:
+            value = f", value={np.asarray(self._value)}"
+        except Exception:
+            value = ""
+        return f"<Variable path={self.path}, shape={self.shape}, dtype={self.dtype}{value}>"
 
     def __array__(self, dtype=None, copy=None):
         return np.asarray(to_numpy(self.value), dtype=dtype)

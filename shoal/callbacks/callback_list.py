@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
+import numpy as np
 
 from shoal.callbacks.callback import Callback
 from shoal.callbacks.history import History
@@ -75,6 +78,20 @@ class CallbackList(Callback):
             hooks += ["on_batch_begin", "on_batch_end"]
         return any(_users_hook(cb, hook) for cb in self.callbacks for hook in hooks)
 
+    def batch_multiple(self, kind: str) -> int | None:
+        """The number of batches every saving callback's integer `save_freq` is a multiple
+        of (their gcd), for `steps_per_execution="auto"` to fuse no more steps than that:
+        a save then lands on the batch Keras saves at. None when no callback counts
+        batches."""
+        if kind != "train":
+            return None
+        freqs = [
+            int(f)
+            for f in (getattr(cb, "save_freq", None) for cb in self.callbacks)
+            if isinstance(f, (int, np.integer)) and not isinstance(f, bool)
+        ]
+        return math.gcd(*freqs) if freqs else None
+
     @property
     def history(self):
         return next((c for c in self.callbacks if isinstance(c, History)), None)
@@ -87,7 +104,13 @@ def _users_hook(cb, hook) -> bool:
     if hook in vars(cb):
         return True
     own = type(cb).__module__.startswith("shoal.")
-    return not own and getattr(type(cb), hook, None) is not getattr(Callback, hook)
+    if own:
+        return False
+    if hook.startswith("on_train_batch_"):  # the base class forwards to on_batch_begin/end
+        alias = hook.replace("on_train_batch_", "on_batch_")
+        if alias in vars(cb) or getattr(type(cb), alias) is not getattr(Callback, alias):
+            return True
+    return getattr(type(cb), hook, None) is not getattr(Callback, hook)
 
 
 def _host_logs(logs) -> dict:

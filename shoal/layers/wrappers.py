@@ -61,7 +61,12 @@ def _traced_spec(fn, *args, **kwargs):
 
 def _build_child(child, input_shape) -> None:
     if not child.built:
+        # The wrapper rebuilds its children itself: they record no build config of their
+        # own (a user's `build` records one, see `_scoped_build`), so a config round trip
+        # gives the same config.
+        recorded = getattr(child, "_build_shapes", None)
         child.build(input_shape)
+        child._build_shapes = recorded
         child.built = True
 
 

@@ -53,11 +53,37 @@ def functional_like_constructor(cls) -> bool:
 # -- graph ops ---------------------------------------------------------------------------
 
 
+# Keras' op classes whose names are not the CamelCase of their function's name.
+_OP_CLASS_NAMES = {
+    "allclose": "AllClose",
+    "cdist": "CDist",
+    "ctc_decode": "CTCDecode",
+    "ctc_loss": "CTCLoss",
+    "fft": "FFT",
+    "fft2": "FFT2",
+    "ifft2": "IFFT2",
+    "irfft": "IRFFT",
+    "isin": "IsIn",
+    "istft": "ISTFT",
+    "jvp": "JVP",
+    "psnr": "PSNR",
+    "rfft": "RFFT",
+    "searchsorted": "SearchSorted",
+    "stft": "STFT",
+    "svd": "SVD",
+}
+_OP_FUNCTION_NAMES = {v: k for k, v in _OP_CLASS_NAMES.items()}
+
+
 def _camel(name: str) -> str:
+    if name in _OP_CLASS_NAMES:
+        return _OP_CLASS_NAMES[name]
     return "".join(part[:1].upper() + part[1:] for part in name.split("_") if part)
 
 
 def _snake(name: str) -> str:
+    if name in _OP_FUNCTION_NAMES:
+        return _OP_FUNCTION_NAMES[name]
     name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub("([a-z0-9])([A-Z])", r"\1_\2", name).lower()
 

@@ -34,6 +34,12 @@ def _pythonify(logs):
     return {k: _host_value(logs[k]) for k in sorted(logs)}
 
 
+def _largest_divisor_up_to(n: int, limit: int) -> int:
+    """The largest divisor of `n` not above `limit` (steps fused per execution when saves
+    fall every `n` batches: each save then lands at the end of an execution)."""
+    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
 def _metrics_or_logs(model, logs):
     """Keras' rule at the end of an epoch or evaluation: when a model's own train_step /
     test_step logs exactly the names of its metrics, the metrics' accumulated results
@@ -122,9 +128,10 @@ class _Runner:
     before it.
     """
 
-    def __init__(self, model, kind, data=None, first=None, every_batch=False):
+    def __init__(self, model, kind, data=None, first=None, every_batch=False, batch_multiple=None):
         self.model, self.kind = model, kind
         self.every_batch = every_batch  # a callback acts on each batch: "auto" means 1
+        self.batch_multiple = batch_multiple  # "auto" fuses a divisor of it (saves every N)
         key_data = shoal_random.global_key_data()
         self.count = 0
         self.in_flight = collections.deque()
@@ -166,6 +173,8 @@ class _Runner:
                 () if jaxpr is None else flop_count.primitives(jaxpr, cpu_conv.LOOP_SAFE_SCOPE)
             )
             cache[key] = auto_steps.choose(flops, auto_steps.platform_of(state), full, used)
+        if self.batch_multiple:
+            return _largest_divisor_up_to(self.batch_multiple, cache[key])
         return cache[key]
 
     def put_batch(self, batch, fused):
@@ -331,7 +340,14 @@ def fit(
         epochs=epochs,
         steps=data.num_batches,
     )
-    runner = _Runner(model, "train", data, first, cbs.needs_every_batch("train"))
+    runner = _Runner(
+        model,
+        "train",
+        data,
+        first,
+        cbs.needs_every_batch("train"),
+        batch_multiple=cbs.batch_multiple("train"),
+    )
     model.stop_training = False
     model._in_fit = True
     epoch_logs = {}

@@ -308,19 +308,20 @@ class Trainer:
         y_pred, non_trainable_variables, losses = self.stateless_call(
             trainable_variables, non_trainable_variables, x, return_losses=True, **kwargs
         )
-        mapping = list(zip(self.trainable_variables, trainable_variables, strict=True))
-        mapping += list(zip(self.non_trainable_variables, non_trainable_variables, strict=True))
-        mapping += self._metric_mapping(metrics_variables)
         self._losses_override = losses
         try:
-            with StatelessScope(mapping) as scope:
-                extra = {"training": training} if _takes_training(self.compute_loss) else {}
-                loss = self.compute_loss(x, y, y_pred, sample_weight, **extra)
+            loss, (_, non_trainable_variables, metrics_variables) = self.stateless_compute_loss(
+                trainable_variables,
+                non_trainable_variables,
+                metrics_variables,
+                x=x,
+                y=y,
+                y_pred=y_pred,
+                sample_weight=sample_weight,
+                training=training,
+            )
         finally:
             self._losses_override = None
-        # compute_loss may assign non-trainable variables too (a feature queue), as in Keras.
-        non_trainable_variables = [scope.get_value(v) for v in self.non_trainable_variables]
-        metrics_variables = [scope.get_value(v) for v in self.metrics_variables]
         return loss, (y_pred, non_trainable_variables, metrics_variables)
 
     def stateless_compute_loss(
@@ -334,8 +335,10 @@ class Trainer:
         sample_weight=None,
         training=True,
     ):
-        """Pure `compute_loss` for a given `y_pred`: `(loss, (trainable, non_trainable,
-        metrics_variables))` with the values `compute_loss` assigned (Keras 3's JAX API)."""
+        """`compute_loss` as a pure function of the given variable values: returns
+        `(loss, (trainable_variables, non_trainable_variables, metrics_variables))`, the
+        latter two updated by whatever `compute_loss` assigned (loss trackers, a feature
+        queue). Regularization losses read the given trainable values."""
         mapping = list(zip(self.trainable_variables, trainable_variables, strict=True))
         mapping += list(zip(self.non_trainable_variables, non_trainable_variables, strict=True))
         mapping += self._metric_mapping(metrics_variables)
