@@ -246,3 +246,15 @@ def run_layer_test(
         after = loaded.predict(input_data, verbose=0)
         _assert_close(after, before, 1e-6, 1e-6, "save/load round trip")
     return layer, out
+
+
+def assert_same(actual, expected):
+    """Equal values, shapes and dtypes (nested tuples and lists allowed)."""
+    if isinstance(expected, (tuple, list)):
+        assert isinstance(actual, (tuple, list)) and len(actual) == len(expected)
+        for a, e in zip(actual, expected, strict=True):
+            assert_same(a, e)
+        return
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)

@@ -8,22 +8,9 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from harness import assert_same  # noqa: E402
 
 import shoal.ops as ops  # noqa: E402
-
-
-def _same(actual, expected):
-    """Equal values, shapes and dtypes (nested tuples and lists allowed)."""
-    if isinstance(expected, (tuple, list)):
-        assert isinstance(actual, (tuple, list)) and len(actual) == len(expected)
-        for a, e in zip(actual, expected, strict=True):
-            _same(a, e)
-        return
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape
-    assert actual.dtype == expected.dtype
-    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
-
 
 I8 = np.arange(6, dtype=np.int8).reshape(2, 3)
 X3 = np.array([[[3, 4], [2, 3]], [[1, 2], [0, 1]]], np.int32)
@@ -38,13 +25,13 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_op_matches_keras(case):
     name, args, kwargs = CASES[case]
-    _same(getattr(ops, name)(*args, **kwargs), getattr(keras.ops, name)(*args, **kwargs))
+    assert_same(getattr(ops, name)(*args, **kwargs), getattr(keras.ops, name)(*args, **kwargs))
 
 
 def test_cholesky_matches_keras_and_rejects_non_positive_definite():
     a = np.array([[4.0, 2.0], [2.0, 3.0]], np.float32)
     for upper in (False, True):
-        _same(ops.cholesky(a, upper=upper), keras.ops.cholesky(a, upper=upper))
+        assert_same(ops.cholesky(a, upper=upper), keras.ops.cholesky(a, upper=upper))
     bad = -np.eye(3, dtype=np.float32)
     with pytest.raises(ValueError):
         keras.ops.cholesky(bad)
@@ -56,7 +43,7 @@ def test_gaussian_blur_takes_array_kernel_size_and_sigma():
     x = np.random.default_rng(0).uniform(size=(6, 6, 2)).astype(np.float32)
     kernel_size, sigma = np.array([3, 5]), np.array([0.7, 1.3], np.float32)
     # data_format given: Keras' eager op reads data_format=None as channels_first
-    _same(
+    assert_same(
         ops.image.gaussian_blur(x, kernel_size, sigma, data_format="channels_last"),
         keras.ops.image.gaussian_blur(x, kernel_size, sigma, data_format="channels_last"),
     )
@@ -128,7 +115,7 @@ SIGNED_ZEROS = {
 @pytest.mark.parametrize("case", sorted(SIGNED_ZEROS))
 def test_arg_reductions_order_signed_zeros_as_keras(name, case):
     x = SIGNED_ZEROS[case]
-    _same(getattr(ops, name)(x, axis=-1), getattr(keras.ops, name)(x, axis=-1))
+    assert_same(getattr(ops, name)(x, axis=-1), getattr(keras.ops, name)(x, axis=-1))
 
 
 def test_softmax_over_an_axis_of_size_one_warns_as_keras():
@@ -137,4 +124,4 @@ def test_softmax_over_an_axis_of_size_one_warns_as_keras():
     with pytest.warns(UserWarning, match=message):
         expected = keras.ops.softmax(x, 1)
     with pytest.warns(UserWarning, match=message):
-        _same(ops.softmax(x, 1), expected)
+        assert_same(ops.softmax(x, 1), expected)

@@ -4,21 +4,9 @@ import jax
 import keras
 import numpy as np
 import pytest
+from harness import assert_same
 
 import shoal.ops as ops
-
-
-def _same(actual, expected):
-    """Equal values, shapes and dtypes (nested tuples allowed)."""
-    if isinstance(expected, (tuple, list)):
-        assert isinstance(actual, (tuple, list)) and len(actual) == len(expected)
-        for a, e in zip(actual, expected, strict=True):
-            _same(a, e)
-        return
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape and actual.dtype == expected.dtype
-    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
-
 
 X1 = np.array([0, 3, 1, 1, 4, 3, 1], np.int32)
 W1 = np.linspace(0.1, 1.3, 7).astype(np.float32)
@@ -38,7 +26,7 @@ W2 = np.arange(8, dtype=np.float32).reshape(2, 4) / 4
     ],
 )
 def test_bincount_matches_keras(x, kwargs):
-    _same(ops.bincount(x, **kwargs), keras.ops.bincount(x, **kwargs))
+    assert_same(ops.bincount(x, **kwargs), keras.ops.bincount(x, **kwargs))
 
 
 def test_bincount_counts_rows_independently():
@@ -51,7 +39,7 @@ def test_bincount_counts_rows_independently():
 )
 def test_histogram_matches_keras(kwargs):
     x = np.random.default_rng(0).normal(size=20).astype(np.float32)
-    _same(ops.histogram(x, **kwargs), keras.ops.histogram(x, **kwargs))
+    assert_same(ops.histogram(x, **kwargs), keras.ops.histogram(x, **kwargs))
 
 
 X_UNIQUE = np.array([[3, 1, 3], [2, 1, 0], [3, 1, 3]], np.int32)
@@ -70,12 +58,12 @@ X_UNIQUE = np.array([[3, 1, 3], [2, 1, 0], [3, 1, 3]], np.int32)
     ],
 )
 def test_unique_matches_keras(kwargs):
-    _same(ops.unique(X_UNIQUE, **kwargs), keras.ops.unique(X_UNIQUE, **kwargs))
+    assert_same(ops.unique(X_UNIQUE, **kwargs), keras.ops.unique(X_UNIQUE, **kwargs))
 
 
 def test_unique_with_size_jits():
     fn = jax.jit(lambda x: ops.unique(x, size=5, fill_value=0))
-    _same(fn(X_UNIQUE), keras.ops.unique(X_UNIQUE, size=5, fill_value=0))
+    assert_same(fn(X_UNIQUE), keras.ops.unique(X_UNIQUE, size=5, fill_value=0))
 
 
 POOL_CASES = [
@@ -93,13 +81,13 @@ POOL_CASES = [
 def test_adaptive_pool_matches_keras(op, shape, output_size, data_format):
     x = np.random.default_rng(1).normal(size=shape).astype(np.float32)
     kwargs = {"output_size": output_size, "data_format": data_format}
-    _same(getattr(ops, op)(x, **kwargs), getattr(keras.ops, op)(x, **kwargs))
+    assert_same(getattr(ops, op)(x, **kwargs), getattr(keras.ops, op)(x, **kwargs))
 
 
 def test_adaptive_pool_jits_and_differentiates():
     x = np.random.default_rng(2).normal(size=(1, 5, 5, 2)).astype(np.float32)
     fn = jax.jit(lambda v: ops.adaptive_average_pool(v, 2))
-    _same(fn(x), ops.adaptive_average_pool(x, 2))
+    assert_same(fn(x), ops.adaptive_average_pool(x, 2))
     grad = np.asarray(jax.grad(lambda v: ops.adaptive_average_pool(v, 2).sum())(x))
     # Each input's gradient is the sum of 1/size over the windows that cover it.
     ref = jax.grad(lambda v: keras.ops.adaptive_average_pool(v, 2).sum())(x)
