@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import h5py
 import numpy as np
@@ -54,6 +55,11 @@ def _assert_same_state(a, b, optimizer=True):
             np.testing.assert_array_equal(x, y)
 
 
+def _attrs(obj) -> dict:
+    # Object names without the per-process counters ("dense_3" -> "dense", "adam_1").
+    return {k: re.sub(r"_\d+$", "", v) if k == "name" else v for k, v in obj.attrs.items()}
+
+
 def _layout(directory):
     found = {}
     for name in sorted(os.listdir(directory)):
@@ -61,7 +67,7 @@ def _layout(directory):
             with h5py.File(directory / name, "r") as f:
                 f.visititems(
                     lambda path, obj, name=name: found.__setitem__(
-                        (name, path), (dict(obj.attrs), getattr(obj, "shape", None))
+                        (name, path), (_attrs(obj), getattr(obj, "shape", None))
                     )
                 )
     return found
