@@ -10,6 +10,7 @@ from shoal.backend.dtype_policy import (
     QuantizedFloat8DTypePolicy,
 )
 from shoal.backend.dtype_policy import get as _get
+from shoal.backend.dtype_policy_map import DTypePolicyMap
 
 
 class FloatDTypePolicy(DTypePolicy):
@@ -37,6 +38,7 @@ def deserialize(config, custom_objects=None):
         "QuantizedDTypePolicy",
         "Int4DTypePolicy",
         "QuantizedFloat8DTypePolicy",
+        "DTypePolicyMap",
     ):
         return _get(config)
     return deserialize_keras_object(config, custom_objects=custom_objects)
@@ -45,6 +47,7 @@ def deserialize(config, custom_objects=None):
 __all__ = [
     "QUANTIZATION_MODES",
     "DTypePolicy",
+    "DTypePolicyMap",
     "FloatDTypePolicy",
     "Int4DTypePolicy",
     "QuantizedDTypePolicy",

@@ -32,7 +32,10 @@ class SeedGenerator:
             )
         unknown = set(kwargs) - {"backend"}
         if unknown:
-            raise TypeError(f"SeedGenerator: unrecognized keyword argument(s) {sorted(unknown)}")
+            raise ValueError(
+                f"SeedGenerator: Unrecognized keyword arguments {sorted(unknown)}; it takes "
+                "`seed` and `name`"
+            )
         self._initial_seed = None if seed is None else int(seed)
         self.seed = self._initial_seed if seed is not None else _random.default_seed()
         self.name = name or naming.auto_name("SeedGenerator")
@@ -100,7 +103,20 @@ def normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
     return mean + stddev * jax.random.normal(_key(seed), tuple(shape), _dtype(dtype))
 
 
+def _check_dtype(dtype, function: str, floating: bool):
+    """Keras' check: uniform draws floats, randint integers."""
+    if dtype is None:
+        return
+    ok = dtypes.is_float_dtype(dtype) if floating else dtypes.is_int_dtype(dtype)
+    if not ok:
+        kind = "a floating point" if floating else "an integer"
+        raise ValueError(
+            f"`keras.random.{function}` requires {kind} `dtype`. Received: dtype={dtype}"
+        )
+
+
 def uniform(shape, minval=0.0, maxval=1.0, dtype=None, seed=None):
+    _check_dtype(dtype, "uniform", floating=True)
     return jax.random.uniform(_key(seed), tuple(shape), _dtype(dtype), minval, maxval)
 
 
@@ -110,6 +126,7 @@ def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=None, seed=None):
 
 
 def randint(shape, minval, maxval, dtype="int32", seed=None):
+    _check_dtype(dtype, "randint", floating=False)
     return jax.random.randint(_key(seed), tuple(shape), minval, maxval, _dtype(dtype))
 
 
@@ -129,7 +146,13 @@ def categorical(logits, num_samples, dtype="int32", seed=None):
 
 def dropout(inputs, rate, noise_shape=None, seed=None):
     inputs = jnp.asarray(inputs)
-    keep = jax.random.bernoulli(_key(seed), 1.0 - rate, noise_shape or inputs.shape)
+    if noise_shape is None:
+        noise_shape = inputs.shape
+    else:  # None entries take the input's size, as in Keras
+        noise_shape = tuple(
+            d if n is None else int(n) for n, d in zip(noise_shape, inputs.shape, strict=True)
+        )
+    keep = jax.random.bernoulli(_key(seed), 1.0 - rate, noise_shape)
     return jnp.where(keep, inputs / (1.0 - rate), 0.0).astype(inputs.dtype)
 
 
@@ -140,12 +163,15 @@ def shuffle(x, axis=0, seed=None):
 
 
 def gamma(shape, alpha, dtype=None, seed=None):
-    return jax.random.gamma(_key(seed), alpha, tuple(shape), _dtype(dtype))
+    return jax.random.gamma(_key(seed), jnp.asarray(alpha), tuple(shape), _dtype(dtype))
 
 
 def beta(shape, alpha, beta, dtype=None, seed=None):
+    # Lists are accepted, as in Keras (JAX takes only arrays and scalars).
+    alpha, beta = jnp.asarray(alpha), jnp.asarray(beta)
     return jax.random.beta(_key(seed), alpha, beta, tuple(shape), _dtype(dtype))
 
 
 def binomial(shape, counts, probabilities, dtype=None, seed=None):
+    counts, probabilities = jnp.asarray(counts), jnp.asarray(probabilities)
     return jax.random.binomial(_key(seed), counts, probabilities, tuple(shape), _dtype(dtype))

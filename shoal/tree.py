@@ -56,7 +56,9 @@ def flatten_with_path(structure) -> list:
 def pack_sequence_as(structure, flat_sequence):
     """`flat_sequence`'s items arranged as `structure` (the inverse of `flatten`)."""
     if isinstance(flat_sequence, (str, bytes)) or not hasattr(flat_sequence, "__iter__"):
-        raise TypeError(f"`flat_sequence` must be a sequence, got {type(flat_sequence).__name__}")
+        raise TypeError(
+            f"`flat_sequence` must be an iterable sequence, got {type(flat_sequence).__name__}"
+        )
     flat_sequence = list(flat_sequence)
     _, spec = optree.tree_flatten(structure, none_is_leaf=True, namespace=_NAMESPACE)
     if spec.num_leaves != len(flat_sequence):

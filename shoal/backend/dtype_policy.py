@@ -16,9 +16,12 @@ class DTypePolicy:
     quantization_mode = None
 
     def __init__(self, name: str | None = None):
-        name = name or config.floatx()
+        if name is None:  # the global policy's name, as Keras (floatx() unless one is set)
+            name = global_policy().name
         if not isinstance(name, str):
-            raise ValueError(f"DTypePolicy: `name` must be a string; got {name!r}")
+            raise TypeError(f"DTypePolicy: argument 'name' must be a string; got {name!r}")
+        if not name:
+            raise ValueError("DTypePolicy: argument 'name' must name a dtype policy; got ''")
         if name in _MIXED:
             self._compute, self._variable = _MIXED[name], "float32"
         else:
@@ -64,7 +67,8 @@ class QuantizedDTypePolicy(DTypePolicy):
     variables that stay float (biases, scales), as in Keras."""
 
     def __init__(self, mode, source_name=None):
-        source_name = source_name or global_policy().name
+        if source_name is None:
+            source_name = global_policy().name
         check_quantization_mode(mode)
         super().__init__(source_name)
         if mode == "int8" and self.compute_dtype == "float16":
@@ -212,16 +216,25 @@ def get(identifier) -> DTypePolicy:
         if identifier.get("class_name") in QUANTIZED_POLICY_CLASSES or "mode" in config:
             return _quantized_class(config.get("mode"))(**config)
         if identifier.get("class_name") == "DTypePolicyMap":
-            raise NotImplementedError(
-                "DTypePolicy: a DTypePolicyMap (per-layer policies) is not supported by shoal; "
-                f"got {identifier!r}"
-            )
+            from shoal.backend.dtype_policy_map import DTypePolicyMap
+
+            return DTypePolicyMap.from_config(config)
         return DTypePolicy(**config)
     if isinstance(identifier, str):
         if identifier.startswith(QUANTIZATION_MODES) and "_from_" in identifier:
             return _quantized_from_name(identifier)
         return DTypePolicy(identifier)
     return DTypePolicy(dtypes.standardize_dtype(identifier))
+
+
+def resolve(policy, path):
+    """The policy a layer at `path` follows: a `DTypePolicyMap`'s entry for it (its default
+    before the layer is built, as Keras), else `policy` itself."""
+    from shoal.backend.dtype_policy_map import DTypePolicyMap
+
+    if isinstance(policy, DTypePolicyMap) and path:
+        return policy[path]
+    return policy
 
 
 QUANTIZED_POLICY_CLASSES = (

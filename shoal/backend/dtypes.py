@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -58,11 +59,19 @@ def result_type(*dtypes) -> str:
     resolved = [
         weak[d]
         if isinstance(d, type) and d in weak
-        else jnp.dtype(_NARROW.get(standardize_dtype(d), standardize_dtype(d)))
+        else jnp.dtype(NARROW.get(standardize_dtype(d), standardize_dtype(d)))
         for d in dtypes
     ]
-    return standardize_dtype(jnp.result_type(*resolved))
+    try:
+        return standardize_dtype(jnp.result_type(*resolved))
+    except jax.dtypes.TypePromotionError as err:
+        if any("float8" in str(d) for d in resolved):
+            raise ValueError(
+                "There is no implicit conversions from float8 dtypes to others. You must "
+                f"cast it explicitly. Received: {dtypes}"
+            ) from err
+        raise
 
 
 # Without x64, JAX computes 64-bit types in 32 bits; narrowing first avoids its warning.
-_NARROW = {"int64": "int32", "uint64": "uint32", "float64": "float32", "complex128": "complex64"}
+NARROW = {"int64": "int32", "uint64": "uint32", "float64": "float32", "complex128": "complex64"}

@@ -18,7 +18,8 @@ class name_scope(StackedScope):  # noqa: N801 (Keras' public name)
     def __init__(self, name, caller=None, deduplicate=True, override_parent=None):
         if not isinstance(name, str) or not name or "/" in name:
             raise ValueError(
-                f"name_scope: argument 'name' must be a non-empty string without '/', got {name!r}"
+                f"name_scope: argument 'name' must be a string, not empty and without '/'; "
+                f"got {name!r}"
             )
         self.name = name
         self.caller = caller
@@ -40,7 +41,10 @@ class name_scope(StackedScope):  # noqa: N801 (Keras' public name)
         if repeated:  # the same caller re-entering its own scope: no second level
             self.path = parent.path
         else:
-            base = self.override_parent if self.override_parent is not None else current_path()
+            if self.override_parent is not None:  # an absolute path: "/a/b" and "a/b/" mean "a/b"
+                base = "/".join(p for p in self.override_parent.split("/") if p)
+            else:
+                base = current_path()
             self.path = f"{base}/{self.name}" if base else self.name
         return super().__enter__()
 

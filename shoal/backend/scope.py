@@ -17,16 +17,7 @@ class StatelessScope(StackedScope):
     def __init__(self, state_mapping=None, collect_losses: bool = False, initialize_variables=True):
         # Keys are Variables (hashed by identity), values are arrays. Keras passes a list
         # of (variable, value) pairs; a dict works too.
-        from shoal.backend.variables import Variable
-
-        # A value may itself be a variable (`metric.stateless_update_state(metric.variables,
-        # ...)` eagerly): its current value stands in, as Keras converts each value.
-        self.values = {
-            k: v.value if isinstance(v, Variable) else v
-            for k, v in (
-                state_mapping.items() if isinstance(state_mapping, dict) else state_mapping or ()
-            )
-        }
+        self.values = dict(_checked_pairs(state_mapping))
         self.assigned: dict = {}
         self.collect_losses = collect_losses
         self.losses: list = []
@@ -45,6 +36,33 @@ class StatelessScope(StackedScope):
 
     def add_loss(self, loss) -> None:
         self.losses.append(loss)
+
+
+def _checked_pairs(state_mapping):
+    """`(variable, value)` pairs with each value a tensor of the variable's dtype and shape
+    (Keras' checks: a key that is no Variable, or a value of another shape, is refused)."""
+    import jax.numpy as jnp
+
+    from shoal.backend.variables import Variable
+
+    pairs = state_mapping.items() if isinstance(state_mapping, dict) else state_mapping or ()
+    for variable, value in pairs:
+        if not isinstance(variable, Variable):
+            raise ValueError(
+                "StatelessScope: all keys in argument `mapping` must be Variable instances; "
+                f"got {variable!r}"
+            )
+        if isinstance(value, Variable):
+            value = value.value
+        if value is not None and getattr(value, "dtype", None) != variable._dtype:
+            value = jnp.asarray(value, dtype=variable._dtype)
+        if value is not None and tuple(value.shape) != variable.shape:
+            raise ValueError(
+                "StatelessScope: all values in argument `mapping` must be tensors with the "
+                f"shape of their variable; variable {variable.path!r} has shape "
+                f"{variable.shape}, got a value of shape {tuple(value.shape)}"
+            )
+        yield variable, value
 
 
 def current_stateless_scope() -> StatelessScope | None:

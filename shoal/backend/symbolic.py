@@ -100,8 +100,12 @@ for _dunder, _op in {
     "le": "less_equal",
     "gt": "greater",
     "ge": "greater_equal",
+    "ne": "not_equal",  # no __eq__, as in Keras: KerasTensors compare and hash by identity
 }.items():
     setattr(KerasTensor, f"__{_dunder}__", _symbolic_binary(_op))
+for _dunder, _op in {"and": "logical_and", "or": "logical_or", "xor": "logical_xor"}.items():
+    setattr(KerasTensor, f"__{_dunder}__", _symbolic_binary(_op))
+    setattr(KerasTensor, f"__r{_dunder}__", _symbolic_binary(_op, reverse=True))
 
 
 def _unary(name):
@@ -115,6 +119,16 @@ def _unary(name):
 
 KerasTensor.__neg__ = _unary("negative")
 KerasTensor.__abs__ = _unary("abs")
+KerasTensor.__invert__ = _unary("logical_not")
+
+
+def _round(self, ndigits=None):
+    from shoal import ops
+
+    return ops.round(self, decimals=ndigits or 0)
+
+
+KerasTensor.__round__ = _round
 
 
 def is_keras_tensor(x) -> bool:

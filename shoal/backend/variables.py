@@ -35,6 +35,12 @@ def _as_array(value, dtype):
         return jax.device_put(np.asarray(value, dtype=None if dtype is None else jnp.dtype(dtype)))
 
 
+def _host_dtype(value) -> str:
+    """The dtype Keras gives a Python number or nested list: int32, float32 or bool."""
+    name = np.asarray(value).dtype.name
+    return dtypes.NARROW.get(name, name) if not jax.config.jax_enable_x64 else name
+
+
 class Variable:
     def __init__(
         self,
@@ -61,6 +67,7 @@ class Variable:
         self._uid = next(_UIDS)
         self.constraint = None
         self.regularizer = None
+        self.overwrite_with_gradient = False  # set by add_weight (float8 scale/history)
         if isinstance(initializer, str):  # a named initializer ("ones"), as Keras
             from shoal import initializers  # above the backend: imported on use
 
@@ -74,9 +81,9 @@ class Variable:
             value = initializer(tuple(int(d) for d in shape), dtype=self._dtype)
         else:
             value = initializer
-            self._dtype = dtypes.standardize_dtype(
-                dtype if dtype is not None else getattr(value, "dtype", None)
-            )
+            if dtype is None:
+                dtype = getattr(value, "dtype", None) or _host_dtype(value)
+            self._dtype = dtypes.standardize_dtype(dtype)
         self._value = _as_array(value, self._dtype)
         if shape is not None and tuple(self._value.shape) != tuple(shape):
             raise ValueError(
@@ -171,8 +178,20 @@ class Variable:
     def __hash__(self):
         return hash(self._uid)
 
-    def __eq__(self, other):  # identity semantics, as dict keys
+    def __eq__(self, other):
+        # Elementwise against values, as Keras; a Variable compared with a Variable (or with
+        # None, a string, ...) by identity, so variables stay usable in lists and dict keys.
+        if _is_value(other):
+            return jnp.equal(self.value, other)
         return self is other
+
+    def __ne__(self, other):
+        if _is_value(other):
+            return jnp.not_equal(self.value, other)
+        return self is not other
+
+    def __round__(self, ndigits=None):
+        return jnp.round(self.value, decimals=ndigits or 0)
 
     def __repr__(self):
         # The value as Keras shows it; none for a traced or deleted (donated) buffer.
@@ -222,6 +241,7 @@ for _name, _op in {
     "matmul": jnp.matmul,
     "and": jnp.logical_and,
     "or": jnp.logical_or,
+    "xor": jnp.logical_xor,
 }.items():
     setattr(Variable, f"__{_name}__", _binary(_op))
     setattr(Variable, f"__r{_name}__", _binary(_op, reverse=True))
@@ -235,6 +255,16 @@ for _name, _op in {
 Variable.__neg__ = lambda self: -self.value
 Variable.__pos__ = lambda self: self.value
 Variable.__abs__ = lambda self: jnp.abs(self.value)
+Variable.__invert__ = lambda self: ~self.value
+
+
+def _is_value(x) -> bool:
+    """Whether `x` is a number or array (what `==` on a Variable compares elementwise)."""
+    if isinstance(x, Variable) or x is None or isinstance(x, str):
+        return False
+    return isinstance(x, (int, float, complex, np.generic, np.ndarray, jax.Array, list, tuple))
+
+
 Variable.T = property(lambda self: self.value.T)
 
 

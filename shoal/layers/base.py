@@ -20,6 +20,7 @@ from shoal.backend import dtype_policy as dtype_policies
 from shoal.backend import dtypes, naming, tensor_masks
 from shoal.backend import random as shoal_random
 from shoal.backend.autocast import layer_autocast_scope
+from shoal.backend.dtype_policy_map import DTypePolicyMap
 from shoal.backend.name_scopes import current_path, name_scope
 from shoal.backend.operation import Operation
 from shoal.backend.remat_scope import call_with_remat
@@ -207,16 +208,22 @@ class Layer(LayerIntrospection, Operation):
             layer.trainable = value
 
     @property
+    def _policy(self):
+        """The policy this layer follows: `dtype_policy`, or a `DTypePolicyMap`'s entry for
+        the path the layer was built under."""
+        return dtype_policies.resolve(self.dtype_policy, self.__dict__.get("_path"))
+
+    @property
     def dtype(self) -> str:
-        return self.dtype_policy.variable_dtype
+        return self._policy.variable_dtype
 
     @property
     def variable_dtype(self) -> str:
-        return self.dtype_policy.variable_dtype
+        return self._policy.variable_dtype
 
     @property
     def compute_dtype(self) -> str:
-        return self.dtype_policy.compute_dtype
+        return self._policy.compute_dtype
 
     @property
     def dtype_policy(self):
@@ -231,16 +238,33 @@ class Layer(LayerIntrospection, Operation):
         if (
             policy.quantization_mode is not None
             and self.built
-            and (old is None or old.quantization_mode is None)
+            and (old is None or self._policy.quantization_mode is None)
         ):
             self.quantize(policy.quantization_mode)  # sets the quantized policy itself
             return
-        self._dtype_policy = policy
+        self._set_policy(policy)
 
     @property
     def quantization_mode(self):
         """The quantization mode of this layer ("int8"), None if not quantized."""
-        return self.dtype_policy.quantization_mode
+        return self._policy.quantization_mode
+
+    def _set_policy(self, policy) -> None:
+        """Make `policy` this layer's: its entry in a `DTypePolicyMap` (as Keras' setter)."""
+        path = self.__dict__.get("_path")
+        current = self.__dict__.get("_dtype_policy")
+        if isinstance(current, DTypePolicyMap) and path and not isinstance(policy, DTypePolicyMap):
+            if path in current:
+                del current[path]
+            current[path] = policy
+        else:
+            self._dtype_policy = policy
+
+    def _record_path(self) -> None:
+        # Keras' `layer.path` (a DTypePolicyMap looks the layer up by it): the name-scope
+        # path the layer is first built or called under ("subclass/subclass_dense").
+        if self.__dict__.get("_path") is None:
+            object.__setattr__(self, "_path", current_path())
 
     def quantize(self, mode=None, type_check=True, config=None):
         """Quantize the layer's weights (Dense, EinsumDense and Embedding implement "int8"
@@ -252,7 +276,9 @@ class Layer(LayerIntrospection, Operation):
 
     @property
     def path(self) -> str:
-        return self.name
+        """Keras' layer path: the name-scope path the layer was built under
+        ("subclass/subclass_dense"); its name until then."""
+        return self.__dict__.get("_path") or self.name
 
     @property
     def weights(self) -> list:
@@ -492,6 +518,7 @@ class Layer(LayerIntrospection, Operation):
     def __call__(self, *args, **kwargs):
         # Sub-layers built while this one runs get paths under its name, as in Keras.
         with self._open_name_scope():
+            self._record_path()
             return self._scoped_call(*args, **kwargs)
 
     def _open_name_scope(self):
@@ -826,6 +853,7 @@ def _scoped_build(build, marks_built):
     def wrapped(self, *args, **kwargs):
         by_hand = current_path() == ""  # not a sub-layer built by its parent
         with self._open_name_scope():
+            self._record_path()
             result = build(self, *args, **kwargs)
         if by_hand and getattr(self, "_build_shapes", None) is None:
             # Built by hand (`layer.build(shape)`): its build config replays this call when
@@ -923,10 +951,10 @@ def _dedupe(variables):
 
 
 def _policy_config(policy):
-    if policy.quantization_mode is not None:
+    if isinstance(policy, DTypePolicyMap) or policy.quantization_mode is not None:
         return {
             "module": "keras.dtype_policies",
-            "class_name": type(policy).__name__,  # QuantizedDTypePolicy, Int4DTypePolicy
+            "class_name": type(policy).__name__,  # QuantizedDTypePolicy, DTypePolicyMap, ...
             "config": policy.get_config(),
             "registered_name": None,
         }

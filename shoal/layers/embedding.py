@@ -162,7 +162,7 @@ class Embedding(EmbeddingLoRA, Layer):
         self._build_quantized_embeddings(mode)
         for variable, value in zip(self._quantized_variables(), values, strict=True):
             variable.assign(value)
-        self._dtype_policy = quantized_policy(mode, self._int4_block_size, self.dtype_policy.name)
+        self._set_policy(quantized_policy(mode, self._int4_block_size, self._policy.name))
 
     @staticmethod
     def _int8_values(table, config=None):

@@ -118,7 +118,7 @@ def resolve_quantize_args(layer, mode, config):
     if layer.quantization_mode is not None:
         raise ValueError(
             f"{owner}: the layer is already quantized with "
-            f"dtype_policy='{layer.dtype_policy.name}'; got mode={mode!r}"
+            f"dtype_policy='{layer._policy.name}'; got mode={mode!r}"
         )
     if mode == "int8" and layer.compute_dtype == "float16":
         raise ValueError(
@@ -325,7 +325,7 @@ class QuantizedKernel:
                 )
             self.quantization_config = config
             self._build_quantized_kernel(tuple(self._kernel.shape), mode)
-            self._dtype_policy = quantized_policy(mode, None, self.dtype_policy.name)
+            self._set_policy(quantized_policy(mode, None, self._policy.name))
             return
         old = self._kernel
         if mode == "int8":
@@ -339,7 +339,7 @@ class QuantizedKernel:
         self._build_quantized_kernel(tuple(old.shape), mode)
         for variable, value in zip(self._quantized_variables(), values, strict=True):
             variable.assign(value)
-        self._dtype_policy = quantized_policy(mode, self._int4_block_size, self.dtype_policy.name)
+        self._set_policy(quantized_policy(mode, self._int4_block_size, self._policy.name))
 
     def _int8_values(self, kernel, quantizer=None):
         quantizer = quantizer or AbsMaxQuantizer(axis=self._kernel_reduced_axes())
@@ -408,7 +408,7 @@ class QuantizedKernel:
     def _build_float8_variables(self) -> None:
         # The policy's history length (the default while `quantize` switches policies).
         length = getattr(
-            self.dtype_policy,
+            self._policy,
             "amax_history_length",
             QuantizedFloat8DTypePolicy.default_amax_history_length,
         )

@@ -45,9 +45,10 @@ def _metadata() -> dict:
 
 
 def model_to_config_json(model) -> str:
-    from shoal.saving.serialization import serialize_keras_object
+    from shoal.saving.serialization import ObjectSharingScope, serialize_keras_object
 
-    config = serialize_keras_object(model)
+    with ObjectSharingScope():  # objects met twice get a shared_object_id, as in Keras
+        config = serialize_keras_object(model)
     try:
         return json.dumps(config)
     except (TypeError, ValueError) as err:

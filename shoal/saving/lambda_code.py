@@ -22,8 +22,8 @@ import types
 
 _REFUSAL = (
     "Refusing to load a Python lambda from a saved config{where}: its bytecode is stored in "
-    "the file, and running it could execute arbitrary code, so it is disallowed by default "
-    "(safe_mode=True). If you trust the source of this file, pass `safe_mode=False` to the "
+    "the file, and running it could lead to arbitrary code execution, so it is disallowed "
+    "by default (safe_mode=True). If you trust the source of this file, pass `safe_mode=False` to the "
     "loading function (e.g. shoal.saving.load_model(path, safe_mode=False)), or call "
     "`shoal.saving.enable_unsafe_deserialization()` first."
 )

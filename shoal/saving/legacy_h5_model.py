@@ -354,7 +354,7 @@ _TF_KERAS_OPTIMIZER_KEYS = ("jit_compile", "is_legacy_optimizer")
 def compile_arguments(train: dict, custom_objects, source: str) -> dict:
     """`model.compile` arguments from a file's `training_config`."""
     from shoal import losses, metrics, optimizers
-    from shoal.saving.serialization import CustomObjectScope
+    from shoal.saving.serialization import CustomObjectScope, get_registered_object
 
     if not isinstance(train, dict) or "optimizer_config" not in train:
         raise ValueError(
@@ -366,6 +366,8 @@ def compile_arguments(train: dict, custom_objects, source: str) -> dict:
         def one(value):
             if isinstance(value, dict) and "class_name" in value:
                 return deserialize(value)
+            if isinstance(value, str) and get_registered_object(value) is not None:
+                return get_registered_object(value)  # "my_package>my_loss", as Keras writes
             return value  # a name: compile resolves it, keeping the given name
 
         return lambda value: _map_nested_configs(value, one)

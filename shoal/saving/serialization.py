@@ -181,13 +181,28 @@ class ObjectSharingScope:
     """Reuse objects that a config marks with the same `shared_object_id` (as Keras writes)."""
 
     def __enter__(self):
-        self._backup = getattr(_STATE, "shared", None)
+        self._backup = getattr(_STATE, "shared", None), getattr(_STATE, "shared_configs", None)
         _STATE.shared = {}
+        _STATE.shared_configs = {}  # id(obj) -> (obj, its first config), while saving
         return self
 
     def __exit__(self, *exc):
-        _STATE.shared = self._backup
+        _STATE.shared, _STATE.shared_configs = self._backup
         return False
+
+
+def _record_serialized(obj, config) -> None:
+    """In an ObjectSharingScope, mark an object serialized twice (a layer both in a model
+    and inside a wrapper) with one `shared_object_id` in both configs, as Keras does, so
+    loading rebuilds one object."""
+    seen = getattr(_STATE, "shared_configs", None)
+    if seen is None:
+        return
+    if id(obj) not in seen:
+        seen[id(obj)] = (obj, config)  # obj kept alive so its id stays unique
+        return
+    config["shared_object_id"] = id(obj)
+    seen[id(obj)][1]["shared_object_id"] = id(obj)
 
 
 # -- public class names ------------------------------------------------------------
@@ -209,6 +224,7 @@ _NAMESPACES = (
     ("shoal.distillation", "keras.distillation"),
     ("shoal.utils", "keras.utils"),
     ("shoal.backend", "keras"),
+    ("shoal.random", "keras.random"),  # after shoal.backend: Variable stays keras.Variable
 )
 # Classes Keras exports at its top level (`keras.Sequential`, ...).
 _TOP_LEVEL = {"Model", "Sequential", "DTypePolicy", "Layer", "InputSpec", "Operation", "Variable"}
@@ -274,6 +290,8 @@ def _public_index() -> dict:
         mapping[id(dtype_policy.DTypePolicy)] = ("keras", "DTypePolicy")
         for name in dtype_policy.QUANTIZED_POLICY_CLASSES:
             mapping[id(getattr(dtype_policy, name))] = ("keras.dtype_policies", name)
+        policy_map = importlib.import_module("shoal.backend.dtype_policy_map").DTypePolicyMap
+        mapping[id(policy_map)] = ("keras.dtype_policies", "DTypePolicyMap")
     _INDEX["map"] = mapping
     _INDEX["complete"] = complete
     return mapping
@@ -302,6 +320,8 @@ def _lookup_in_namespaces(name: str, preferred: str | None = None, kind: str = "
         policies = importlib.import_module("shoal.backend.dtype_policy")
         if name == "DTypePolicy" or name in policies.QUANTIZED_POLICY_CLASSES:
             return getattr(policies, name)
+        if name == "DTypePolicyMap":
+            return importlib.import_module("shoal.backend.dtype_policy_map").DTypePolicyMap
         allowed = [ns for ns, _ in _NAMESPACES]
     else:
         allowed = list(_FUNCTION_NAMESPACES)
@@ -404,6 +424,7 @@ def serialize_keras_object(obj):
         )
     config = _class_entry(type(obj), serialize_dict(inner))
     _add_build_and_compile_config(obj, config)
+    _record_serialized(obj, config)
     return config
 
 
