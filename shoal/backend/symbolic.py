@@ -15,6 +15,7 @@ import numpy as np
 from shoal.backend import dtypes
 from shoal.backend.array_leaves import bind_static
 from shoal.backend.symbolic_scope import SymbolicScope
+from shoal.backend.unknown_sizes import candidate_sizes, needed_sizes
 
 
 class KerasTensor:
@@ -187,9 +188,11 @@ class Node:
         return args, kwargs
 
 
-def spec_to_struct(x, fill: int):
-    """A KerasTensor as a jax.ShapeDtypeStruct with unknown dims set to `fill`."""
-    shape = tuple(fill if d is None else d for d in x.shape)
+def spec_to_struct(x, fill: int, sizes=None):
+    """A KerasTensor as a jax.ShapeDtypeStruct with unknown dims set to `fill`, or to
+    `sizes[axis]` where given."""
+    sizes = sizes or {}
+    shape = tuple(sizes.get(i, fill) if d is None else d for i, d in enumerate(x.shape))
     return jax.ShapeDtypeStruct(shape, np.dtype(x.dtype) if x.dtype != "bfloat16" else x.dtype)
 
 
@@ -222,10 +225,78 @@ def eval_output_spec(fn, *args, **kwargs):
 
     Unknown dimensions are traced at two sizes; output dims that differ are unknown.
     """
+    return _eval_output_spec(fn, args, kwargs, probe_small=False)
 
-    def trace(fill):
+
+def eval_op_output_spec(fn, *args, **kwargs):
+    """`eval_output_spec` for an op: output sizes that are bounded by a known size when an
+    unknown one is large (`x[:5]`, the diagonal of `(None, 3)`) are unknown too, as in Keras,
+    found by a third trace with small stand-ins."""
+    return _eval_output_spec(fn, args, kwargs, probe_small=True)
+
+
+_SMALL_FILL = 2
+_MAX_SINGLE_GUESSES = 32  # one None set to one known size, once the alignments fail
+
+
+def _retry(trace, shapes, probe_small, err):
+    """`(first, second, sizes)` traces for a call whose trace with stand-ins failed."""
+    # Code that folds the unknown batch into another axis and back (a reshape to
+    # (-1, window, ...)) needs sizes divisible by its factors, as Keras' None allows.
+    try:
+        return trace(83 * _FACTORS), trace(89 * _FACTORS), {}
+    except Exception:  # noqa: BLE001
+        pass
+
+    def works(sizes):
+        try:
+            trace(83, sizes)
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    # A None that must equal a known size takes it (Keras' broadcast rule).
+    # Ops trace cheaply, so they try more guesses than layers (whose traces can be costly).
+    for sizes in candidate_sizes(shapes, _MAX_SINGLE_GUESSES if probe_small else 0):
+        if works(sizes):
+            sizes = needed_sizes(sizes, works)
+            try:
+                return trace(83, sizes), trace(89, sizes), sizes
+            except Exception:  # noqa: BLE001
+                continue
+    # An op may bound an unknown size from above (padding or cropping to a target size).
+    if probe_small:
+        try:
+            return trace(_SMALL_FILL), trace(_SMALL_FILL + 1), {}
+        except Exception:  # noqa: BLE001
+            pass
+    raise err from None
+
+
+def _same_ranks(a, b) -> bool:
+    """Whether two traced outputs have the same structure and ranks."""
+    leaves_a, tree_a = jax.tree_util.tree_flatten(a)
+    leaves_b, tree_b = jax.tree_util.tree_flatten(b)
+    return tree_a == tree_b and all(
+        getattr(x, "ndim", None) == getattr(y, "ndim", None)
+        for x, y in zip(leaves_a, leaves_b, strict=True)
+    )
+
+
+def _eval_output_spec(fn, args, kwargs, probe_small):
+    leaves = jax.tree_util.tree_leaves((args, kwargs), is_leaf=is_keras_tensor)
+    tensors = list({id(x): x for x in leaves if isinstance(x, KerasTensor)}.values())
+
+    def trace(fill, sizes=None):
+        sizes = sizes or {}
+        index = {id(t): i for i, t in enumerate(tensors)}
+
         def convert(x):
-            return spec_to_struct(x, fill) if isinstance(x, KerasTensor) else x
+            if not isinstance(x, KerasTensor):
+                return x
+            i = index[id(x)]
+            axes = {axis: size for (j, axis), size in sizes.items() if j == i}
+            return spec_to_struct(x, fill, axes)
 
         sargs, skwargs = jax.tree_util.tree_map(convert, (args, kwargs), is_leaf=is_keras_tensor)
 
@@ -242,27 +313,36 @@ def eval_output_spec(fn, *args, **kwargs):
         finally:
             _TRACE_FILL.value = previous
 
-    has_unknown = any(
-        isinstance(x, KerasTensor) and None in x.shape
-        for x in jax.tree_util.tree_leaves((args, kwargs), is_leaf=is_keras_tensor)
-    )
+    has_unknown = any(None in t.shape for t in tensors)
+    sizes = {}
     try:
         first = trace(83)
         second = trace(89) if has_unknown else first
     except Exception as err:  # noqa: BLE001 - retried below; this error stands if that fails
         if not has_unknown:
             raise
-        # Code that folds the unknown batch into another axis and back (a reshape to
-        # (-1, window, ...)) needs sizes divisible by its factors, as Keras' None allows.
+        first, second, sizes = _retry(trace, [t.shape for t in tensors], probe_small, err)
+    third = None
+    if probe_small and has_unknown:
         try:
-            first, second = trace(83 * _FACTORS), trace(89 * _FACTORS)
-        except Exception:  # noqa: BLE001
-            raise err from None
+            third = trace(_SMALL_FILL, sizes)
+        except Exception:  # noqa: BLE001 - small sizes may not suit the op: no information
+            third = None
+        if third is not None and not _same_ranks(first, third):
+            third = None  # e.g. a size-1 axis squeezed away: no information either
 
-    def merge(a, b):
+    def merge(a, b, c=None):
         if a is None:
             return None
-        shape = tuple(da if da == db else None for da, db in zip(a.shape, b.shape, strict=True))
+        shape = tuple(
+            da if da == db and (c is None or c.shape[i] == da) else None
+            for i, (da, db) in enumerate(zip(a.shape, b.shape, strict=True))
+        )
         return KerasTensor(shape, dtype=dtypes.standardize_dtype(a.dtype))
 
-    return jax.tree_util.tree_map(merge, first, second, is_leaf=lambda x: x is None)
+    def is_none(x):
+        return x is None
+
+    if third is None:
+        return jax.tree_util.tree_map(merge, first, second, is_leaf=is_none)
+    return jax.tree_util.tree_map(merge, first, second, third, is_leaf=is_none)

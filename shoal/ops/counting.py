@@ -11,7 +11,6 @@ import builtins
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from shoal.backend.symbolic import KerasTensor
 from shoal.backend.tensors import convert_to_tensor
@@ -101,9 +100,8 @@ def _unique_spec(x, sorted=True, return_index=False, return_inverse=False,
     if return_index:
         out.append(KerasTensor((length,), dtype="int32"))
     if return_inverse:
-        inverse = (None if None in x.shape else int(np.prod(x.shape)),) if axis is None else (
-            x.shape[axis],
-        )  # fmt: skip
+        # axis=None: one index per element, in the input's shape (as jnp.unique and Keras)
+        inverse = tuple(x.shape) if axis is None else (x.shape[axis],)
         out.append(KerasTensor(inverse, dtype="int32"))
     if return_counts:
         out.append(KerasTensor((length,), dtype="int32"))

@@ -19,7 +19,7 @@ import jax
 
 from shoal.backend import naming
 from shoal.backend.operation import Operation
-from shoal.backend.symbolic import KerasTensor
+from shoal.backend.symbolic import KerasTensor, eval_op_output_spec
 from shoal.backend.variables import Variable
 
 
@@ -41,7 +41,7 @@ class OpNode(Operation):
         spec = getattr(self.fn, "output_spec", None)
         if spec is not None:  # an op whose output shape depends on values (unique, ...)
             return spec(*args, **kwargs)
-        return super().compute_output_spec(*args, **kwargs)
+        return eval_op_output_spec(self.call, *args, **kwargs)
 
 
 def symbolic_spec(spec):

@@ -10,7 +10,9 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.special as jsp
 
-from shoal.ops.dispatch import keras_op, public_names
+from shoal.backend import dtypes
+from shoal.backend.symbolic import KerasTensor, eval_op_output_spec
+from shoal.ops.dispatch import keras_op, public_names, symbolic_spec
 from shoal.ops.numpy import _axis, _op, _t
 from shoal.ops.spectral import istft as istft
 from shoal.ops.spectral import stft as stft
@@ -68,7 +70,14 @@ def _segment(name, jfn):
                 ) from err
         return jfn(data, segment_ids, num_segments, indices_are_sorted=sorted)
 
-    return _op(name, op, f"Per-segment {name[8:]} of `data` rows grouped by `segment_ids`.")
+    def spec(data, segment_ids, num_segments=None, sorted=False):
+        if num_segments is None and hasattr(data, "shape"):
+            # The segment count depends on the ids' values, known only when run (as Keras).
+            return KerasTensor((None, *data.shape[1:]), dtype=dtypes.standardize_dtype(data.dtype))
+        return eval_op_output_spec(op, data, segment_ids, num_segments, sorted)
+
+    doc = f"Per-segment {name[8:]} of `data` rows grouped by `segment_ids`."
+    return symbolic_spec(spec)(_op(name, op, doc))
 
 
 segment_sum = _segment("segment_sum", jax.ops.segment_sum)

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from shoal.backend import config, dtypes
-from shoal.backend.symbolic import KerasTensor, eval_output_spec
+from shoal.backend.symbolic import KerasTensor, eval_op_output_spec
 from shoal.backend.tensors import convert_to_tensor
 from shoal.ops.counting import bincount as bincount  # keras.ops.numpy names defined there
 from shoal.ops.counting import histogram as histogram
@@ -333,7 +333,7 @@ def isin(x1, x2, assume_unique=False, invert=False):
 def _where_spec(condition, x1=None, x2=None):
     if x1 is None and x2 is None:
         return _nonzero_spec(condition)
-    return eval_output_spec(where.__wrapped__, condition, x1, x2)
+    return eval_op_output_spec(where.__wrapped__, condition, x1, x2)
 
 
 def _nonzero_spec(x):
@@ -558,6 +558,19 @@ vsplit = _splitter("vsplit", jnp.vsplit)
 dsplit = _splitter("dsplit", jnp.dsplit)
 
 
+def _reshape_spec(x, newshape):
+    try:
+        return eval_op_output_spec(reshape.__wrapped__, x, newshape)
+    except (TypeError, ValueError):
+        sizes = tuple(newshape) if isinstance(newshape, (tuple, list)) else (newshape,)
+        fixed = builtins.all(isinstance(d, (int, np.integer)) and d >= 0 for d in sizes)
+        if None not in x.shape or not fixed:
+            raise
+        # An unknown size can take whatever value the fixed `newshape` needs (as in Keras).
+        return KerasTensor(sizes, dtype=x.dtype)
+
+
+@symbolic_spec(_reshape_spec)
 @keras_op
 def reshape(x, newshape):
     """`x` with shape `newshape` (one entry may be -1)."""
