@@ -115,6 +115,8 @@ class Functional(Model):
             flat = [inputs[k] for k in keys]
             if isinstance(self._inputs_struct, dict):
                 flat = _flatten({k: inputs[k] for k in self._inputs_struct})
+        elif isinstance(inputs, (list, tuple)) and _is_nested(self._inputs_struct):
+            flat = _flatten_given(inputs)  # given in the structure of the model's inputs
         elif isinstance(inputs, (list, tuple)) and not hasattr(inputs, "shape"):
             flat = list(inputs)
         else:
@@ -276,6 +278,21 @@ class Functional(Model):
         # A subclass building its graph in its own __init__ (`MyModel(**kwargs)`): its
         # config holds that constructor's arguments, as Keras' Model.from_config does.
         return super().from_config(config, custom_objects=custom_objects)
+
+
+def _is_nested(structure) -> bool:
+    """A list or tuple of inputs holding another list, tuple or dict."""
+    return isinstance(structure, (list, tuple)) and any(
+        isinstance(v, (list, tuple, dict)) for v in structure
+    )
+
+
+def _flatten_given(inputs) -> list:
+    """Inputs given as nested lists / tuples / dicts, flattened in the model's order."""
+    return jax.tree_util.tree_leaves(
+        inputs,
+        is_leaf=lambda v: v is None or is_keras_tensor(v) or not isinstance(v, (list, tuple, dict)),
+    )
 
 
 def _from_input_layer(t) -> bool:

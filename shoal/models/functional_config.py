@@ -259,10 +259,10 @@ def functional_config(model) -> dict:
         layer_configs.append(entry)
 
     def refs(structure):
-        return _lists(
-            jax.tree_util.tree_map(
-                lambda t: _tensor_ref(t, reindex, own), structure, is_leaf=is_keras_tensor
-            )
+        # Each reference a list; tuples of inputs or outputs stay tuples, as Keras'
+        # `tree.map_structure` keeps them (and a rebuilt model returns tuples again).
+        return jax.tree_util.tree_map(
+            lambda t: _tensor_ref(t, reindex, own), structure, is_leaf=is_keras_tensor
         )
 
     return {

@@ -14,10 +14,13 @@ import numpy as np
 
 from shoal.backend.naming import to_snake_case
 from shoal.metrics.base import Metric
+from shoal.trainers import nested_outputs
 
 
 def flatten_outputs(y, output_names):
     """Outputs / targets as a flat list in the model's output order."""
+    if nested_outputs.is_nested(y):  # a model whose outputs nest: y in their structure
+        return nested_outputs.leaves(y)
     if isinstance(y, dict):
         missing = [n for n in output_names if n not in y]
         unknown = sorted(set(y) - set(output_names))

@@ -11,6 +11,7 @@ anything is compiled.
 from __future__ import annotations
 
 import math
+import random
 
 import jax
 import numpy as np
@@ -151,6 +152,14 @@ def class_weight_to_sample_weight(y, class_weight):
     return table[labels]
 
 
+class _Pass:
+    """Where an epoch stands in one pass over array data: its row order and the batches
+    already taken (kept across epochs when `steps_per_epoch` is given)."""
+
+    def __init__(self, order=None):
+        self.order, self.seen = order, 0
+
+
 class ArrayData:
     """In-memory arrays, batched with optional per-epoch shuffling."""
 
@@ -170,38 +179,57 @@ class ArrayData:
         if class_weight is not None:
             check_class_weight_with(self.y, self.sample_weight)
             self.sample_weight = class_weight_to_sample_weight(self.y, class_weight)
-        self.batch_size = batch_size or 32
+        # Without `batch_size`, `steps` batches cover the data once (Keras' rule), else 32.
+        if batch_size is None:
+            batch_size = math.ceil(self.num_samples / steps) if steps else 32
+        self.batch_size = batch_size
         self.shuffle = shuffle
-        full = math.ceil(self.num_samples / self.batch_size)
-        # More steps than batches: each pass stops at the end of the data, as in Keras
-        # (which warns that the input ran out; see fit_loop.warn_if_short).
-        self.num_batches = full if steps is None else min(int(steps), full)
-        self.ran_short = steps is not None and int(steps) > full
+        self.full_batches = math.ceil(self.num_samples / self.batch_size)
+        # `steps` per epoch: each epoch goes on where the last one stopped, and a pass that
+        # reaches the end of the data ends the epoch early (Keras warns: `ran_out`).
+        self.steps = None if steps is None else int(steps)
+        self.num_batches = self.full_batches if steps is None else self.steps
+        self.ran_out = False
+        self._pass = _Pass()
         # Pad the last batch to full size (predict: outputs of padded rows are dropped).
         self.pad_last = False
 
-    def epoch_rows(self):
-        """Per step of one epoch, the rows of its batch: a slice, or indices if shuffled."""
+    def _order(self):
+        """One pass's row order: None (in order) or indices. NumPy's global generator
+        (which `set_random_seed` seeds) draws it, as in Keras: one permutation per pass,
+        or each batch's rows permuted in place."""
         n, bs = self.num_samples, self.batch_size
-        # NumPy's global generator (which `set_random_seed` seeds) draws the order, as in
-        # Keras: one permutation per epoch, or each batch's rows permuted in place.
-        order = None
         if self.shuffle is True:
-            order = np.random.permutation(n)
-        elif self.shuffle == "batch":
-            order = np.concatenate(
+            return np.random.permutation(n)
+        if self.shuffle == "batch":
+            return np.concatenate(
                 [np.random.permutation(min(n, lo + bs) - lo) + lo for lo in range(0, n, bs)]
             )
-        for step in range(self.num_batches):
-            lo = (step * bs) % n
+        return None
+
+    def epoch_rows(self):
+        """Per step of one epoch, the rows of its batch: a slice, or indices if shuffled."""
+        n, bs, full = self.num_samples, self.batch_size, self.full_batches
+        self.ran_out = False
+        if self.steps is None or self._pass.seen == 0:  # a new pass over the data
+            self._pass = _Pass(self._order())
+        current = self._pass
+        for _ in range(self.num_batches):
+            if current.seen >= full:
+                self.ran_out = True
+                break
+            lo = current.seen * bs
             hi = min(lo + bs, n)
-            rows = slice(lo, hi) if order is None else order[lo:hi]
-            if self.pad_last and hi - lo < bs and step == self.num_batches - 1:
+            rows = slice(lo, hi) if current.order is None else current.order[lo:hi]
+            if self.pad_last and hi - lo < bs:  # the pass's last, partial batch
                 # The last, partial batch repeats its last row up to the batch size, so that
                 # it runs in the executable already compiled for full batches.
-                rows = np.arange(lo, hi) if order is None else rows
+                rows = np.arange(lo, hi) if current.order is None else rows
                 rows = np.concatenate([rows, np.full(bs - len(rows), rows[-1])])
             yield rows
+            current.seen += 1  # after the yield: probing the first batch takes none
+        if current.seen >= full:
+            current.seen = 0  # the next epoch starts a new pass
 
     @property
     def nbytes(self) -> int:
@@ -258,7 +286,7 @@ def check_class_weight_with(y, sample_weight):
 class IteratorData:
     """Generators, PyDatasets and other iterables of batches."""
 
-    def __init__(self, data, steps=None, class_weight=None):
+    def __init__(self, data, steps=None, class_weight=None, shuffle=False):
         self.data = data
         self.class_weight = class_weight
         self.is_py_dataset = (
@@ -266,13 +294,19 @@ class IteratorData:
             and hasattr(data, "__len__")
             and (hasattr(data, "on_epoch_end"))
         )
-        if steps is not None:
-            self.num_batches = int(steps)
-        elif self.is_py_dataset or hasattr(data, "__len__"):
-            self.num_batches = len(data)
-        else:
-            self.num_batches = None
+        # Batches in one pass, where known (None: a generator, read until it stops).
+        self.size = len(data) if self.is_py_dataset or hasattr(data, "__len__") else None
+        # `steps` per epoch: each epoch goes on where the last one stopped, as in Keras.
+        self.steps = steps
+        self.num_batches = int(steps) if steps is not None else self.size
+        # fit(shuffle=True) reorders a PyDataset's batches each pass, drawn from Python's
+        # `random` as in Keras; datasets standing for tf.data ones are never reordered.
+        self.shuffle = (
+            bool(shuffle) and self.is_py_dataset and not getattr(data, "is_tf_data_like", False)
+        )
+        self.ran_out = False
         self._iterator = None
+        self._seen = 0  # batches taken from `_iterator`
         self._peeked = None  # a one-shot iterator's first batch, read by `peek`
 
     def peek(self):
@@ -280,16 +314,15 @@ class IteratorData:
         again as the first batch of the next epoch."""
         if self.is_py_dataset:
             return self._convert(self.data[0])
+        if not hasattr(self.data, "__next__"):  # re-iterable: read a fresh iterator
+            for raw in self.data:
+                return self._convert(raw)
+            return None
         if self._peeked is None:
-            if self._iterator is None or not hasattr(self.data, "__next__"):
-                self._iterator = self._fresh_iterator()
             try:
-                raw = next(self._iterator)
+                raw = next(self.data)
             except StopIteration:
-                self._iterator = None
                 return None
-            if not hasattr(self.data, "__next__"):
-                return self._convert(raw)  # re-iterable: the epoch starts afresh anyway
             self._peeked = (raw,)
         return self._convert(self._peeked[0])
 
@@ -307,7 +340,10 @@ class IteratorData:
 
     def _fresh_iterator(self):
         if self.is_py_dataset:
-            return (self.data[i] for i in range(len(self.data)))
+            order = list(range(len(self.data)))
+            if self.shuffle:
+                random.shuffle(order)
+            return (self.data[i] for i in order)
         if hasattr(self.data, "__next__"):
             return self.data
         return iter(self.data)
@@ -315,10 +351,15 @@ class IteratorData:
     def epoch(self):
         if self.is_py_dataset and hasattr(self.data, "on_epoch_begin"):
             self.data.on_epoch_begin()
-        if self._iterator is None or not hasattr(self.data, "__next__"):
-            self._iterator = self._fresh_iterator()
+        self.ran_out = False
+        one_shot = hasattr(self.data, "__next__")
+        if self._iterator is None or (self.steps is None and not one_shot):
+            self._iterator, self._seen = self._fresh_iterator(), 0
         count = 0
         while self.num_batches is None or count < self.num_batches:
+            if self.size is not None and self._seen >= self.size:
+                self.ran_out = self.steps is not None
+                break
             if self._peeked is not None:
                 batch, self._peeked = self._peeked[0], None
             else:
@@ -326,9 +367,13 @@ class IteratorData:
                     batch = next(self._iterator)
                 except StopIteration:
                     self._iterator = None
+                    self.ran_out = self.steps is not None
                     break
             count += 1
+            self._seen += 1
             yield self._convert(batch)
+        if self.size is not None and self._seen >= self.size:
+            self._iterator = None  # the next epoch starts a new pass
         if self.is_py_dataset:
             self.data.on_epoch_end()
 
@@ -353,7 +398,7 @@ def make_data(
                     f"Argument `{name}` must not be given when `x` is a dataset, generator or "
                     f"PyDataset (got {type(x).__name__}); yield it from `x` instead."
                 )
-        return IteratorData(x, steps=steps, class_weight=class_weight)
+        return IteratorData(x, steps=steps, class_weight=class_weight, shuffle=shuffle)
     return ArrayData(
         x,
         y,

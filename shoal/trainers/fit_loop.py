@@ -165,8 +165,8 @@ class _Runner:
             rng = jax.eval_shape(lambda: jax.random.key(0))  # traced only
             args = (state, rng, self.put_batch(first, False))
             full = data.num_batches
-            if isinstance(data, data_adapter.ArrayData) and data.num_samples % data.batch_size:
-                full -= 1
+            if isinstance(data, data_adapter.ArrayData):  # full-size batches in a pass
+                full = min(full, data.num_samples // data.batch_size)
             jaxpr = flop_count.trace(fn, args)
             flops = 0.0 if jaxpr is None else flop_count.jaxpr_flops(jaxpr)
             used = frozenset(
@@ -253,9 +253,9 @@ _RAN_OUT = (
 )
 
 
-def warn_if_short(data) -> None:
-    """Keras' warning when `steps` asks for more batches than array data holds."""
-    if getattr(data, "ran_short", False):
+def warn_if_ran_out(data) -> None:
+    """Keras' warning when an epoch of `steps` batches reached the end of the data."""
+    if getattr(data, "ran_out", False):
         warnings.warn(_RAN_OUT, stacklevel=3)
 
 
@@ -321,7 +321,6 @@ def fit(
         steps=steps_per_epoch,
         class_weight=class_weight,
     )
-    warn_if_short(data)
     first = _first_batch(data)
     preflight.check(model, first[0], getattr(data, "y", first[1]), "train")
     model._build_for_data(first[0], first[1])
@@ -371,6 +370,7 @@ def fit(
             if not logs:  # a finite generator ran out: stop, keeping what was trained
                 warnings.warn(_RAN_OUT, stacklevel=2)
                 break
+            warn_if_ran_out(data)
             epoch_logs = _pythonify(_metrics_or_logs(model, logs))
             if val_data is not None and _should_validate(epoch, validation_freq):
                 val_x, val_y, val_sw = val_data
@@ -457,7 +457,6 @@ def evaluate(
 
     verbose = _verbose(verbose)
     data = data_adapter.make_data(x, y, sample_weight, batch_size=batch_size, steps=steps)
-    warn_if_short(data)
     first = _first_batch(data)
     preflight.check(model, first[0], first[1], "test")
     model._build_for_data(first[0], first[1])
@@ -485,6 +484,7 @@ def evaluate(
             cbs.on_test_batch_end(start + i, logs)
         if model.stop_evaluating:  # a callback asked to stop (Keras 3)
             break
+    warn_if_ran_out(data)
     logs = _pythonify(_metrics_or_logs(model, logs))
     cbs.on_test_end(logs)
     return _results(logs, model, return_dict)
@@ -500,7 +500,6 @@ def predict(
         x, _, _, n = data_adapter.standardize_arrays(x)
         batch_size = n
     data = data_adapter.make_data(x, None, None, batch_size=batch_size, steps=steps)
-    warn_if_short(data)
     first = _first_batch(data)
     preflight.check(model, first[0], None, "predict")
     model._build_for_data(first[0])
@@ -536,6 +535,7 @@ def predict(
             cbs.on_predict_batch_end(start + i, {"outputs": out})
         if model.stop_predicting:  # a callback asked to stop (Keras 3)
             break
+    warn_if_ran_out(data)
     cbs.on_predict_end()
     if not outputs:
         raise ValueError("predict(): the input yielded no batches.")

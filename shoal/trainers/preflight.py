@@ -7,13 +7,15 @@ from typing import NamedTuple
 import numpy as np
 
 from shoal.layers.input_spec import format_shape
-from shoal.trainers import compile_utils
+from shoal.trainers import compile_utils, nested_outputs
 
 
 def check(model, x, y, kind=None, argument=None) -> None:
     """`kind` ("train", "test", "predict") says what the data is for; `argument` names it
     in errors when it is not `x` / `y` (e.g. "validation_data")."""
     _check_inputs(model, x, lenient=kind == "predict", argument=argument)
+    if nested_outputs.is_nested(y):  # targets in the structure of nested outputs
+        y = nested_outputs.leaves(y)
     if kind in ("train", "test"):
         _check_targets(model, y, kind, argument)
     if y is not None:
@@ -30,6 +32,8 @@ def _check_inputs(model, x, lenient=False, argument=None) -> None:
             return  # the model maps its dict inputs itself, and says what is missing
         x = [x[n] for n in names]
     flat = x if isinstance(x, (list, tuple)) else [x]
+    if nested_outputs.is_nested(getattr(model, "_inputs_struct", None)):
+        flat = nested_outputs.leaves(x)  # inputs given in the model's nested structure
     if len(flat) != len(inputs):
         raise ValueError(
             f"Model '{model.name}' expects {len(inputs)} input(s) "

@@ -22,7 +22,7 @@ from shoal.backend import random as shoal_random
 from shoal.backend.scope import StatelessScope
 from shoal.backend.symbolic import is_keras_tensor
 from shoal.optimizers.loss_scale import scaled_value_and_grad, wrap_for_policy
-from shoal.trainers import data_adapter, fit_loop
+from shoal.trainers import data_adapter, fit_loop, nested_outputs
 from shoal.trainers.compile_utils import (
     CompileLoss,
     CompileMetrics,
@@ -89,8 +89,17 @@ class Trainer:
         # raises leaves the model, its optimizer and that optimizer's state as they were.
         given_optimizer = optimizers.get(optimizer)
         output_names = self._output_names_for_compile()
-        compile_loss = None if loss is None else CompileLoss(loss, loss_weights, output_names)
-        compile_metrics = CompileMetrics(metrics, weighted_metrics, output_names)
+        loss_names, specs = output_names, (loss, loss_weights, metrics, weighted_metrics)
+        struct = getattr(self, "_outputs_struct", None)
+        if nested_outputs.is_nested(struct):  # specs in the outputs' structure, as Keras
+            arguments = ("loss", "loss_weights", "metrics", "weighted_metrics")
+            specs = tuple(
+                nested_outputs.flatten_spec(spec, struct, argument, output_names)
+                for spec, argument in zip(specs, arguments, strict=True)
+            )
+            loss_names = nested_outputs.loss_names(struct, output_names)
+        compile_loss = None if loss is None else CompileLoss(*specs[:2], loss_names)
+        compile_metrics = CompileMetrics(*specs[2:], output_names)
         self.optimizer = given_optimizer
         if auto_scale_loss:  # mixed_float16: dynamic loss scaling, as Keras
             self.optimizer = wrap_for_policy(self.optimizer, self.dtype_policy)

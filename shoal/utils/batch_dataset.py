@@ -38,6 +38,9 @@ def check_format(owner, value) -> None:
 class BatchDataset(PyDataset):
     """A PyDataset of batches with `take`, `skip`, `map`, `cache`, `shuffle`, `prefetch`."""
 
+    # It stands for a tf.data.Dataset, whose batches `fit(shuffle=True)` leaves in order.
+    is_tf_data_like = True
+
     def take(self, count):
         """The first `count` batches (-1: all)."""
         count = _count("take", "count", count)
