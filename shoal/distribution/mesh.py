@@ -36,9 +36,11 @@ class DeviceMesh:
                 f"got {axis_names}"
             )
         if len(set(axis_names)) != len(axis_names) or not all(
-            isinstance(a, str) for a in axis_names
+            isinstance(a, str) and a for a in axis_names
         ):
-            raise ValueError(f"DeviceMesh: `axis_names` must be distinct strings; got {axis_names}")
+            raise ValueError(
+                f"DeviceMesh: `axis_names` must be distinct non-empty strings; got {axis_names}"
+            )
         devices = resolve_devices(
             None if devices is None else list(np.asarray(devices, dtype=object).reshape(-1))
         )

@@ -25,7 +25,8 @@ def export_model(
             StableHLO).
         filepath: the output file.
         format: `"onnx"`: an ONNX graph written from the layer graph (options: `opset`,
-            default 17); `"tflite"` (Keras' name: `"litert"`): a TFLite / LiteRT flatbuffer
+            default 17, also taken under Keras' name `opset_version`); `"tflite"` (Keras'
+            name: `"litert"`): a TFLite / LiteRT flatbuffer
             (options: `quantize="dynamic"` for int8 weights, `batch_size`: an int, or None for a dynamic batch;
             default: None when `input_signature` leaves the batch unknown, else 1);
             `"stablehlo"`: a `jax.export` artifact plus `filepath + ".mlir"` (options:
@@ -33,8 +34,8 @@ def export_model(
         verbose: print where the file went.
         input_signature: StableHLO only: shapes (None = symbolic) or
             `jax.ShapeDtypeStruct`s, one per input. The ONNX graph always takes the
-            model's Input shapes with a dynamic batch dimension, so it ignores this
-            argument (as Keras' `Model.export` accepts it for every format).
+            model's Input shapes with a dynamic batch dimension; it takes only the specs'
+            names (`InputSpec(name=...)`) for its inputs, as Keras does.
 
     Returns:
         The `onnx.ModelProto`, the flatbuffer bytes, or the `jax.export.Exported`.
@@ -48,7 +49,17 @@ def export_model(
     if format == "onnx":
         from shoal.export.onnx import export_onnx
 
-        result = export_onnx(model, filepath, **kwargs)
+        opset_version = kwargs.pop("opset_version", None)  # Keras' name for `opset`
+        if opset_version is not None:
+            if "opset" in kwargs:
+                raise ValueError(
+                    "export: give the ONNX opset as 'opset' or 'opset_version', not both; "
+                    f"got opset={kwargs['opset']!r}, opset_version={opset_version!r}"
+                )
+            kwargs["opset"] = opset_version
+        result = export_onnx(
+            model, filepath, input_names=_signature_names(input_signature), **kwargs
+        )
     elif format == "tflite":
         from shoal.export.tflite import export_tflite
 
@@ -62,6 +73,23 @@ def export_model(
     if verbose:
         print(f"Saved the {format} export of model '{model.name}' to {os.fspath(filepath)}")
     return result
+
+
+def _signature_names(input_signature):
+    """The names an input signature gives its inputs (Keras names the ONNX graph inputs
+    after `InputSpec.name`), or None when it names none."""
+    if input_signature is None:
+        return None
+
+    def flat(value):  # nested lists / tuples / dicts of specs, as Keras' tree.flatten
+        if isinstance(value, dict):
+            return [spec for key in sorted(value) for spec in flat(value[key])]
+        if isinstance(value, (list, tuple)):
+            return [spec for item in value for spec in flat(item)]
+        return [value]
+
+    names = [getattr(spec, "name", None) for spec in flat(input_signature)]
+    return names if any(isinstance(n, str) and n for n in names) else None
 
 
 def _signature_batch(input_signature):

@@ -386,20 +386,26 @@ class Lambda(Layer):
 
     def get_config(self):
         from shoal.saving.lambda_code import serialize_function
+        from shoal.saving.serialization import serialize_keras_object
 
         return {
             **super().get_config(),
             "function": serialize_function(self.function),
             "output_shape": self._output_shape if not callable(self._output_shape) else None,
-            "arguments": self.arguments,
+            # Tensors and arrays among the arguments become `__tensor__` / `__numpy__`
+            # entries, as in Keras.
+            "arguments": serialize_keras_object(self.arguments),
         }
 
     @classmethod
     def from_config(cls, config, safe_mode=None):
         from shoal.saving.lambda_code import deserialize_function
+        from shoal.saving.serialization import deserialize_keras_object
 
         config = dict(config)
         config["function"] = deserialize_function(config["function"], safe_mode=safe_mode)
+        if config.get("arguments"):
+            config["arguments"] = deserialize_keras_object(config["arguments"])
         return super().from_config(config)
 
 

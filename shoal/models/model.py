@@ -147,6 +147,13 @@ class Model(Trainer, Layer):
 
         return export_model(self, filepath, format=format, **kwargs)
 
+    def __reduce__(self):
+        # pickle / copy.deepcopy go through the `.keras` archive, as in Keras 3 (its
+        # KerasSaveable): optimizer transforms hold closures that pickle cannot store.
+        from shoal.saving.pickling import model_from_bytes, model_to_bytes
+
+        return (model_from_bytes, (model_to_bytes(self),))
+
     def summary(
         self,
         line_length=None,

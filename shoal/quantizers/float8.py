@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import ml_dtypes
 
+from shoal.ops.dispatch import keras_op
+
 E4M3_MAX = float(ml_dtypes.finfo("float8_e4m3fn").max)  # 448
 E5M2_MAX = float(ml_dtypes.finfo("float8_e5m2").max)  # 57344
 
@@ -55,13 +57,15 @@ def _nudge(min_range, max_range, num_bits, narrow_range):
     return (quant_min - zero) * scale, (quant_max - zero) * scale, scale, inv_scale
 
 
+@keras_op
 def fake_quant_with_min_max_vars(
     inputs, min_vals, max_vals, num_bits=8, narrow_range=False, axis=None
 ):
     """Quantize `inputs` to `2**num_bits` levels in `[min_vals, max_vals]` (per tensor, or
     per channel along `axis`, the bounds broadcasting against `inputs`) and back to float.
     Gradients: straight through inside the range for `inputs`; the clipped values' upstream
-    summed into `min_vals` / `max_vals`."""
+    summed into `min_vals` / `max_vals`. Symbolic `inputs` give a symbolic result (a graph
+    node), as Keras' op does."""
     inputs = jnp.asarray(inputs)
     num_bits = int(num_bits)
     if axis is not None:

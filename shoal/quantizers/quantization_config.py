@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numbers
 
+from shoal.backend.naming import to_snake_case
 from shoal.quantizers.quantizers import AbsMaxQuantizer, Quantizer
 
 
@@ -163,6 +164,8 @@ _OBJECTS = {
         Float8QuantizationConfig,
     )
 }
+# `get` also takes the snake_case names (Keras' `get("abs_max_quantizer")`).
+_NAMES = {**_OBJECTS, **{to_snake_case(name): cls for name, cls in _OBJECTS.items()}}
 
 
 def serialize(initializer):
@@ -190,7 +193,7 @@ def get(identifier, **kwargs):
         return None
     if isinstance(identifier, dict):
         return deserialize(identifier)
-    obj = _OBJECTS.get(identifier) if isinstance(identifier, str) else identifier
+    obj = _NAMES.get(identifier) if isinstance(identifier, str) else identifier
     if isinstance(obj, type):
         return obj(**kwargs)
     if callable(obj):

@@ -183,8 +183,13 @@ def _map_nested(value, fn):
 
 
 def save_legacy_h5_model(model, filepath: str, overwrite: bool = True, include_optimizer=True):
-    """Write `model` as a legacy HDF5 file at `filepath` (atomically)."""
+    """Write `model` as a legacy HDF5 file at `filepath` (atomically), creating missing
+    folders as Keras does (its `.keras` saving does not)."""
     import h5py
+
+    directory = os.path.dirname(os.fspath(filepath))
+    if directory:
+        os.makedirs(directory, exist_ok=True)
 
     attributes = {
         "keras_version": KERAS_FORMAT_VERSION,

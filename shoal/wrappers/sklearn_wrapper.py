@@ -209,8 +209,9 @@ class SKLearnClassifier(ClassifierMixin, SKLBase):
             self.classes_ = np.unique(y)
             if len(self.classes_) == 1:
                 raise ValueError(
-                    f"{type(self).__name__}: y must hold at least two classes; got only "
-                    f"{self.classes_[0]!r}"
+                    # "one class" is what scikit-learn's estimator checks look for.
+                    f"{type(self).__name__}: y must hold at least two classes; got one class "
+                    f"({self.classes_.tolist()[0]!r})"
                 )
         return self._target_encoder.transform(y)
 

@@ -37,20 +37,24 @@ from shoal.export.onnx.graph import (
 )
 
 
-def export_onnx(model, filepath=None, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+def export_onnx(
+    model, filepath=None, opset: int = DEFAULT_OPSET, input_names=None
+) -> onnx.ModelProto:
     """Write `model` as an ONNX file (when `filepath` is given) and return the ModelProto.
 
     Args:
         model: a built Functional or Sequential model.
         filepath: where to save the `.onnx` file; None only builds the proto.
         opset: the ONNX opset to target (17 or newer).
+        input_names: the graph inputs' names, one per model input (None: the model's
+            input names).
 
     Raises:
         ValueError (`ExportError`): a layer without an ONNX emitter (the message names it,
         its class, and lists the supported layers), or a configuration the exporter
         cannot reproduce exactly (e.g. a stateful RNN).
     """
-    proto = build_model(model, opset=opset)
+    proto = build_model(model, opset=opset, input_names=input_names)
     if filepath is not None:
         path = os.fspath(filepath)
         directory = os.path.dirname(path)

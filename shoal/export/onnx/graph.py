@@ -100,8 +100,10 @@ def _value_info(name: str, tensor: KerasTensor, dtype=None):
     return helper.make_tensor_value_info(name, onnx_dtype(dtype or tensor.dtype), dims)
 
 
-def build_model(model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
-    """Write `model` (Functional / Sequential) as a checked `onnx.ModelProto`."""
+def build_model(model, opset: int = DEFAULT_OPSET, input_names=None) -> onnx.ModelProto:
+    """Write `model` (Functional / Sequential) as a checked `onnx.ModelProto`; the graph
+    inputs take the model's input names, or `input_names` (one per input, None keeps the
+    model's) where given."""
     if not isinstance(opset, int) or isinstance(opset, bool) or opset < MIN_OPSET:
         raise ExportError(
             f"export (onnx): argument 'opset' must be an integer >= {MIN_OPSET} (ONNX "
@@ -112,7 +114,15 @@ def build_model(model, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
     inputs = list(model.inputs)
     outputs = list(model.outputs)
     taken: set = set()  # one namespace: a graph value has one name
-    input_names = [unique_name(str(n), taken) for n in model.input_names]
+    names = list(model.input_names)
+    if input_names is not None:
+        if len(input_names) != len(names):
+            raise ExportError(
+                f"export (onnx): argument 'input_signature' must give one spec per model "
+                f"input ({len(names)}); got {len(input_names)}"
+            )
+        names = [given or own for given, own in zip(input_names, names, strict=True)]
+    input_names = [unique_name(str(n), taken) for n in names]
     output_names = [unique_name(str(n), taken) for n in model.output_names]
     graph_inputs = []
     for t, name in zip(inputs, input_names, strict=True):
