@@ -8,10 +8,10 @@ default policy. Keys are exact paths or regular expressions matched in full
 
 from __future__ import annotations
 
-import re
 from collections.abc import MutableMapping
 
 from shoal.backend.dtype_policy import DTypePolicy, QuantizedDTypePolicy, get
+from shoal.backend.path_patterns import match_path
 
 
 class DTypePolicyMap(DTypePolicy, MutableMapping):
@@ -56,15 +56,15 @@ class DTypePolicyMap(DTypePolicy, MutableMapping):
         return self.default_policy.quantization_mode
 
     def __getitem__(self, key):
-        if key in self._policy_map:
-            return self._policy_map[key]
-        matches = [pattern for pattern in self._policy_map if re.fullmatch(pattern, key)]
-        if len(matches) > 1:
-            raise ValueError(
+        return match_path(
+            self._policy_map,
+            key,
+            self.default_policy,
+            lambda key, matches: (
                 f"Path '{key}' matches multiple dtype policy specification keys: {matches}. "
                 "Make sure each path matches at most one key of the DTypePolicyMap."
-            )
-        return self._policy_map[matches[0]] if matches else self.default_policy
+            ),
+        )
 
     def __setitem__(self, key, policy):
         if key in self._policy_map:

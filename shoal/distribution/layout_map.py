@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import re
 
+from shoal.backend.path_patterns import match_path
 from shoal.distribution.mesh import TensorLayout
 
 
@@ -29,15 +30,15 @@ class LayoutMap(collections.abc.MutableMapping):
         return self._device_mesh
 
     def __getitem__(self, key):
-        if key in self._layouts:
-            return self._layouts[key]
-        matches = [p for p in self._layouts if re.fullmatch(p, key)]
-        if len(matches) > 1:
-            raise ValueError(
+        return match_path(
+            self._layouts,
+            key,
+            None,
+            lambda key, matches: (
                 f"LayoutMap: path {key!r} matches several keys {matches}; each variable path "
                 "may match at most one key"
-            )
-        return self._layouts[matches[0]] if matches else None
+            ),
+        )
 
     def __setitem__(self, key, layout):
         if not isinstance(key, str):

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import MutableMapping
 
+from shoal.backend.path_patterns import match_path
 from shoal.optimizers.base import Optimizer
 from shoal.optimizers.loss_scale import LossScaleOptimizer
 
@@ -83,15 +84,15 @@ class OptimizerMap(MutableMapping):
     def __getitem__(self, key):
         """The optimizer of the variable path `key`: an exact key first, else the one key
         that `re.fullmatch`-es it (several: ValueError), else the default."""
-        if key in self._optimizer_map:
-            return self._optimizer_map[key]
-        matches = [pattern for pattern in self._optimizer_map if re.fullmatch(pattern, key)]
-        if len(matches) > 1:
-            raise ValueError(
+        return match_path(
+            self._optimizer_map,
+            key,
+            self._default_optimizer,
+            lambda key, matches: (
                 f"OptimizerMap: variable {key!r} matches several keys {matches}; expected at "
                 "most one"
-            )
-        return self._optimizer_map[matches[0]] if matches else self._default_optimizer
+            ),
+        )
 
     def __setitem__(self, key, optimizer):
         if not isinstance(key, str):
