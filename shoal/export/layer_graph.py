@@ -30,8 +30,11 @@ def label(layer) -> str:
 
 
 def weight(variable) -> np.ndarray | None:
-    """A variable's value as a float32 NumPy array (None stays None)."""
-    return None if variable is None else np.asarray(variable.numpy(), np.float32)
+    """A variable's (or an array's: a LoRA-merged table) value as a float32 NumPy array
+    (None stays None)."""
+    if variable is None:
+        return None
+    return np.asarray(variable.numpy() if hasattr(variable, "numpy") else variable, np.float32)
 
 
 def unique_name(name: str, taken: set) -> str:

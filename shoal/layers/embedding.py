@@ -95,7 +95,7 @@ class Embedding(EmbeddingLoRA, Layer):
         if self.quantization_mode is not None:
             self._build_quantized_embeddings(self.quantization_mode)
         else:
-            self.embeddings = self.add_weight(
+            self._embeddings = self.add_weight(
                 name="embeddings",
                 shape=(self.input_dim, self.output_dim),
                 initializer=self.embeddings_initializer,
@@ -106,6 +106,22 @@ class Embedding(EmbeddingLoRA, Layer):
         self.built = True
         if self.lora_rank and not self.lora_enabled:
             self.enable_lora(self.lora_rank, lora_alpha=self.lora_alpha)
+
+    @property
+    def embeddings(self):
+        """The table, as Keras: the Variable itself, unpacked int4 values (int4), or with
+        LoRA on the table plus the update (in the compute dtype)."""
+        if not self.built:
+            raise AttributeError(
+                f"Embedding '{self.name}': build the layer before reading `embeddings`."
+            )
+        table = self._embeddings
+        if self.quantization_mode == "int4":
+            table = quantizers.unpack_int4(table.value, self.output_dim, axis=-1)
+        if self.lora_enabled:
+            value = table.value if hasattr(table, "value") else table
+            return (value + self._lora_table_delta()).astype(self.compute_dtype)
+        return table
 
     def call(self, inputs):
         if inputs.dtype not in (jnp.int32, jnp.int64):
@@ -118,7 +134,7 @@ class Embedding(EmbeddingLoRA, Layer):
         return outputs
 
     def _dequantized_rows(self, ids):
-        outputs = jnp.take(self.embeddings.value, ids, axis=0)
+        outputs = jnp.take(self._embeddings.value, ids, axis=0)
         if self.quantization_mode == "int4":
             outputs = quantizers.unpack_int4(outputs, self.output_dim, axis=-1)
         outputs = outputs.astype(self.compute_dtype)
@@ -145,17 +161,13 @@ class Embedding(EmbeddingLoRA, Layer):
                 f"Embedding '{self.name}': quantize: argument 'mode' must be 'int8' or 'int4' "
                 f"(an Embedding has no {mode!r} mode, as in Keras); got {mode!r}"
             )
-        if self.lora_enabled:
-            raise ValueError(
-                f"Embedding '{self.name}': quantize() needs a layer without LoRA (quantize "
-                "first, then enable_lora); got lora_rank={self.lora_rank!r}"
-            )
-        table = self.embeddings.value
+        # With LoRA on, the base table is quantized and the factors kept, as Keras.
+        table = self._embeddings.value
         if mode == "int8":
             values = self._int8_values(table, config)
         else:
             values = self._int4_values(table, int4_block_size(self, config), config)
-        old = self.embeddings
+        old = self._embeddings
         self._trainable_variables = [v for v in self._trainable_variables if v is not old]
         self._non_trainable_variables = [v for v in self._non_trainable_variables if v is not old]
         self.quantization_config = config
@@ -184,7 +196,7 @@ class Embedding(EmbeddingLoRA, Layer):
 
     def _quantized_variables(self) -> list:
         extra = [self.embeddings_zero, self.g_idx] if self._int4_block_size else []
-        return [self.embeddings, self.embeddings_scale] + extra
+        return [self._embeddings, self.embeddings_scale] + extra
 
     def _build_quantized_embeddings(self, mode) -> None:
         width, scale_shape, block_size = self.output_dim, (self.input_dim,), None
@@ -193,7 +205,7 @@ class Embedding(EmbeddingLoRA, Layer):
             width = (self.output_dim + 1) // 2
             if block_size:
                 scale_shape = (self.input_dim, math.ceil(self.output_dim / block_size))
-        self.embeddings = self.add_weight(
+        self._embeddings = self.add_weight(
             name="embeddings",
             shape=(self.input_dim, width),
             initializer="zeros",

@@ -14,7 +14,7 @@ from shoal.layers.lora import _positive_int, lora_arguments
 
 
 class EmbeddingLoRA:
-    """Mixin for `Embedding` (which keeps its table Variable in `self.embeddings`)."""
+    """Mixin for `Embedding` (which keeps its table Variable in `self._embeddings`)."""
 
     lora_enabled = False
     lora_rank = None
@@ -55,7 +55,7 @@ class EmbeddingLoRA:
             dtype="float32",
             regularizer=self.embeddings_regularizer,
         )
-        table = self.embeddings
+        table = self._embeddings
         if table.trainable:  # a quantized table is frozen already
             table.trainable = False
             self._trainable_variables = [v for v in self._trainable_variables if v is not table]
@@ -70,7 +70,7 @@ class EmbeddingLoRA:
         own = super()._own_weights()
         if not self.lora_enabled or self.quantization_mode is not None:
             return own
-        return [self.embeddings] + [v for v in own if v is not self.embeddings]
+        return [self._embeddings] + [v for v in own if v is not self._embeddings]
 
     def _lora_scale(self) -> float:
         return self.lora_alpha / self.lora_rank
@@ -87,7 +87,7 @@ class EmbeddingLoRA:
 
     def _float_table(self):
         """The float table to look rows up in (merged with the LoRA update when on)."""
-        table = self.embeddings.value
+        table = self._embeddings.value
         if self.lora_enabled:
             table = (table + self._lora_table_delta()).astype(self.compute_dtype)
         return table
@@ -98,13 +98,19 @@ class EmbeddingLoRA:
         )
 
     # -- weights files: the update merged in, as Keras ------------------------------------------
+    def _extra_file_variables(self) -> list:
+        """A subclass's own variables, saved after the table's (`ReversibleEmbedding`'s
+        reverse projection)."""
+        return []
+
     def _saved_without_factors(self) -> list:
+        extra = [v.value for v in self._extra_file_variables()]
         if self.quantization_mode is None:
-            return [self._float_table()]
+            return [self._float_table()] + extra
         merged = self._dequantized_table() + self._lora_table_delta()
         if self.quantization_mode == "int8":
-            return self._int8_values(merged)
-        return self._int4_values(merged, self._int4_block_size, self.quantization_config)
+            return self._int8_values(merged) + extra
+        return self._int4_values(merged, self._int4_block_size, self.quantization_config) + extra
 
     def save_own_variables(self, store):
         if not self.lora_enabled:
@@ -115,7 +121,8 @@ class EmbeddingLoRA:
     def load_own_variables(self, store):
         if not self.lora_enabled:
             return super().load_own_variables(store)
-        table = [self.embeddings] if self.quantization_mode is None else None
-        self._load_variables(store, table or self._quantized_variables())
+        table = [self._embeddings] if self.quantization_mode is None else None
+        variables = (table or self._quantized_variables()) + self._extra_file_variables()
+        self._load_variables(store, variables)
         self.lora_embeddings_a.assign(jnp.zeros(self.lora_embeddings_a.shape))
         self.lora_embeddings_b.assign(jnp.zeros(self.lora_embeddings_b.shape))

@@ -562,15 +562,13 @@ class UnitNormalization(Layer):
         super().__init__(**kwargs)
         self.axis = _axes_arg(self, axis)
         self.supports_masking = True
-
-    def build(self, input_shape):
-        self._axes = _resolve_axes(self, self.axis, input_shape, need_known=False)
-        self.built = True
+        self.built = True  # no state: built at once, as Keras
 
     def call(self, inputs):
+        axes = _resolve_axes(self, self.axis, tuple(inputs.shape), need_known=False)
         if not jnp.issubdtype(inputs.dtype, jnp.floating):
             inputs = inputs.astype(self.compute_dtype)
-        square_sum = jnp.sum(jnp.square(inputs), axis=self._axes, keepdims=True)
+        square_sum = jnp.sum(jnp.square(inputs), axis=axes, keepdims=True)
         # Keras clamps at 1 / 1e-12, which overflows (to no clamp) in float16.
         limit = 1e12 if float(jnp.finfo(inputs.dtype).max) > 1e12 else float("inf")
         inv_norm = jnp.minimum(jax.lax.rsqrt(square_sum), jnp.asarray(limit, inputs.dtype))

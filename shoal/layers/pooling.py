@@ -34,17 +34,11 @@ class BasePooling(Layer):
         self.padding = cu.padding_arg(self, padding)
         self.data_format = cu.data_format_arg(self, data_format)
         self.input_spec = InputSpec(ndim=self.rank + 2)
-
-    def build(self, input_shape):
-        cu.check_output_positive(
-            self,
-            input_shape,
-            cu.spatial_dims(self.compute_output_shape(input_shape), self.data_format),
-        )
-        self.built = True
+        self.built = True  # no state: built at once, as Keras
 
     def call(self, inputs):
         x = jnp.asarray(inputs)
+        self.compute_output_shape(x.shape)  # a clear error for an input too small
         window = cu.window_shape(self.pool_size, self.data_format)
         strides = cu.window_shape(self.strides, self.data_format)
         padding = self.padding.upper()
@@ -79,6 +73,7 @@ class BasePooling(Layer):
                 strict=True,
             )
         ]
+        cu.check_output_positive(self, input_shape, spatial)
         channels = tuple(input_shape)[cu.channel_axis(self.data_format)]
         return cu.with_spatial(input_shape, spatial, channels, self.data_format)
 

@@ -4,7 +4,8 @@
 `hidden @ embeddings.T` (tied weights, the default) or `hidden @ reverse_embeddings` (an
 `(output_dim, input_dim)` weight of its own with `tie_weights=False`), giving
 `(..., input_dim)` logits, optionally soft-capped to `tanh(logits / cap) * cap`
-(Keras 3 semantics; the quantized modes are not supported).
+(Keras 3 semantics). `quantize("int8" | "int4")` quantizes both directions, as Keras (see
+`reversible_embedding_quantization`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import jax.numpy as jnp
 from shoal.backend import dtypes
 from shoal.backend.symbolic import eval_output_spec
 from shoal.layers.embedding import Embedding
+from shoal.layers.reversible_embedding_quantization import ReverseQuantization
 
 
-class ReversibleEmbedding(Embedding):
+class ReversibleEmbedding(ReverseQuantization, Embedding):
     """An embedding layer that can project backwards, from `output_dim` to `input_dim`.
 
     Args:
@@ -102,8 +104,8 @@ class ReversibleEmbedding(Embedding):
     def build(self, input_shape=None):
         if self.built:
             return
-        super().build(input_shape)
-        if not self.tie_weights:
+        super().build(input_shape)  # quantized: the reverse projection's variables too
+        if not self.tie_weights and self.quantization_mode is None:
             self.reverse_embeddings = self.add_weight(
                 name="reverse_embeddings",
                 shape=(self.output_dim, self.input_dim),
@@ -122,15 +124,28 @@ class ReversibleEmbedding(Embedding):
     def call(self, inputs, reverse=False):
         if not reverse:
             return super().call(inputs)
+        if self.quantization_mode is not None:
+            logits = self._quantized_reverse(inputs)
+            return self._soft_capped(logits)
         kernel = self._float_table().T if self.tie_weights else self.reverse_embeddings.value
         if self.reverse_dtype is not None:
             inputs = inputs.astype(self.reverse_dtype)
             kernel = kernel.astype(self.reverse_dtype)
-        logits = jnp.matmul(inputs, kernel)
+        return self._soft_capped(jnp.matmul(inputs, kernel))
+
+    def _soft_capped(self, logits):
         if self.logit_soft_cap is not None:
             cap = jnp.asarray(self.logit_soft_cap, logits.dtype)
             logits = jnp.tanh(logits / cap) * cap
         return logits
+
+    def _extra_file_variables(self) -> list:
+        # With LoRA on, weights files hold the merged table, then these (as Keras).
+        if self.tie_weights:
+            return []
+        if self.quantization_mode is None:
+            return [self.reverse_embeddings]
+        return self._reverse_variables()
 
     def compute_mask(self, inputs, previous_mask=None):
         if self._reverse_call:

@@ -149,6 +149,9 @@ class Bidirectional(Layer):
             )
         else:
             self.backward_layer = backward_layer
+        if hasattr(layer, "use_cudnn"):  # not in the config: kept by hand, as Keras
+            self.forward_layer.use_cudnn = layer.use_cudnn
+            self.backward_layer.use_cudnn = layer.use_cudnn
         self._check_directions()
         for child in (self.forward_layer, self.backward_layer):
             # Masked steps must give zeros when whole sequences are returned, as in Keras.

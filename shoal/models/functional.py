@@ -239,9 +239,18 @@ class Functional(Model):
         )
 
     def compute_output_shape(self, input_shape):
-        return jax.tree_util.tree_map(
-            lambda t: t.shape, self._returned_struct, is_leaf=is_keras_tensor
-        )
+        """The output shapes for inputs of `input_shape` (the graph run on specs, as Keras:
+        a batch size other than the one the model was built with carries through)."""
+        specs = self._standardize_inputs(_shape_specs(input_shape))
+        if any(x is None for x in specs):  # an optional input left out: the graph's shapes
+            outputs = self._returned_struct
+        else:
+            specs = [
+                KerasTensor(x.shape, dtype=t.dtype)
+                for x, t in zip(specs, self._inputs, strict=True)
+            ]
+            outputs = self.compute_output_spec(specs)
+        return jax.tree_util.tree_map(lambda t: t.shape, outputs, is_leaf=is_keras_tensor)
 
     def compute_output_spec(self, inputs, training=None, mask=None):
         flat = self._standardize_inputs(inputs)
@@ -293,6 +302,15 @@ def _flatten_given(inputs) -> list:
         inputs,
         is_leaf=lambda v: v is None or is_keras_tensor(v) or not isinstance(v, (list, tuple, dict)),
     )
+
+
+def _shape_specs(shapes):
+    """KerasTensors (float32) with the shapes in `shapes`: a shape, or a list or dict of them."""
+    if isinstance(shapes, (tuple, list)) and all(d is None or isinstance(d, int) for d in shapes):
+        return KerasTensor(tuple(shapes), dtype="float32")
+    if isinstance(shapes, dict):
+        return {k: _shape_specs(v) for k, v in shapes.items()}
+    return [_shape_specs(s) for s in shapes]
 
 
 def _from_input_layer(t) -> bool:

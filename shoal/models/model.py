@@ -95,13 +95,14 @@ class Model(Trainer, Layer):
 
     def _maybe_build(self, args, kwargs) -> None:
         """A subclassed model's first call builds it by tracing `call` on inputs like the
-        given ones (their dtypes too); where `call` cannot be traced (Python branches on
-        values, `int(...)` of a tensor), its layers build in the eager call that follows,
-        as in Keras."""
+        given ones: their shapes, batch size included, and dtypes, as Keras (sub-layers record
+        the shapes they were built with, which `summary()` shows). Where `call` cannot be
+        traced (Python branches on values, `int(...)` of a tensor), its layers build in the
+        eager call that follows, as in Keras."""
         if self.built or type(self).build is not Model.build or not args:
             return super()._maybe_build(args, kwargs)
         first = args[0]
-        spec = jax.tree_util.tree_map(_batch_free_spec, first, is_leaf=is_keras_tensor)
+        spec = jax.tree_util.tree_map(_spec_like, first, is_leaf=is_keras_tensor)
         try:
             eval_output_spec(lambda x: self.call(x, *args[1:], **kwargs), spec)
         except Exception:  # noqa: BLE001 - eager-only code: the eager call builds instead
@@ -236,10 +237,9 @@ class Model(Trainer, Layer):
 _MODEL_KWARGS = {"name", "trainable", "dtype"}
 
 
-def _batch_free_spec(value):
-    """A KerasTensor like `value` (an array or KerasTensor) with an unknown batch size."""
+def _spec_like(value):
+    """A KerasTensor with the shape and dtype of `value` (an array or KerasTensor)."""
     shape = getattr(value, "shape", None)
     if shape is None:
         return value
-    shape = tuple(shape)
-    return KerasTensor((None, *shape[1:]) if shape else (), dtype=standardize_dtype(value.dtype))
+    return KerasTensor(tuple(shape), dtype=standardize_dtype(value.dtype))

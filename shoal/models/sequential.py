@@ -12,6 +12,8 @@ from shoal.models.model import Model
 
 
 class Sequential(Model):
+    _called_batch_size = None  # the batch size of the call that built the graph, if any
+
     def __init__(self, layers=None, trainable=True, name=None, **kwargs):
         super().__init__(name=name, trainable=trainable, **kwargs)
         self._stack: list[Layer] = []
@@ -116,6 +118,7 @@ class Sequential(Model):
             input_shape = self._input_layer.batch_shape
         if not self._stack:
             raise ValueError(f"Sequential '{self.name}' has no layers; add one before building.")
+        self._called_batch_size = None
         self._build_graph(tuple(input_shape), "float32")
 
     def _maybe_build(self, args, kwargs):
@@ -125,9 +128,14 @@ class Sequential(Model):
         if not hasattr(first, "shape"):
             return  # nested inputs (a dict, a list): no graph; `call` applies the layers in turn
         shape = (None,) + tuple(first.shape[1:])
+        # The graph keeps a free batch size (exports, other batch sizes); Keras builds it
+        # with the call's, which `summary()` shows: it is kept for that.
+        batch = first.shape[0] if first.shape else None
+        self._called_batch_size = batch if isinstance(batch, int) else None
         dtype = str(getattr(first, "dtype", "float32"))
         if self._input_layer is not None:
             shape, dtype = self._input_layer.batch_shape, self._input_layer.dtype
+            self._called_batch_size = None
         self._build_graph(shape, dtype if dtype != "float64" else "float32")
 
     def call(self, inputs, training=None, mask=None):

@@ -56,14 +56,17 @@ def _format_shape(shape) -> str:
     return "(" + ", ".join(_number(d) for d in shape) + ")"
 
 
-def _layer_shape(layer) -> str:
+def _layer_shape(layer, batch_size=None) -> str:
+    """The output shape(s) Keras shows for `layer`: its last node's, else those computed
+    from the shapes it was built with. `batch_size` stands in for a None batch size (a
+    Sequential built by a call, whose graph Keras builds with that call's batch size)."""
     nodes = getattr(layer, "_inbound_nodes", [])
     build_shapes = getattr(layer, "_build_shapes", None)
     if not nodes and not build_shapes:
         return "?"
     if nodes:
         outputs = nodes[-1].output_tensors
-        shapes = [_format_shape(t.shape) for t in outputs]
+        shapes = [_format_shape(_with_batch(t.shape, batch_size)) for t in outputs]
         if len(shapes) == 1:
             return shapes[0]
         return str(shapes).replace("'", "")
@@ -78,6 +81,13 @@ def _layer_shape(layer) -> str:
     if len(flat) == 1:
         return _format_shape(flat[0])
     return str([_format_shape(s) for s in flat]).replace("'", "")
+
+
+def _with_batch(shape, batch_size):
+    shape = tuple(shape)
+    if batch_size is not None and shape and shape[0] is None:
+        return (batch_size,) + shape[1:]
+    return shape
 
 
 def _flatten_shapes(x):
@@ -253,7 +263,8 @@ def print_summary(
             params = f"{_number(0)} (unbuilt)"
         else:
             params = _number(f"{layer.count_params():,}")
-        row = [name, _layer_shape(layer), params]
+        batch_size = getattr(model, "_called_batch_size", None) if not prefix else None
+        row = [name, _layer_shape(layer, batch_size), params]
         if not sequential_like:
             row.append(connections(layer))
         if show_trainable:

@@ -60,7 +60,7 @@ def unpack_int4(packed, orig_len, axis=0, dtype="int8"):
     given = dtypes.standardize_dtype(packed.dtype)
     if given not in ("int8", "uint8"):
         raise TypeError(f"unpack_int4: argument 'packed' must be int8 or uint8; got {given}")
-    x = jnp.moveaxis(jnp.asarray(packed), axis, 0)
+    x = jnp.moveaxis(jnp.asarray(getattr(packed, "value", packed)), axis, 0)  # a Variable too
     mask = jnp.asarray(0x0F, x.dtype)
     nibbles = [jnp.bitwise_and(x, mask), jnp.bitwise_and(jnp.right_shift(x, 4), mask)]
     if dtype == "int8":  # [0, 15] -> [-8, 7]
