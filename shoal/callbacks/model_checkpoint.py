@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 import warnings
 
 import numpy as np
@@ -72,6 +73,14 @@ class ModelCheckpoint(MonitorCallback):
                 "format) or `.h5` (legacy HDF5), or in `.weights.h5` with "
                 f"`save_weights_only=True`; got filepath={self.filepath!r}"
             )
+        try:  # a malformed placeholder would only fail after the first epoch has trained
+            list(string.Formatter().parse(self.filepath))
+        except ValueError as error:
+            raise ValueError(
+                "ModelCheckpoint: argument `filepath` must be a valid `str.format` pattern "
+                f"(placeholders such as {{epoch:02d}}); got filepath={self.filepath!r}, "
+                f"where {error}"
+            ) from None
 
     def on_train_batch_end(self, batch, logs=None):
         if self._batches.due(batch):

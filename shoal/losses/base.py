@@ -102,6 +102,15 @@ def reduce_weighted_values(
     if sample_weight is not None:
         sample_weight = sample_weight.astype(values.dtype)
         values, sample_weight = squeeze_or_expand_to_same_rank(values, sample_weight)
+        try:
+            jnp.broadcast_shapes(values.shape, sample_weight.shape)
+        except ValueError:
+            raise ValueError(
+                f"Argument `sample_weight` has shape {tuple(sample_weight.shape)} (per batch), "
+                "which does not broadcast to the loss values it weights, of shape "
+                f"{tuple(values.shape)}: give one weight per sample (shape (batch,)) or one per "
+                "loss value."
+            ) from None
         values = values * sample_weight
     return reduce_values(values, sample_weight, reduction)
 

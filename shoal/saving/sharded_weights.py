@@ -197,9 +197,8 @@ def save_sharded_weights(model, filepath, max_shard_size, overwrite: bool = True
             "replace it."
         )
     _weights.check_built(model, "save")
+    _weights.check_save_target(filepath)
     directory = os.path.dirname(os.path.abspath(filepath))
-    if not os.path.isdir(directory):
-        raise ValueError(f"Cannot save to {filepath!r}: directory {directory!r} does not exist.")
     base_name = os.path.basename(filepath)[: -len(_INDEX_SUFFIX)]
     staging = tempfile.mkdtemp(prefix=f".{base_name}.", suffix=".tmp", dir=directory)
     try:

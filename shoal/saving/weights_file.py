@@ -554,9 +554,8 @@ def atomic_output(filepath: str, overwrite: bool = True):
             f"File {filepath!r} already exists and overwrite=False; pass overwrite=True to "
             "replace it."
         )
+    check_save_target(filepath)
     directory = os.path.dirname(os.path.abspath(filepath))
-    if not os.path.isdir(directory):
-        raise ValueError(f"Cannot save to {filepath!r}: directory {directory!r} does not exist.")
     fd, tmp = tempfile.mkstemp(
         prefix=f".{os.path.basename(filepath)}.", suffix=".tmp", dir=directory
     )
@@ -571,6 +570,18 @@ def atomic_output(filepath: str, overwrite: bool = True):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+
+
+def check_save_target(filepath: str) -> None:
+    """The folder to save in exists, and `filepath` is not itself a folder."""
+    directory = os.path.dirname(os.path.abspath(filepath))
+    if not os.path.isdir(directory):
+        raise ValueError(f"Cannot save to {filepath!r}: directory {directory!r} does not exist.")
+    if os.path.isdir(filepath):
+        raise IsADirectoryError(
+            f"Cannot save to {filepath!r}: it is a directory; give the path of a file (in "
+            "that directory, or elsewhere) instead."
+        )
 
 
 class FileExistsSaveError(FileExistsError, ValueError):

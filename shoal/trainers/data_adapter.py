@@ -141,6 +141,14 @@ def class_weight_to_sample_weight(y, class_weight):
                 "Argument `class_weight` must map class indices (non-negative integers) to "
                 f"weights; got the key {key!r}"
             )
+        weight = class_weight[key]
+        try:
+            float(weight)
+        except (TypeError, ValueError):
+            raise TypeError(
+                "Argument `class_weight` must map class indices to numeric weights; got "
+                f"{key!r}: {weight!r} of type {type(weight).__name__}"
+            ) from None
     y = np.asarray(y)
     labels = (
         np.argmax(y, axis=-1) if y.ndim > 1 and y.shape[-1] > 1 else y.reshape(len(y), -1)[:, 0]
@@ -333,6 +341,14 @@ class IteratorData:
             None if y is None else jax.tree_util.tree_map(lambda v: _to_numpy(v, "y"), y),
             None if sw is None else jax.tree_util.tree_map(np.asarray, sw),
         )
+        for name, value in (("x", x), ("y", y), ("sample_weight", sw)):
+            for leaf in [] if value is None else _leaves(value):
+                if np.ndim(leaf) == 0:
+                    raise ValueError(
+                        "Data batches must be x, (x, y) or (x, y, sample_weight) of arrays "
+                        f"with a leading batch axis; got a batch of type {type(batch).__name__} "
+                        f"whose `{name}` is a scalar ({np.asarray(leaf)!s})."
+                    )
         if self.class_weight is not None:  # per batch, from its targets
             check_class_weight_with(y, sw)
             sw = class_weight_to_sample_weight(y, self.class_weight)

@@ -328,6 +328,7 @@ def fit(
     if validation_data is not None:
         val_data = _validation_tuple(validation_data)
         if data_adapter.is_array_data(val_data[0]):  # checked before any epoch trains
+            _check_validation_arrays(val_data)
             preflight.check(model, val_data[0], val_data[1], "test", "validation_data")
 
     cbs = CallbackList(
@@ -420,6 +421,15 @@ def _validation_tuple(validation_data):
             f"{type(validation_data).__name__} of {len(validation_data)} entries"
         )
     return (validation_data, None, None)
+
+
+def _check_validation_arrays(val_data):
+    """Sample counts and dtypes of array `validation_data`, as `evaluate` will check them
+    after the first epoch, said now (naming `validation_data`), before anything trains."""
+    try:
+        data_adapter.standardize_arrays(*val_data)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"Argument `validation_data` is invalid: {error}") from None
 
 
 def _check_validation_freq(freq):

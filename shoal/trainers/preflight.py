@@ -211,6 +211,15 @@ def _check_target_shape(loss, shape, out, subject) -> None:
 
 
 def _check_labels(loss, labels, out, subject) -> None:
+    want = tuple(out.shape)
+    if labels.ndim != len(want) - 1 and (labels.ndim != len(want) or labels.shape[-1] != 1):
+        raise ValueError(
+            f"{subject.text} {subject.verb('has', 'have')} shape {format_shape(labels.shape)}, "
+            f"but the sparse categorical loss on output '{out._keras_history[0].name}' (shape "
+            f"{format_shape(want)}) takes one integer class label per prediction, of shape "
+            f"{format_shape(want[:-1])}: for one-hot targets, use a categorical "
+            "(not sparse) loss, or pass np.argmax(y, axis=-1)."
+        )
     classes = out.shape[-1]
     if labels.dtype.kind not in "iuf" or labels.size == 0 or classes is None:
         return
