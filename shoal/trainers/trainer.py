@@ -31,6 +31,14 @@ from shoal.trainers.compile_utils import (
 )
 
 
+class NotCompiledError(RuntimeError, ValueError):
+    """fit / evaluate / train_on_batch ... on a model that was never compiled.
+
+    Subclasses both RuntimeError (shoal's convention for a call made in the wrong
+    state) and ValueError (what Keras 3 raises), so either `except` catches it.
+    """
+
+
 class Trainer:
     def __init__(self):
         self.compiled = False
@@ -663,7 +671,7 @@ class Trainer:
 
     def _assert_compiled(self, what):
         if not self.compiled:
-            raise RuntimeError(
+            raise NotCompiledError(
                 f"You must call compile() on model '{self.name}' before {what}(); e.g. "
                 "model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')."
             )
