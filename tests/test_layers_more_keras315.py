@@ -383,7 +383,10 @@ def test_reversible_embedding_matches_keras(kwargs):
     twin_config = twin.get_config()
     assert ReversibleEmbedding.from_config(twin_config).get_config() == config
     if "reverse_dtype" not in kwargs:  # float16 is too coarse for finite differences
-        check_gradients(layer, (hidden_in,), {"reverse": True})
+        # A cap of 0.05 bends tanh within a step of 1e-3 for some initial weights (1.7% of
+        # seeds measured): a smaller step there; the gradient itself is exact.
+        eps = 1e-4 if kwargs.get("logit_soft_cap", 1.0) < 0.1 else 1e-3
+        check_gradients(layer, (hidden_in,), {"reverse": True}, eps=eps)
 
 
 def test_reversible_embedding_masks_weights_arg_and_mixed_precision():
