@@ -9,33 +9,18 @@ import tempfile
 
 import numpy as np
 import pytest
+from fault_harness import X, Y, assert_refused_unchanged, trained_classifier
+from fault_harness import assert_unchanged as _unchanged
+from fault_harness import training_state as _state
 
 import shoal as keras
 from shoal import layers
-
-X = np.random.default_rng(0).random((8, 4)).astype("float32")
-Y = np.arange(8) % 3
 
 
 @pytest.fixture(scope="module")
 def trained():
     """A small classifier, trained one epoch: its state must survive every bad call."""
-    i = keras.Input((4,))
-    model = keras.Model(i, layers.Dense(3, activation="softmax")(layers.Dense(5)(i)))
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(X, Y, epochs=1, verbose=0)
-    return model
-
-
-def _state(model):
-    return [w.copy() for w in model.get_weights()], int(model.optimizer.iterations.numpy())
-
-
-def _unchanged(model, before):
-    weights, iterations = _state(model)
-    assert iterations == before[1]
-    for a, b in zip(weights, before[0], strict=True):
-        np.testing.assert_array_equal(a, b)
+    return trained_classifier()
 
 
 def _gen(batches):
@@ -84,12 +69,7 @@ def _gen(batches):
     ],
 )
 def test_bad_fit_arguments_raise_before_training(trained, call, words):
-    before = _state(trained)
-    with pytest.raises((ValueError, TypeError)) as info:
-        call(trained)
-    for word in words:
-        assert word in str(info.value)
-    _unchanged(trained, before)
+    assert_refused_unchanged(trained, call, words)
 
 
 def test_targets_of_the_wrong_width_are_named_before_tracing():

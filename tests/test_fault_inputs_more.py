@@ -14,29 +14,13 @@ from shoal import layers
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # for the Keras 3 reference, imported in tests
 
-X = np.random.default_rng(0).random((8, 4)).astype("float32")
-Y = np.arange(8) % 3
+from fault_harness import X, Y, assert_refused_unchanged, trained_classifier
 
 
 @pytest.fixture(scope="module")
 def trained():
     """A small classifier, trained one epoch: its state must survive every bad call."""
-    i = keras.Input((4,))
-    model = keras.Model(i, layers.Dense(3, activation="softmax")(layers.Dense(5)(i)))
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    model.fit(X, Y, epochs=1, verbose=0)
-    return model
-
-
-def _state(model):
-    return [w.copy() for w in model.get_weights()], int(model.optimizer.iterations.numpy())
-
-
-def _unchanged(model, before):
-    weights, iterations = _state(model)
-    assert iterations == before[1]
-    for a, b in zip(weights, before[0], strict=True):
-        np.testing.assert_array_equal(a, b)
+    return trained_classifier()
 
 
 def _scalars():
@@ -82,12 +66,7 @@ def _fit(**kwargs):
     ],
 )
 def test_bad_data_raises_before_training(trained, call, words):
-    before = _state(trained)
-    with pytest.raises((ValueError, TypeError)) as info:
-        call(trained)
-    for word in words:
-        assert word in str(info.value)
-    _unchanged(trained, before)
+    assert_refused_unchanged(trained, call, words)
 
 
 def test_sparse_labels_keep_the_shapes_keras_accepts():
