@@ -17,6 +17,7 @@ from shoal.layers.core import InputLayer
 from shoal.layers.input_spec import format_shape
 from shoal.models import graph
 from shoal.models.model import Model
+from shoal.trainers import nested_outputs
 
 
 def _flatten(structure) -> list:
@@ -115,8 +116,12 @@ class Functional(Model):
             flat = [inputs[k] for k in keys]
             if isinstance(self._inputs_struct, dict):
                 flat = _flatten({k: inputs[k] for k in self._inputs_struct})
-        elif isinstance(inputs, (list, tuple)) and _is_nested(self._inputs_struct):
-            flat = _flatten_given(inputs)  # given in the structure of the model's inputs
+        elif (
+            isinstance(inputs, (list, tuple))
+            and isinstance(self._inputs_struct, (list, tuple))
+            and nested_outputs.is_nested(self._inputs_struct)
+        ):
+            flat = nested_outputs.leaves(inputs)  # given in the structure of the model's inputs
         elif isinstance(inputs, (list, tuple)) and not hasattr(inputs, "shape"):
             flat = list(inputs)
         else:
@@ -287,21 +292,6 @@ class Functional(Model):
         # A subclass building its graph in its own __init__ (`MyModel(**kwargs)`): its
         # config holds that constructor's arguments, as Keras' Model.from_config does.
         return super().from_config(config, custom_objects=custom_objects)
-
-
-def _is_nested(structure) -> bool:
-    """A list or tuple of inputs holding another list, tuple or dict."""
-    return isinstance(structure, (list, tuple)) and any(
-        isinstance(v, (list, tuple, dict)) for v in structure
-    )
-
-
-def _flatten_given(inputs) -> list:
-    """Inputs given as nested lists / tuples / dicts, flattened in the model's order."""
-    return jax.tree_util.tree_leaves(
-        inputs,
-        is_leaf=lambda v: v is None or is_keras_tensor(v) or not isinstance(v, (list, tuple, dict)),
-    )
 
 
 def _shape_specs(shapes):
